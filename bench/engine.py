@@ -2,10 +2,12 @@
 
 Both talk to the same scripted OpenAI-compatible server (tests/loopback_server.py, in its own process) that
 answers every request after 100 ms, 100 requests at a time. The bare loop is the floor: 1,000 chat completions
-through `AsyncOpenAI`, 100 in flight. proctor runs 1,000 native tasks, one step each (the model's answer is
-`<submit>N</submit>`, scored by `expected_submission`), stored in a fresh SQLite file like any run, with 100
-concurrent runs. Each measurement is repeated and the median reported; the stored result is checked (1,000 runs
-done, every score 1.0) so a broken engine cannot post a fast time.
+through `AsyncOpenAI`, 100 in flight, on the SDK's default transport (httpx2). The same loop on the SDK's aiohttp
+transport, which proctor uses, is timed too, so the engine's own cost shows apart from the transport's. proctor
+runs 1,000 native tasks, one step each (the model's answer is `<submit>N</submit>`, scored by
+`expected_submission`), stored in a fresh SQLite file like any run, with 100 concurrent runs. Each measurement is
+repeated and the median reported; the stored result is checked (1,000 runs done, every score 1.0) so a broken
+engine cannot post a fast time.
 
 Usage: python bench/engine.py [--samples 1000] [--concurrency 100] [--delay 0.1] [--repeats 3]
 """
@@ -49,11 +51,14 @@ def write_samples(folder: Path, count: int) -> list[Task]:
     return load_tasks(folder)
 
 
-async def bare_sdk(base_url: str, samples: int, concurrency: int) -> float:
-    """Seconds for `samples` chat completions through `AsyncOpenAI`, `concurrency` in flight."""
-    from openai import AsyncOpenAI
+async def bare_sdk(base_url: str, samples: int, concurrency: int, *, aiohttp: bool = False) -> float:
+    """Seconds for `samples` chat completions through `AsyncOpenAI`, `concurrency` in flight; with `aiohttp`,
+    on the SDK's aiohttp transport (which proctor uses) instead of its default httpx2 one."""
+    import httpx2
+    from openai import AsyncOpenAI, DefaultAioHttpClient
 
-    client = AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0)
+    transport = {"http_client": DefaultAioHttpClient(limits=httpx2.Limits(max_connections=0))} if aiohttp else {}
+    client = AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0, **transport)
     limit = asyncio.Semaphore(concurrency)
     answers: list[str] = []
 
@@ -124,23 +129,27 @@ def main() -> None:
         with spawn_loopback_server(delay=args.delay) as url:
             base_url = f"{url}/v1"
             asyncio.run(bare_sdk(base_url, min(args.samples, 200), args.concurrency))  # warm-up: imports, sockets
-            sdk_times, proctor_times = [], []
+            sdk_times, aiohttp_times, proctor_times = [], [], []
             for repeat in range(args.repeats):
                 sdk_times.append(asyncio.run(bare_sdk(base_url, args.samples, args.concurrency)))
+                aiohttp_times.append(asyncio.run(bare_sdk(base_url, args.samples, args.concurrency, aiohttp=True)))
                 folder = root / f"proctor-{repeat}"
                 folder.mkdir()
                 proctor_times.append(asyncio.run(proctor_runs(base_url, tasks, args.concurrency, folder)))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     sdk, engine = statistics.median(sdk_times), statistics.median(proctor_times)
+    same_transport = statistics.median(aiohttp_times)
     ratio = engine / sdk
     floor = args.samples / args.concurrency * args.delay
     rows = [
         ("samples", f"{args.samples}, {args.concurrency} concurrent, server answers after {args.delay * 1000:g} ms"),
         ("theoretical s", f"{floor:.2f}"),
         ("bare openai SDK s", f"{sdk:.2f}  (runs: {', '.join(f'{t:.2f}' for t in sdk_times)})"),
+        ("bare SDK, aiohttp s", f"{same_transport:.2f}  (runs: {', '.join(f'{t:.2f}' for t in aiohttp_times)})"),
         ("proctor s", f"{engine:.2f}  (runs: {', '.join(f'{t:.2f}' for t in proctor_times)})"),
         ("proctor / SDK", f"{ratio:.2f}x  (target <= {TARGET_RATIO}x: {'met' if ratio <= TARGET_RATIO else 'missed'})"),
+        ("proctor / SDK, aiohttp", f"{engine / same_transport:.2f}x  (the engine's own cost, same HTTP transport)"),
         ("proctor runs/s", f"{args.samples / engine:.0f}"),
     ]
     width = max(len(name) for name, _ in rows)

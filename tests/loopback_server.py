@@ -77,6 +77,8 @@ class Reply:
     """Seconds to wait before answering; None uses the server's delay."""
     usage: tuple[int, int] | None = None
     """(input, output) tokens to report; None counts words."""
+    hang_up: bool = False
+    """Close the connection without answering, as a server that crashed would."""
 
     @classmethod
     def error(cls, status: int, *, retry_after: float | None = None) -> Reply:
@@ -93,6 +95,11 @@ class Reply:
     def missing_choices(cls) -> Reply:
         """A 200 JSON answer without `choices` (or, for the Messages API, without `content`)."""
         return cls(json_body={"id": "broken", "object": "chat.completion", "created": 0, "model": "m"})
+
+    @classmethod
+    def dropped(cls) -> Reply:
+        """No answer: the connection is closed once the request has been read."""
+        return cls(hang_up=True)
 
     @classmethod
     def slow(cls, seconds: float, text: str | None = None) -> Reply:
@@ -229,7 +236,10 @@ class LoopbackServer:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            status, extra, payload = await self._answer(request)
+            answer = await self._answer(request)
+            if answer is None:
+                return False  # hang up
+            status, extra, payload = answer
             head = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}", "content-type: application/json"]
             head += [f"content-length: {len(payload)}", *(f"{k}: {v}" for k, v in extra.items())]
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
@@ -238,7 +248,7 @@ class LoopbackServer:
             self.in_flight -= 1
         return headers.get("connection", "").lower() != "close"
 
-    async def _answer(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+    async def _answer(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes] | None:
         with self._lock:
             self.requests.append(request)
             script = self._queue.popleft() if self._queue else None
@@ -253,6 +263,8 @@ class LoopbackServer:
         if delay > 0:
             await asyncio.sleep(delay)
         anthropic = request.path == "/v1/messages"
+        if reply.hang_up:
+            return None
         if reply.body is not None:
             return reply.status, reply.headers, reply.body
         if reply.status >= 400:

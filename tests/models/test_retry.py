@@ -130,6 +130,16 @@ async def test_refused_connection_is_retried_then_an_error() -> None:
         await model_at(server).generate(HELLO, GenerateConfig())
 
 
+async def test_dropped_connection_is_retried_then_an_error(loopback: LoopbackServer) -> None:
+    loopback.script(Reply.dropped(), Reply(text="after the drop"))
+    generation = await model_at(loopback).generate(HELLO, GenerateConfig())
+    assert generation.completions[0].text == "after the drop" and generation.attempts == 2
+
+    loopback.script(*(Reply.dropped() for _ in range(4)))
+    with pytest.raises(RetriesExhaustedError, match="connection failed"):
+        await model_at(loopback).generate(HELLO, GenerateConfig())
+
+
 async def test_concurrency_limit_holds_across_models() -> None:
     with LoopbackServer(delay=0.05) as server:
         set_concurrency("openai", 3, base_url=server.base_url)

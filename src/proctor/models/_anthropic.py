@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from proctor.models._base import (
@@ -94,7 +95,7 @@ class AnthropicModel:
             params["extra_body"] = extra
         return params
 
-    def _client(self) -> AsyncAnthropic:
+    def _client(self, sdk: ModuleType) -> AsyncAnthropic:
         options = self.options
 
         def build() -> AsyncAnthropic:
@@ -110,14 +111,14 @@ class AnthropicModel:
                 base_url=options.base_url,
                 timeout=options.timeout,
                 max_retries=0,  # our retries apply, with backoff shared across models
-                http_client=http_client(options.base_url or ANTHROPIC_URL),
+                http_client=http_client(sdk, options.base_url or ANTHROPIC_URL),
             )
 
         return loop_cached(("anthropic-sdk", options.base_url, options.api_key, options.timeout), build)
 
     async def _call(self, params: dict[str, Any]) -> Attempted[tuple[Completion, Usage]]:
         sdk = await import_sdk("anthropic")
-        client = self._client()
+        client = self._client(sdk)
 
         async def request() -> tuple[Completion, Usage]:
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from proctor.models._base import (
@@ -25,7 +26,6 @@ from proctor.models._base import (
     provider,
 )
 from proctor.models._http import (
-    POOLS,
     ClientOptions,
     http_client,
     import_sdk,
@@ -80,7 +80,6 @@ class OpenAIModel:
         self.key_env = key_env
         self.price = price
         self.limit = limit_key(provider_name, options.base_url)
-        self._calls = 0
         if options.max_concurrency is not None:
             set_concurrency(provider_name, options.max_concurrency, base_url=options.base_url)
 
@@ -130,9 +129,8 @@ class OpenAIModel:
                 params["top_logprobs"] = config.top_logprobs
         return params
 
-    def _client(self) -> AsyncOpenAI:
+    def _client(self, sdk: ModuleType) -> AsyncOpenAI:
         options = self.options
-        self._calls = shard = (self._calls + 1) % POOLS
 
         def build() -> AsyncOpenAI:
             from openai import AsyncOpenAI
@@ -150,17 +148,17 @@ class OpenAIModel:
                 base_url=options.base_url,
                 timeout=options.timeout,
                 max_retries=0,  # our retries apply, with backoff shared across models
-                http_client=http_client(options.base_url or OPENAI_URL, shard),
+                http_client=http_client(sdk, options.base_url or OPENAI_URL),
             )
 
-        key = ("openai-sdk", options.base_url, options.api_key, self.key_env, options.timeout, shard)
+        key = ("openai-sdk", options.base_url, options.api_key, self.key_env, options.timeout)
         return loop_cached(key, build)
 
     async def _call(self, params: dict[str, Any], n: int) -> Attempted[tuple[list[Completion], Usage]]:
         sdk = await import_sdk("openai")
         import httpx2  # loaded with the SDK above
 
-        client = self._client()
+        client = self._client(sdk)
 
         async def request() -> tuple[list[Completion], Usage]:
             # The SDK's own request path (auth, base URL, timeouts, status errors), minus its per-call

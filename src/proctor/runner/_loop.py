@@ -118,7 +118,7 @@ class Runner:
         self.tasks: dict[str, Task] = dict(tasks or {})
         self._models: dict[str, Model] = {}
         # Runs this runner created and has not driven yet: nothing stored to read, and their config is at hand.
-        self._fresh: dict[str, RunConfig] = {}
+        self._fresh: dict[str, tuple[RunConfig, RunRecord]] = {}
 
     async def __aenter__(self) -> Runner:
         return self
@@ -172,9 +172,16 @@ class Runner:
         row = info.model_dump(include={"id", "family", "name", "format", "source", "instructions", "permissions"})
         run_id = ops.new_run_id()
         links.setdefault("workspace", str(self.workspaces / run_id))
-        run = {"task_id": info.id, "model": config.model, "config": config.model_dump(mode="json"), **links}
+        run = {
+            "task_id": info.id,
+            "model": config.model,
+            "config": config.model_dump(mode="json"),
+            "created_at": ops.now(),
+            **links,
+        }
         await self.writer.write(create_run, row, run_id, run)
-        self._fresh[run_id] = config
+        # The run as stored (the columns create_run leaves out have their defaults).
+        self._fresh[run_id] = config, RunRecord.model_construct(id=run_id, status=RunStatus.QUEUED, **run)
         return run_id
 
     async def drive(self, run_id: str, *, claim: tuple[RunStatus, ...] = (RunStatus.QUEUED,)) -> RunRecord:
@@ -189,10 +196,11 @@ class Runner:
 
     def config_of(self, record: RunRecord) -> RunConfig:
         """A run's config: the object it was created with here, else validated from the store."""
-        return self._fresh.get(record.id) or RunConfig.model_validate(record.config)
+        fresh = self._fresh.get(record.id)
+        return fresh[0] if fresh is not None else RunConfig.model_validate(record.config)
 
     async def _claim_and_drive(self, run_id: str, claim: tuple[RunStatus, ...]) -> RunRecord:
-        fresh = run_id in self._fresh
+        fresh = self._fresh[run_id][1] if run_id in self._fresh else None
         progress = await self.writer.write(claim_run, self.store, run_id, claim, fresh=fresh)
         if progress is None:
             return await asyncio.to_thread(self.store.run, run_id)

@@ -24,17 +24,19 @@ class Progress:
 
 
 def claim_run(
-    conn: Connection, store: Store, run_id: str, statuses: tuple[RunStatus, ...], *, fresh: bool = False
+    conn: Connection, store: Store, run_id: str, statuses: tuple[RunStatus, ...], *, fresh: RunRecord | None = None
 ) -> Progress | None:
     """Claim a run (see `ops.claim`) and read where it stands, in the same transaction: one trip to the writer.
-    A `fresh` run (just created by this runner) has no steps or events to read."""
-    record = ops.claim(conn, run_id, statuses)
-    if record is None:
+    A `fresh` run (just created by this runner, given as created) has nothing stored to read."""
+    if not ops.claim(conn, run_id, statuses):
         return None
-    events = [] if fresh else store.events(run_id, conn=conn)
+    if fresh is not None:
+        record = fresh.model_copy(update={"status": RunStatus.RUNNING})
+        return Progress(record=record, steps=[], set_up=False, allowed=0)
+    events = store.events(run_id, conn=conn)
     return Progress(
-        record=record,
-        steps=[] if fresh else store.steps(run_id, conn=conn),
+        record=store.run(run_id, conn=conn),
+        steps=store.steps(run_id, conn=conn),
         set_up=any(e["kind"] == "setup" for e in events),
         allowed=max((int(e["detail"]["level"]) for e in events if e["kind"] == "checkpoint"), default=0),
     )
@@ -54,13 +56,10 @@ def complete_step(
     status: RunStatus | None,
 ) -> bool:
     """Complete a step in one transaction: its choice (option id, chooser) if not yet stored, its observation,
-    and after a submission the run's new status with the submission. Returns whether a pause was requested."""
+    and after a submission the run's new status (see `ops.finish_step`). Returns whether a pause was requested."""
     if choice is not None:
         ops.add_choice(conn, step_id, *choice)
-    pause_requested = ops.finish_step(conn, run_id, step_id, observation, active)
-    if status is not None:
-        ops.set_status(conn, run_id, status, submission=observation["output"], active_seconds=active)
-    return pause_requested
+    return ops.finish_step(conn, run_id, step_id, observation, active, status)
 
 
 def end_run(conn: Connection, store: Store, run_id: str, status: RunStatus, **values: Any) -> RunRecord:

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from proctor.store import _schema as s
@@ -37,11 +38,6 @@ _ADD_TOTALS = _UPDATE_RUN.values(
     output_tokens=s.runs.c.output_tokens + bindparam("_output", type_=s.runs.c.output_tokens.type),
     cost=s.runs.c.cost + bindparam("_cost", type_=s.runs.c.cost.type),
 )
-_CLAIM = (
-    update(s.runs)
-    .where(s.runs.c.id == bindparam("_by_id"), s.runs.c.status.in_(bindparam("_statuses", expanding=True)))
-    .returning(*s.runs.c)
-)
 _FINISH_RUN = _UPDATE_RUN.returning(*s.runs.c)
 
 
@@ -69,6 +65,7 @@ def create_run(
     config: dict[str, Any],
     status: RunStatus = RunStatus.QUEUED,
     run_id: str | None = None,
+    created_at: datetime | None = None,
     **links: Any,
 ) -> str:
     """Create a run and return its id (`run_id`, or a fresh one). `links`: parent_run_id, parent_step_id,
@@ -88,7 +85,7 @@ def create_run(
             output_tokens=0,
             cost=0.0,
             active_seconds=0.0,
-            created_at=now(),
+            created_at=created_at or now(),
             **links,
         ),
     )
@@ -97,12 +94,19 @@ def create_run(
 
 def update_run(conn: Connection, /, run_id: str, **values: Any) -> None:
     """Set columns of a run; a final status also sets `finished_at`."""
+    conn.execute(_UPDATE_RUN, {**_with_status(values), "_by_id": run_id})
+
+
+def _with_status(values: dict[str, Any]) -> dict[str, Any]:
+    """A run's new column values with its status, if among them, stored as its name; a final status also sets
+    `finished_at`."""
     status = values.get("status")
-    if status is not None:
-        values["status"] = RunStatus(status).value
-        if RunStatus(status).final:
-            values.setdefault("finished_at", now())
-    conn.execute(_UPDATE_RUN, {**values, "_by_id": run_id})
+    if status is None:
+        return values
+    values = {**values, "status": RunStatus(status).value}
+    if RunStatus(status).final:
+        values.setdefault("finished_at", now())
+    return values
 
 
 def add_event(conn: Connection, /, run_id: str, kind: str, detail: dict[str, Any]) -> None:
@@ -233,13 +237,28 @@ def add_to_totals(conn: Connection, /, run_id: str, input_tokens: int, output_to
     conn.execute(_ADD_TOTALS, totals)
 
 
-def finish_step(conn: Connection, /, run_id: str, step_id: int, observation: dict[str, Any], active: float) -> bool:
-    """Store a step's observation, mark it done, and count it in the run: the step is then complete.
+def finish_step(
+    conn: Connection,
+    /,
+    run_id: str,
+    step_id: int,
+    observation: dict[str, Any],
+    active: float,
+    status: RunStatus | None = None,
+) -> bool:
+    """Store a step's observation, mark it done, and count it in the run: the step is then complete. A
+    submission's step gives the run's new `status`, set (with the submission, the observation's output) in the
+    same statement that counts the step.
 
     Returns whether a person asked the run to pause (read in the same transaction: no extra trip)."""
     conn.execute(_INSERT["observations"], {**observation, "step_id": step_id, "created_at": now()})
     conn.execute(_STEP_DONE, {"_by_id": step_id})
-    result = conn.execute(_COUNT_STEP, {"_by_id": run_id, "_active": active})
+    values: dict[str, Any] = {"_by_id": run_id, "_active": active}
+    if status is not None:
+        values |= _with_status({"status": status, "error": None, "submission": observation["output"]})
+    result = conn.execute(_COUNT_STEP, values)
+    if status is not None:
+        add_event(conn, run_id, "status", {"status": status.value, "error": None})
     return bool(result.scalar_one())
 
 
@@ -261,23 +280,26 @@ def queue_run(conn: Connection, /, run_id: str, by: str) -> None:
     add_event(conn, run_id, "queued", {"by": by})
 
 
-def claim(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...]) -> RunRecord | None:
-    """Atomically take a run in one of `statuses` for driving (status `running`) and return it as now stored;
-    None if it is not in one of them (someone else has it, or it is finished)."""
-    values = {"status": RunStatus.RUNNING.value, "error": None, "finished_at": None}
-    parameters = {**values, "_by_id": run_id, "_statuses": [status.value for status in statuses]}
-    row = conn.execute(_CLAIM, parameters).first()
-    if row is None:
-        return None
+@functools.cache
+def _claim_statement(statuses: tuple[RunStatus, ...]) -> Update:
+    # One statement per set of statuses: `status IN (...)` with a list would be expanded anew on every call.
+    wanted = or_(*(s.runs.c.status == status.value for status in statuses))
+    return update(s.runs).where(s.runs.c.id == bindparam("_by_id"), wanted)
+
+
+def claim(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...]) -> bool:
+    """Atomically take a run in one of `statuses` for driving (status `running`); False if it is not in one of
+    them (someone else has it, or it is finished)."""
+    values = {"status": RunStatus.RUNNING.value, "error": None, "finished_at": None, "_by_id": run_id}
+    if conn.execute(_claim_statement(statuses), values).rowcount != 1:
+        return False
     add_event(conn, run_id, "status", {"status": RunStatus.RUNNING.value, "error": None})
-    return RunRecord.model_validate(row._asdict())
+    return True
 
 
 def finish_run(conn: Connection, /, run_id: str, status: RunStatus, **values: Any) -> RunRecord:
     """Set a run's status (see `set_status`) and return the run as now stored, in the same statement."""
-    values = {**values, "status": status.value, "error": values.get("error")}
-    if status.final:
-        values.setdefault("finished_at", now())
+    values = _with_status({**values, "status": status, "error": values.get("error")})
     row = conn.execute(_FINISH_RUN, {**values, "_by_id": run_id}).one()
     add_event(conn, run_id, "status", {"status": status.value, "error": values["error"]})
     return RunRecord.model_validate(row._asdict())
