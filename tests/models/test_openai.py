@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+
 import pytest
 from loopback_server import LoopbackServer, Reply
 
@@ -16,6 +19,7 @@ from proctor.models import (
     price_of,
     providers,
 )
+from proctor.models._http import _cache as http_cache
 
 # Retries that wait milliseconds, so tests of retrying stay fast.
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=1.0)
@@ -187,3 +191,16 @@ def test_bad_names_and_options_are_refused() -> None:
         get_model("openai/")
     with pytest.raises(ModelError, match="known options: base_url"):
         get_model("openai/gpt-4o", temprature=0.5)
+
+
+def test_clients_are_closed_when_the_loop_shuts_down(
+    loopback: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = openai_model(loopback)
+
+    generation = asyncio.run(model.generate(HELLO, GenerateConfig()))
+    gc.collect()  # an unclosed aiohttp session complains when it is collected
+
+    assert generation.completions
+    assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
+    assert not http_cache, "the loop's clients outlived it"

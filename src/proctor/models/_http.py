@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import ssl
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncGenerator, Callable, Hashable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,11 +36,35 @@ def loop_cached(key: Hashable, factory: Callable[[], T]) -> T:
     """
     loop = asyncio.get_running_loop()
     with _lock:
-        table = _cache.setdefault(loop, {})
+        table = _cache.get(loop)
+        if table is None:
+            table = _cache[loop] = {_GUARD: _close_at_shutdown()}
         if key not in table:
             table[key] = factory()
         value: T = table[key]
         return value
+
+
+_GUARD = "close at shutdown"
+
+
+def _close_at_shutdown() -> AsyncGenerator[None, None]:
+    """An async generator, started here, that closes the running loop's clients when the loop shuts down.
+
+    `asyncio.run` (and pytest's and uvicorn's loops alike) closes every async generator still open before it
+    closes the loop, which runs this one's `finally`. Clients hold the loop, so without this they would keep it
+    alive, with their sockets, until the process ends (and aiohttp complains about them then)."""
+
+    async def guard() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await close_clients()
+
+    generator = guard()
+    with contextlib.suppress(StopIteration):  # run it to its `yield` now (it stops there)
+        generator.asend(None).send(None)
+    return generator  # the loop holds only a weak reference to it: the cache holds it
 
 
 _imported: set[str] = set()
@@ -92,6 +117,7 @@ async def close_clients() -> None:
     loop = asyncio.get_running_loop()
     with _lock:
         table = _cache.pop(loop, {})
+    table.pop(_GUARD, None)
     for value in table.values():
         close = getattr(value, "aclose", None) or getattr(value, "close", None)
         if close is not None:

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, CursorResult, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from proctor.store import _schema as s
@@ -27,8 +27,6 @@ _UPSERT_TASK = {
     )
     for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
 }
-_INSERT_STEP = insert(s.steps).returning(s.steps.c.id)
-_INSERT_OPTION = insert(s.options).returning(s.options.c.id)
 _STEP_DONE = update(s.steps).where(s.steps.c.id == bindparam("_by_id")).values(done=True)
 _COUNT_STEP = _UPDATE_RUN.values(steps_done=s.runs.c.steps_done + 1, active_seconds=bindparam("_active")).returning(
     s.runs.c.pause_requested
@@ -123,14 +121,20 @@ def set_status(conn: Connection, /, run_id: str, status: RunStatus, error: str |
 def add_step(conn: Connection, /, run_id: str, index: int, kind: str, summary: str | None = None) -> int:
     """Start a step; returns its id."""
     row = {"run_id": run_id, "index": index, "kind": kind, "summary": summary, "done": False, "created_at": now()}
-    result = conn.execute(_INSERT_STEP, row)
-    return int(result.scalar_one())
+    return _new_id(conn.execute(_INSERT["steps"], row))
 
 
 def add_option(conn: Connection, /, step_id: int, index: int, option: dict[str, Any]) -> int:
     """Store one option (keys: text, action, argument, parse_error, source); returns its id."""
-    result = conn.execute(_INSERT_OPTION, {**option, "step_id": step_id, "index": index, "created_at": now()})
-    return int(result.scalar_one())
+    row = {**option, "step_id": step_id, "index": index, "created_at": now()}
+    return _new_id(conn.execute(_INSERT["options"], row))
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    # SQLite gives the new row's id without a RETURNING clause (cheaper); PostgreSQL's is added as needed.
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row
+    return int(key[0])
 
 
 def start_step(
