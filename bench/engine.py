@@ -104,7 +104,7 @@ def check(store: Store, *, records_done: int, n: int) -> None:
             select(func.count()).select_from(schema.runs).where(schema.runs.c.status == RunStatus.DONE.value)
         ).scalar_one()
         scored = conn.execute(select(func.count()).select_from(schema.runs).where(schema.runs.c.score == 1.0))
-        steps = conn.execute(select(func.count()).select_from(schema.steps).where(schema.steps.c.done.is_(True)))
+        steps = conn.execute(select(func.count()).select_from(schema.observations))  # one per completed step
         score_count, step_count = scored.scalar_one(), steps.scalar_one()
     if not records_done == done == score_count == step_count == n:
         raise SystemExit(

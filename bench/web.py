@@ -103,7 +103,7 @@ def many_runs(store: Store, count: int) -> None:
             ops.upsert_task(conn, task_row(task_id))
         conn.execute(insert(schema.runs), runs)
         step_rows = [
-            {"id": 10_000_000 + i, "run_id": r["id"], "index": 0, "kind": "action", "done": True, "created_at": now}
+            {"id": 10_000_000 + i, "run_id": r["id"], "index": 0, "kind": "action", "created_at": now}
             for i, r in enumerate(runs[::10])
         ]
         conn.execute(insert(schema.steps), step_rows)

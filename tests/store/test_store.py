@@ -6,11 +6,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from proctor.store import RunStatus, Store, StoreError, Writer, ops
+from proctor.store._migrate import alembic_config
 from proctor.store._schema import metadata
 
 TASK = {
@@ -33,6 +35,23 @@ def test_migrations_build_exactly_the_schema(store: Store) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == []
+
+
+def test_step_done_survives_a_downgrade_and_upgrade(store: Store) -> None:
+    run_id = make_run(store)
+    option = {"text": "x", "action": None, "argument": None, "parse_error": "no", "source": "model:double/x"}
+    finished, _ = store.write(ops.start_step, run_id, 0, "action", [option])
+    store.write(ops.finish_step, run_id, finished, {"kind": "error", "output": "no"}, 0.0)
+    pending, _ = store.write(ops.start_step, run_id, 1, "action", [option])
+    config = alembic_config(store.engine)
+
+    command.downgrade(config, "0003")  # steps.done comes back, filled from the observations
+    with store.engine.connect() as conn:
+        done = {row.id: bool(row.done) for row in conn.execute(text("SELECT id, done FROM steps"))}
+    command.upgrade(config, "head")
+
+    assert done == {finished: True, pending: False}
+    assert [s.done for s in store.steps(run_id)] == [True, False]
 
 
 def test_sqlite_uses_wal(sqlite_store: Store) -> None:

@@ -305,7 +305,7 @@ class Runner:
         step_id, option_ids = await run.write(ops.start_step, run.id, index, "action", fields, usage=usage)
         # The step as stored, built from what was written rather than read back.
         options = [OptionRecord(id=i, index=n, **f) for n, (i, f) in enumerate(zip(option_ids, fields, strict=True))]
-        return StepRecord(id=step_id, index=index, kind="action", done=False, options=options)
+        return StepRecord(id=step_id, index=index, kind="action", options=options)
 
     async def _act(self, run: _Run, step: StepRecord, messages: list[Message]) -> StepRecord:
         unstored: tuple[int, str] | None = None  # a choice to store with the observation
@@ -336,7 +336,7 @@ class Runner:
             status = RunStatus.DONE if run.config.subtask is not None else RunStatus.SCORING
         stored = observation.model_dump()
         run.pause_requested = await run.write(complete_step, run.id, step.id, unstored, stored, run.active, status)
-        return step.model_copy(update={"observation": observation, "done": True})
+        return step.model_copy(update={"observation": observation})
 
     async def _execute(
         self,

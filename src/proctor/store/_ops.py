@@ -27,7 +27,6 @@ _UPSERT_TASK = {
     )
     for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
 }
-_STEP_DONE = update(s.steps).where(s.steps.c.id == bindparam("_by_id")).values(done=True)
 _COUNT_STEP = _UPDATE_RUN.values(steps_done=s.runs.c.steps_done + 1, active_seconds=bindparam("_active")).returning(
     s.runs.c.pause_requested
 )
@@ -120,7 +119,7 @@ def set_status(conn: Connection, /, run_id: str, status: RunStatus, error: str |
 
 def add_step(conn: Connection, /, run_id: str, index: int, kind: str, summary: str | None = None) -> int:
     """Start a step; returns its id."""
-    row = {"run_id": run_id, "index": index, "kind": kind, "summary": summary, "done": False, "created_at": now()}
+    row = {"run_id": run_id, "index": index, "kind": kind, "summary": summary, "created_at": now()}
     return _new_id(conn.execute(_INSERT["steps"], row))
 
 
@@ -250,13 +249,12 @@ def finish_step(
     active: float,
     status: RunStatus | None = None,
 ) -> bool:
-    """Store a step's observation, mark it done, and count it in the run: the step is then complete. A
+    """Store a step's observation and count the step in the run: the step is then complete. A
     submission's step gives the run's new `status`, set (with the submission, the observation's output) in the
     same statement that counts the step.
 
     Returns whether a person asked the run to pause (read in the same transaction: no extra trip)."""
     conn.execute(_INSERT["observations"], {**observation, "step_id": step_id, "created_at": now()})
-    conn.execute(_STEP_DONE, {"_by_id": step_id})
     values: dict[str, Any] = {"_by_id": run_id, "_active": active}
     if status is not None:
         values |= _with_status({"status": status, "error": None, "submission": observation["output"]})

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 
 class RunStatus(StrEnum):
@@ -148,8 +148,6 @@ class StepRecord(BaseModel):
     """`action`, `stuck_check` or `restart`."""
     summary: str | None = None
     """The restart summary, for a `restart` step."""
-    done: bool
-    """The observation is stored."""
     options: list[OptionRecord] = Field(default_factory=list)
     """The proposals, in order."""
     chosen_option_id: int | None = None
@@ -160,6 +158,12 @@ class StepRecord(BaseModel):
     """What the chosen action produced."""
     tags: list[str] = Field(default_factory=list)
     """Tags on the step."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def done(self) -> bool:
+        """The step is complete: its observation is stored."""
+        return self.observation is not None
 
     @property
     def chosen(self) -> OptionRecord | None:

@@ -98,7 +98,6 @@ steps = Table(
     Column("index", Integer, nullable=False, comment="Position in the run, from 0."),
     Column("kind", String(20), nullable=False, comment="`action`, `stuck_check` or `restart`."),
     Column("summary", Text, comment="For a `restart` step: the summary the context restarts from."),
-    Column("done", Boolean, nullable=False, default=False, comment="The step's observation is stored."),
     _created(),
     UniqueConstraint("run_id", "index", name="uq_steps_run_index"),
 )
