@@ -6,6 +6,7 @@ Screenshots land in screenshots/ (not committed)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import tempfile
 import threading
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from doubles import sequence
+from doubles import script, sequence, turns
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 from web_runs import PASSWORD, PEOPLE, drive, write_task
 
+from proctor.models import GenerateConfig, Message
 from proctor.runner import ChooserConfig, RunConfig, RunLimits, Runner, option_fields, work
 from proctor.store import RunStatus, Store, ops, users
 from proctor.tasks import Task
@@ -251,6 +253,39 @@ def test_pause_a_running_run_and_write_its_next_step(site: Site, page: Page) -> 
     run = site.store.run(ids[0])
     assert run.score == 1.0 and site.store.steps(run.id)[-1].chooser == "human:rob"
     assert site.store.events(run.id, "intervened")[0]["detail"]["by"] == "rob"
+
+
+@script("web-delegator")
+def _web_delegator(messages: list[Message], config: GenerateConfig) -> list[str]:
+    if messages[1].content.startswith("Count"):  # the subtask
+        actions = ["<bash>wc -l < note.txt</bash>", "<submit>1 line</submit>"]
+    else:
+        actions = ["<delegate>Count the lines of note.txt</delegate>", "<submit>42</submit>"]
+    return [actions[min(turns(messages), 1)]] * config.n
+
+
+def test_a_subtask_shows_nested_in_the_step_that_delegated_it(site: Site, page: Page) -> None:
+    run_id = drive(site.store, site.task, RunConfig(model="double/web-delegator"))
+    (child,) = site.store.runs(parent=run_id)
+    log_in(page, site, "rob")
+    page.goto(f"{site.base}/runs/{run_id}")
+
+    expect(page.locator("#step-0 > .obs pre.out")).to_have_text("subtask result: 1 line")
+    subtask = page.locator("#step-0 details.subtask")
+    expect(subtask.locator(":scope > summary")).to_contain_text("2 steps")
+    expect(subtask.locator(".steps.nested > .step")).to_have_count(2)
+    expect(subtask.locator(f"[id='{child.id[:8]}-step-0'] .obs pre.out")).to_have_text(re.compile(r"^\s*1\s*$"))
+    expect(subtask.locator(f"[id='{child.id[:8]}-step-1'] header .kind")).to_have_text("submit")
+    expect(subtask.locator(f"[id='{child.id[:8]}-step-1'] header .meta")).to_contain_text("100+10 tok")
+    page.screenshot(path=SHOTS / "subtask.png", full_page=True)
+    subtask.locator(":scope > summary").click(position={"x": 4, "y": 4})  # fold it (not on its link)
+    expect(subtask.locator(".steps.nested")).to_be_hidden()
+
+    subtask.locator(f":scope > summary a[href='/runs/{child.id}']").click()
+    page.wait_for_url(f"**/runs/{child.id}")
+    expect(page.locator(".steps > .step")).to_have_count(2)
+    page.click(f"dd a[href='/runs/{run_id}']")  # back up to the parent
+    page.wait_for_url(f"**/runs/{run_id}")
 
 
 def test_untrusted_text_never_runs(site: Site, page: Page) -> None:

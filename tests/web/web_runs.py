@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,7 +12,7 @@ from doubles import sequence
 from fastapi.testclient import TestClient
 
 from proctor.runner import RunConfig, Runner
-from proctor.store import Store
+from proctor.store import RunStatus, Store
 from proctor.tasks import Task, load_tasks
 
 Login = Callable[..., tuple[TestClient, str]]
@@ -35,13 +36,19 @@ def write_task(folder: Path, name: str = "echo", instructions: str = "Read note.
 
 
 def drive(store: Store, task: Task, config: RunConfig) -> str:
-    """Create and drive a run to its end with the real runner; returns its id."""
+    """Create and drive a run until it stops (or waits for a person) with the real runner; returns its id. A worker
+    running beside the test may claim the run first: then this waits for the worker to stop it."""
 
     async def go() -> str:
         async with Runner(store) as runner:
             run_id = await runner.create(task, config)
-            await runner.drive(run_id)
-            return run_id
+            record = await runner.drive(run_id)
+        deadline = time.monotonic() + 30
+        while record.status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SCORING):
+            assert time.monotonic() < deadline, f"run {run_id} is still {record.status.value}"
+            await asyncio.sleep(0.05)
+            record = store.run(run_id)
+        return run_id
 
     # In a thread of its own: Playwright's synchronous API keeps an event loop running in the test's thread.
     with ThreadPoolExecutor(1) as pool:

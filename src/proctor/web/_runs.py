@@ -73,6 +73,7 @@ def _subtasks(conn: Connection, request: Request, steps: list[StepRecord], depth
         found[child] = {
             "run": record,
             "steps": child_steps,
+            "usage": q.step_usage(conn, child, 0, 10**9),
             "subtasks": _subtasks(conn, request, child_steps, depth + 1),
         }
     return found
