@@ -127,3 +127,41 @@ def test_researchers_see_the_study_progress_and_report(login: Login, study: Stud
     assert page.status_code == 200 and "3 / 6" in page.text and "Effect of the help" in page.text
     assert rob.get("/studies").status_code == 200 and study.name in rob.get("/studies").text
     assert rob.get("/api/studies/nosuchstudy").status_code == 404
+
+
+def test_researchers_create_a_study_in_the_browser_form(login: Login, web_store: Store) -> None:
+    experiment = make_experiment(web_store, 3, protocols=("debate", "consultancy"))
+    rob, csrf = login("rob")
+    page = rob.get("/studies").text
+    assert f'<option value="{experiment}">' in page and "consultancy (12 runs), debate (6 runs)" in page
+
+    form = {"csrf": csrf, "experiment": experiment, "protocol": "consultancy", "users": "rae, ray", "seed": "3"}
+    created = rob.post("/studies", data=form, follow_redirects=False)
+    assert created.status_code == 303
+    study_id = created.headers["location"].removeprefix("/studies/")
+    with web_store.engine.connect() as conn:
+        stored = studies.study(conn, study_id)
+        assignment = [(j.user, j.run_id, j.condition) for j in studies.judgments(conn, study_id=study_id)]
+    assert stored.created_by == "rob" and stored.protocol == "consultancy" and stored.settings["seed"] == 3
+    same = create_study(web_store, experiment, "consultancy", ["rae", "ray"], seed=3)  # as from the command line
+    with web_store.engine.connect() as conn:
+        assert [(j.user, j.run_id, j.condition) for j in studies.judgments(conn, study_id=same.id)] == assignment
+
+    refused = rob.post("/api/studies", json={"experiment": experiment, "protocol": "debate", "users": ["zed"]})
+    assert refused.status_code == 403  # no CSRF token
+    headers = {"x-csrf-token": csrf}
+    unknown = rob.post(
+        "/api/studies", headers=headers, json={"experiment": experiment, "protocol": "debate", "users": ["zed"]}
+    )
+    assert unknown.status_code == 422 and "no user 'zed'" in unknown.json()["error"]
+    wrong = rob.post(
+        "/api/studies", headers=headers, json={"experiment": experiment, "protocol": "oracle", "users": "rae"}
+    )
+    assert wrong.status_code == 422 and "no finished 'oracle' runs" in wrong.json()["error"]
+    made = rob.post(
+        "/api/studies", headers=headers, json={"experiment": experiment, "protocol": "debate", "users": ["rae"]}
+    )
+    assert made.json()["location"] == f"/studies/{made.json()['study_id']}"
+    rae, rae_csrf = login("rae")
+    by_rater = rae.post("/api/studies", headers={"x-csrf-token": rae_csrf}, json={"experiment": experiment})
+    assert by_rater.status_code == 403

@@ -135,6 +135,38 @@ def test_a_rater_judges_with_and_without_a_transcript(served: tuple[Store, str])
     assert errors == [] and dialogs == []
 
 
+def test_a_researcher_creates_a_study_from_the_studies_page(served: tuple[Store, str]) -> None:
+    store, base = served
+    experiment = make_experiment(store, 2)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(15_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        log_in(page, base, "rob")
+        page.goto(f"{base}/studies")
+        page.select_option("select[name=experiment]", experiment)
+        page.fill("input[name=users]", "rae zed")
+        page.click(".new-study button.primary")
+        expect(page.locator(".new-study .form-error")).to_contain_text("no user 'zed'")  # shown beside the form
+        page.fill("input[name=users]", "rae ray")
+        page.fill("input[name=name]", "ships, pilot")
+        page.screenshot(path=SHOTS / "study-new.png", full_page=True)
+        page.click(".new-study button.primary")
+        page.wait_for_url(f"{base}/studies/*")
+        expect(page.locator("h1")).to_contain_text("ships, pilot")
+        expect(page.locator(".progress")).to_have_text("0 / 4")
+        browser.close()
+    (study,) = [st for st in list_studies(store) if st.name == "ships, pilot"]
+    assert study.created_by == "rob" and study.settings["users"] == ["rae", "ray"] and errors == []
+
+
+def list_studies(store: Store) -> list[StudyRecord]:
+    with store.engine.connect() as conn:
+        return studies.list_studies(conn)
+
+
 def studies_of(store: Store, study_id: str) -> list[studies.JudgmentRecord]:
     with store.engine.connect() as conn:
         return studies.judgments(conn, study_id=study_id)

@@ -274,6 +274,26 @@ class Store:
         with self.engine.connect() as conn:
             return [RunRecord.model_validate(r._asdict()) for r in conn.execute(query)]
 
+    def experiments(self) -> list[dict[str, Any]]:
+        """The oversight experiments' finished runs, counted per experiment and protocol (keys `experiment`,
+        `protocol`, `runs`, `started`), newest experiment first."""
+        experiment = s.runs.c.config["experiment"].as_string()
+        protocol = s.runs.c.config["protocol"].as_string()
+        started = func.min(s.runs.c.created_at)
+        query = (
+            select(
+                experiment.label("experiment"),
+                protocol.label("protocol"),
+                func.count().label("runs"),
+                started.label("started"),
+            )
+            .where(experiment.is_not(None), s.runs.c.status == RunStatus.DONE.value)
+            .group_by(experiment, protocol)
+            .order_by(started.desc(), protocol)
+        )
+        with self.engine.connect() as conn:
+            return [r._asdict() for r in conn.execute(query)]
+
     def last_events(self, run_ids: list[str], kind: str) -> dict[str, dict[str, Any]]:
         """The latest event of `kind` of each run that has one: run id to its detail."""
         found: dict[str, dict[str, Any]] = {}

@@ -18,7 +18,7 @@ from proctor.store import Role, RunStatus, StoreError, ops, users
 from proctor.store import _schema as s
 from proctor.store._users import SessionRecord
 from proctor.web._app import WebError, wants_json
-from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
+from proctor.web._auth import STAFF, Viewer, form_data, form_integer, require, store_of
 from proctor.web._runs import visible_run
 from proctor.web._vocab import check_tag
 
@@ -29,16 +29,6 @@ def _done(request: Request, run_id: str, anchor: str = "", **extra: Any) -> Resp
     if wants_json(request):
         return JSONResponse({"ok": True, "run_id": run_id, **extra})
     return RedirectResponse(f"/runs/{run_id}{anchor}", status_code=303)
-
-
-def _integer(data: dict[str, Any], key: str) -> int | None:
-    value = data.get(key)
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError) as error:
-        raise WebError(422, f"{key} must be a whole number, not {value!r}") from error
 
 
 def _option(text: object, session: SessionRecord) -> dict[str, Any]:
@@ -54,7 +44,7 @@ def _option(text: object, session: SessionRecord) -> dict[str, Any]:
 def _choose(request: Request, session: SessionRecord, run_id: str, data: dict[str, Any]) -> Response:
     run = visible_run(request, session, run_id)
     store = store_of(request)
-    step_id = _integer(data, "step_id")
+    step_id = form_integer(data, "step_id")
     step = next((st for st in store.steps(run.id) if st.id == step_id), None)
     if run.status is not RunStatus.WAITING_HUMAN or step is None or step.done or step.chosen_option_id is not None:
         raise WebError(409, f"run {run.id} is not waiting for a choice at that step: reload the page")
@@ -63,7 +53,7 @@ def _choose(request: Request, session: SessionRecord, run_id: str, data: dict[st
         if isinstance(text, str) and text.strip():
             store.write(ops.human_choice, step.id, session.user.name, option=_option(text, session))
         else:
-            index = _integer(data, "option")
+            index = form_integer(data, "option")
             chosen = next((o for o in step.options if o.index == index), None)
             if chosen is None:
                 raise WebError(422, f"step {step.index} has options 0..{len(step.options) - 1}: pick one of them")
@@ -98,7 +88,7 @@ def _intervene(request: Request, session: SessionRecord, run_id: str, data: dict
 
 def _fork(request: Request, session: SessionRecord, run_id: str, data: dict[str, Any]) -> Response:
     run = visible_run(request, session, run_id)
-    step = _integer(data, "step")
+    step = form_integer(data, "step")
     if step is None:
         raise WebError(422, "give the step to fork from")
     model = str(data.get("model") or "").strip() or None
@@ -134,7 +124,7 @@ def _run_of(request: Request, session: SessionRecord, column: Any, key: int) -> 
 def _rate(request: Request, session: SessionRecord, option_id: int, data: dict[str, Any]) -> Response:
     run_id, index = _run_of(request, session, s.options.c.id, option_id)
     settings = request.app.state.settings
-    value = _integer(data, "value")
+    value = form_integer(data, "value")
     if value is None or value not in settings.scale_values:
         raise WebError(422, f"rate on the scale {settings.scale}")
     comment = str(data.get("comment") or "").strip() or None

@@ -79,6 +79,21 @@ async def form_data(request: Request, session: SessionRecord) -> dict[str, Any]:
     return data
 
 
+def form_integer(data: dict[str, Any], key: str) -> int | None:
+    """A whole-number field of a form or JSON body; None when it is absent or empty.
+
+    Raises:
+        WebError: 422 for anything else.
+    """
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError) as error:
+        raise WebError(422, f"{key} must be a whole number, not {value!r}") from error
+
+
 def _set_session(response: Response, request: Request, token: str) -> None:
     response.set_cookie(
         COOKIE,

@@ -4,6 +4,7 @@ answers and, when assisted, the protocol's transcript), answering it, and the st
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any
 
@@ -12,14 +13,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import Connection, func, select
 from starlette.concurrency import run_in_threadpool
 
-from proctor.protocols import study_report, transcript
+from proctor.protocols import create_study, study_report, transcript
 from proctor.protocols._session import LETTERS
 from proctor.protocols._study import NOTES
-from proctor.store import JudgmentRecord, StudyError, studies
+from proctor.store import JudgmentRecord, StudyError, studies, users
 from proctor.store import _schema as s
 from proctor.store._users import SessionRecord
 from proctor.web._app import WebError, respond, wants_json
-from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
+from proctor.web._auth import STAFF, Viewer, form_data, form_integer, require, store_of
 
 router = APIRouter()
 MAX_SECONDS = 7 * 24 * 3600.0  # a `shown_at` further back than this is not a plausible time taken
@@ -175,7 +176,48 @@ def studies_page(request: Request, session: Viewer) -> Response:
     progress = {r.study_id: {"assigned": r.assigned, "answered": r.answered, "people": r.people} for r in counts}
     empty = {"assigned": 0, "answered": 0, "people": 0}
     rows = [st.model_dump() | progress.get(st.id, empty) for st in listed]
-    return respond(request, "studies.html", {"studies": rows})
+    with store_of(request).engine.connect() as conn:
+        people = [{"name": u.name, "role": u.role.value} for u in users.list_users(conn)]
+    experiments: dict[str, dict[str, Any]] = {}  # newest first, each with its protocols' finished runs
+    for row in store_of(request).experiments():
+        first = {"experiment": row["experiment"], "started": row["started"], "protocols": {}}
+        entry = experiments.setdefault(row["experiment"], first)
+        entry["protocols"][row["protocol"]] = row["runs"]
+    protocols = sorted({name for e in experiments.values() for name in e["protocols"]})
+    data = {"studies": rows, "experiments": list(experiments.values()), "protocols": protocols, "people": people}
+    return respond(request, "studies.html", data)
+
+
+@router.post("/studies")
+@router.post("/api/studies")
+async def new_study(request: Request, session: Viewer) -> Response:
+    """Create a study: `experiment`, `protocol`, `users` (names separated by spaces or commas, or a JSON list), and
+    optionally `seed`, `per_person` and `name` (see `proctor oversee study create`). Goes to the study's page."""
+    require(session, *STAFF)
+    data = await form_data(request, session)
+    return await run_in_threadpool(_new_study, request, session, data)
+
+
+def _new_study(request: Request, session: SessionRecord, data: dict[str, Any]) -> Response:
+    people = data.get("users")
+    names = [str(n) for n in people] if isinstance(people, list) else re.split(r"[\s,]+", str(people or ""))
+    try:
+        study = create_study(
+            store_of(request),
+            str(data.get("experiment") or ""),
+            str(data.get("protocol") or ""),
+            [n for n in names if n],
+            form_integer(data, "seed") or 0,
+            per_person=form_integer(data, "per_person"),
+            name=str(data.get("name") or "").strip() or None,
+            by=session.user.name,
+        )
+    except StudyError as error:
+        raise WebError(422, str(error)) from error
+    location = f"/studies/{study.id}"
+    if wants_json(request):
+        return JSONResponse({"ok": True, "study_id": study.id, "location": location})
+    return RedirectResponse(location, status_code=303)
 
 
 @router.get("/studies/{study_id}")

@@ -40,7 +40,9 @@
       return;
     }
     const here = body();
-    if (here && answer.run_id && answer.run_id !== here.dataset.run) {
+    if (answer.location) {
+      window.location.assign(answer.location);
+    } else if (here && answer.run_id && answer.run_id !== here.dataset.run) {
       window.location.assign("/runs/" + encodeURIComponent(answer.run_id));
     } else if (here) {
       toast(answer.tag ? "tagged " + answer.tag : "saved");
