@@ -47,10 +47,16 @@ def questions(n: int) -> list[Question]:
     ]
 
 
-def make_experiment(store: Store, n: int, protocols: tuple[str, ...] = ("debate",)) -> str:
+def make_experiment(
+    store: Store, n: int, protocols: tuple[str, ...] = ("debate",), *, cross_examination: bool = False
+) -> str:
     """An oversight experiment on `n` questions, both answer orders, one debate round; returns its id."""
     config = OversightConfig(
-        protocols=list(protocols), debater="double/study-debater", judges=["double/study-judge"], rounds=1
+        protocols=list(protocols),
+        debater="double/study-debater",
+        judges=["double/study-judge"],
+        rounds=1,
+        cross_examination=cross_examination,
     )
     # In a thread of its own: Playwright's synchronous API keeps an event loop running in a browser test's thread.
     with ThreadPoolExecutor(1) as pool:

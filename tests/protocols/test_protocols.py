@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from loopback_server import LoopbackServer, RecordedRequest, Reply
+from sqlalchemy import text
 
 from proctor.models import close_clients
 from proctor.protocols import OversightConfig, items, parse_verdict, report, run_experiment
 from proctor.protocols.datasets import Question
-from proctor.store import Store
+from proctor.store import RunStatus, Store
 
 SOURCE = "The lighthouse keeper counted exactly forty-two ships in the storm of 1889, and logged each by name."
 QUESTIONS = [
@@ -315,6 +316,23 @@ async def test_cross_examination_questions_an_earlier_copy_of_the_opponent(
     assert "Debater A (round 1)" in debater_a and "Debater B (round 1)" not in debater_a
     judge = next(prompt(r) for r in server.requests if "You are the judge" in prompt(r))
     assert "Debater A asks" in judge and "(as after its first turn) answers" in judge
+
+    # Each answer comes from a fork of the debate right after the answerer's first turn, linked from the debate.
+    assert len(sqlite_store.experiment_runs(experiment)) == 2  # both answer orders; forks are not judged runs
+    steps = sqlite_store.steps(run.id)
+    for answer, first_turn in ((steps[3], 1), (steps[5], 0)):  # B answers A's question, then A answers B's
+        assert answer.observation is not None and answer.observation.child_run_id is not None
+        fork = sqlite_store.run(answer.observation.child_run_id)
+        assert fork.forked_from_run_id == run.id and fork.forked_from_step == first_turn + 1
+        assert fork.status == RunStatus.DONE and fork.submission == answer.observation.output
+        forked = sqlite_store.steps(fork.id)
+        assert [st.kind for st in forked] == [*kinds[: first_turn + 1], "answer"]
+        assert forked[-1].observation is not None and forked[-1].observation.output == answer.observation.output
+        assert fork.input_tokens > 0 and forked[-1].chosen is not None
+    before = sum(sqlite_store.run(st.observation.child_run_id or "").input_tokens for st in (steps[3], steps[5]))
+    with sqlite_store.engine.connect() as conn:
+        own = conn.execute(text("SELECT SUM(input_tokens) FROM usage WHERE run_id = :r"), {"r": run.id}).scalar()
+    assert sqlite_store.run(run.id).input_tokens == own + before  # the forks' calls count in the debate
 
 
 def test_plots_accuracy_per_protocol_and_against_the_strength_gap(tmp_path: Path) -> None:

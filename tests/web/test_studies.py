@@ -165,3 +165,12 @@ def test_researchers_create_a_study_in_the_browser_form(login: Login, web_store:
     rae, rae_csrf = login("rae")
     by_rater = rae.post("/api/studies", headers={"x-csrf-token": rae_csrf}, json={"experiment": experiment})
     assert by_rater.status_code == 403
+
+
+def test_a_debate_page_nests_its_cross_examination_forks(login: Login, web_store: Store) -> None:
+    run = web_store.experiment_runs(make_experiment(web_store, 1, cross_examination=True))[0]
+    forks = [st.observation.child_run_id for st in web_store.steps(run.id) if st.kind == "answer" and st.observation]
+    rob, _ = login("rob")
+    page = rob.get(f"/runs/{run.id}").text
+    assert len(forks) == 2 and all(f'<summary>fork <a class="mono" href="/runs/{f}">' in page for f in forks)
+    assert "<script>window.__xss" not in page and "&lt;script&gt;window.__xss" in page  # nested turns escaped too

@@ -221,8 +221,9 @@ async def debate_rounds(session: Session, item: Item, sides: tuple[int, int]) ->
 
 
 async def cross_examine(session: Session, item: Item, names: tuple[str, str]) -> None:
-    """Each debater asks one question to its opponent as the opponent was after its first turn; the opponent's
-    copy answers from that earlier transcript. Question and answer are shown to the judge."""
+    """Each debater asks one question to its opponent as the opponent was after its first turn. The earlier copy
+    is a fork of the debate run at that turn, which answers from the transcript it had then; the debate run
+    records the answer with a link to the fork. Question and answer are shown to the judge."""
     first_turns = [next(i for i, t in enumerate(session.transcript) if t.speaker == name) for name in names]
     final_round = session.config.rounds + 1
     for asker, answerer in ((0, 1), (1, 0)):
@@ -254,13 +255,13 @@ async def cross_examine(session: Session, item: Item, names: tuple[str, str]) ->
                 ),
             )
         ]
-        await session.turn(
+        await session.ask_earlier_copy(
+            of=names[answerer],
             speaker=f"{names[answerer]} (as after its first turn) answers",
             model=item.debaters[answerer],
             messages=reply,
-            answer=None,
             round=final_round,
-            kind="answer",
+            asked_by=names[asker],
         )
 
 

@@ -13,12 +13,13 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import Connection
 
 from proctor.models import GenerateConfig, Generation, Message, Model
 from proctor.protocols._config import OversightConfig
 from proctor.protocols._quotes import cut_words, mark_quotes
 from proctor.runner import rate_1_to_5
-from proctor.store import Writer, ops
+from proctor.store import RunStatus, Store, Writer, ops
 
 LETTERS = "ABCDEFGH"
 
@@ -175,6 +176,38 @@ class Session:
             self.transcript.append(Turn(speaker=speaker, text=text, round=round))
         return text
 
+    async def ask_earlier_copy(
+        self, *, of: str, speaker: str, model: str, messages: list[Message], round: int, asked_by: str
+    ) -> str:
+        """A cross-examination answer from the speaker `of` as it was after its first turn: a fork of this run
+        right after that turn takes the answer as its next turn; this run records it, linked to the fork, for the
+        judge to read. Returns the text the judge will read."""
+        store = self.writer.store
+        fork_id, at = await self.writer.write(fork_after_first_turn, store, self.run_id, of, model, asked_by)
+        copy = Session(
+            run_id=fork_id,
+            writer=self.writer,
+            config=self.config,
+            models=self.models,
+            question=self.question,
+            answers=self.answers,
+            source=self.source,
+        )
+        copy.index = at
+        text = await copy.turn(speaker=speaker, model=model, messages=messages, answer=None, round=round, kind="answer")
+        option = {
+            "text": text,
+            "action": "answer",
+            "argument": {"speaker": speaker, "answer": None, "round": round},
+            "parse_error": None,
+            "source": f"model:{model}",
+        }
+        observation = {"kind": "answer", "output": text, "child_run_id": fork_id}
+        index, self.index = self.index, self.index + 1
+        await self.writer.write(end_fork, store, self.run_id, fork_id, index, option, observation)
+        self.transcript.append(Turn(speaker=speaker, text=text, round=round))
+        return text
+
     async def verdict(self, judge: str, messages: list[Message]) -> Verdict:
         """The judge's verdict, stored as the run's last step; an unparseable one is recorded as failed."""
         generation = await self.model(judge).generate(messages, GenerateConfig(n=1, temperature=0.0, max_tokens=800))
@@ -203,3 +236,58 @@ class Session:
             usages=[self._usage(generation, "judge")],
         )
         return verdict
+
+
+def fork_after_first_turn(
+    conn: Connection, store: Store, run_id: str, speaker: str, model: str, asked_by: str
+) -> tuple[str, int]:
+    """A running fork of `run_id` holding its steps up to `speaker`'s first turn, with `speaker`'s `model`; returns
+    its id and the index its next step takes."""
+    source = store.run(run_id, conn=conn)
+    steps = store.steps(run_id, conn=conn)
+    first = next(step.index for step in steps if step.chosen and _speaker(step.chosen.argument) == speaker)
+    config = {"cross_examination": {"run": run_id, "of": speaker, "asked_by": asked_by}}
+    fork_id = ops.create_run(
+        conn,
+        task_id=source.task_id,
+        model=model,
+        config=config,
+        status=RunStatus.RUNNING,
+        forked_from_run_id=run_id,
+        forked_from_step=first + 1,
+    )
+    for kept in steps[: first + 1]:
+        ops.copy_step(conn, fork_id, kept)
+    ops.add_event(conn, fork_id, "fork", {"from": run_id, "step": first + 1, "by": f"cross-examination by {asked_by}"})
+    return fork_id, first + 1
+
+
+def end_fork(
+    conn: Connection,
+    store: Store,
+    run_id: str,
+    fork_id: str,
+    index: int,
+    option: dict[str, Any],
+    observation: dict[str, Any],
+) -> None:
+    """Close a cross-examination's fork (done, its answer taken) and record the answer as step `index` of `run_id`,
+    which also counts the fork's model calls in its totals."""
+    ops.set_status(conn, fork_id, RunStatus.DONE, submission=observation["output"])
+    fork = store.run(fork_id, conn=conn)
+    ops.add_to_totals(conn, run_id, fork.input_tokens, fork.output_tokens, fork.cost)
+    ops.write_step(
+        conn,
+        run_id,
+        index,
+        "answer",
+        [option],
+        chosen=0,
+        chooser="cross-examination",
+        observation=observation,
+        usages=[],
+    )
+
+
+def _speaker(argument: dict[str, Any] | None) -> object:
+    return (argument or {}).get("speaker")
