@@ -4,6 +4,7 @@ from proctor.store import _ops as ops
 from proctor.store import _studies as studies
 from proctor.store import _users as users
 from proctor.store._records import (
+    ExperimentRuns,
     ObservationRecord,
     OptionRecord,
     RatingRecord,
@@ -17,6 +18,7 @@ from proctor.store._users import Role, UserError, UserRecord
 from proctor.store._writer import Writer
 
 __all__ = [
+    "ExperimentRuns",
     "JudgmentRecord",
     "ObservationRecord",
     "OptionRecord",

@@ -76,6 +76,19 @@ class RunRecord(BaseModel):
     """When it reached a final status."""
 
 
+class ExperimentRuns(BaseModel):
+    """An oversight experiment's finished runs of one protocol."""
+
+    experiment: str
+    """The experiment id."""
+    protocol: str
+    """The protocol."""
+    runs: int
+    """How many of its runs are done."""
+    started: datetime
+    """When the experiment's first run of it was created."""
+
+
 class OptionRecord(BaseModel):
     """One proposed next action."""
 

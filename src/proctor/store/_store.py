@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from proctor.store import _ops as ops
 from proctor.store import _schema as s
 from proctor.store._records import (
+    ExperimentRuns,
     ObservationRecord,
     OptionRecord,
     RatingRecord,
@@ -274,9 +275,9 @@ class Store:
         with self.engine.connect() as conn:
             return [RunRecord.model_validate(r._asdict()) for r in conn.execute(query)]
 
-    def experiments(self) -> list[dict[str, Any]]:
-        """The oversight experiments' finished runs, counted per experiment and protocol (keys `experiment`,
-        `protocol`, `runs`, `started`), newest experiment first."""
+    def experiments(self) -> list[ExperimentRuns]:
+        """The oversight experiments' finished runs, counted per experiment and protocol, newest experiment
+        first."""
         experiment = s.runs.c.config["experiment"].as_string()
         protocol = s.runs.c.config["protocol"].as_string()
         started = func.min(s.runs.c.created_at)
@@ -292,7 +293,7 @@ class Store:
             .order_by(started.desc(), protocol)
         )
         with self.engine.connect() as conn:
-            return [r._asdict() for r in conn.execute(query)]
+            return [ExperimentRuns.model_validate(r._asdict()) for r in conn.execute(query)]
 
     def last_events(self, run_ids: list[str], kind: str) -> dict[str, dict[str, Any]]:
         """The latest event of `kind` of each run that has one: run id to its detail."""

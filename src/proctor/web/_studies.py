@@ -180,9 +180,8 @@ def studies_page(request: Request, session: Viewer) -> Response:
         people = [{"name": u.name, "role": u.role.value} for u in users.list_users(conn)]
     experiments: dict[str, dict[str, Any]] = {}  # newest first, each with its protocols' finished runs
     for row in store_of(request).experiments():
-        first = {"experiment": row["experiment"], "started": row["started"], "protocols": {}}
-        entry = experiments.setdefault(row["experiment"], first)
-        entry["protocols"][row["protocol"]] = row["runs"]
+        first = {"experiment": row.experiment, "started": row.started, "protocols": {}}
+        experiments.setdefault(row.experiment, first)["protocols"][row.protocol] = row.runs
     protocols = sorted({name for e in experiments.values() for name in e["protocols"]})
     data = {"studies": rows, "experiments": list(experiments.values()), "protocols": protocols, "people": people}
     return respond(request, "studies.html", data)
