@@ -319,11 +319,13 @@ async def test_cross_examination_questions_an_earlier_copy_of_the_opponent(
 
     # Each answer comes from a fork of the debate right after the answerer's first turn, linked from the debate.
     assert len(sqlite_store.experiment_runs(experiment)) == 2  # both answer orders; forks are not judged runs
+    assert len(sqlite_store.runs(top_level=True)) == 2
     steps = sqlite_store.steps(run.id)
     for answer, first_turn in ((steps[3], 1), (steps[5], 0)):  # B answers A's question, then A answers B's
         assert answer.observation is not None and answer.observation.child_run_id is not None
         fork = sqlite_store.run(answer.observation.child_run_id)
         assert fork.forked_from_run_id == run.id and fork.forked_from_step == first_turn + 1
+        assert fork.parent_run_id == run.id and fork.parent_step_id == answer.id  # listed under the debate
         assert fork.status == RunStatus.DONE and fork.submission == answer.observation.output
         forked = sqlite_store.steps(fork.id)
         assert [st.kind for st in forked] == [*kinds[: first_turn + 1], "answer"]

@@ -242,7 +242,8 @@ def fork_after_first_turn(
     conn: Connection, store: Store, run_id: str, speaker: str, model: str, asked_by: str
 ) -> tuple[str, int]:
     """A running fork of `run_id` holding its steps up to `speaker`'s first turn, with `speaker`'s `model`; returns
-    its id and the index its next step takes."""
+    its id and the index its next step takes. The debate made it for itself, so it is also the debate's child (like a
+    subtask, it is listed under the debate rather than among the top-level runs)."""
     source = store.run(run_id, conn=conn)
     steps = store.steps(run_id, conn=conn)
     first = next(step.index for step in steps if step.chosen and _speaker(step.chosen.argument) == speaker)
@@ -255,6 +256,7 @@ def fork_after_first_turn(
         status=RunStatus.RUNNING,
         forked_from_run_id=run_id,
         forked_from_step=first + 1,
+        parent_run_id=run_id,
     )
     for kept in steps[: first + 1]:
         ops.copy_step(conn, fork_id, kept)
@@ -272,11 +274,11 @@ def end_fork(
     observation: dict[str, Any],
 ) -> None:
     """Close a cross-examination's fork (done, its answer taken) and record the answer as step `index` of `run_id`,
-    which also counts the fork's model calls in its totals."""
+    the fork's parent step, which also counts the fork's model calls in its totals."""
     ops.set_status(conn, fork_id, RunStatus.DONE, submission=observation["output"])
     fork = store.run(fork_id, conn=conn)
     ops.add_to_totals(conn, run_id, fork.input_tokens, fork.output_tokens, fork.cost)
-    ops.write_step(
+    step_id = ops.write_step(
         conn,
         run_id,
         index,
@@ -287,6 +289,7 @@ def end_fork(
         observation=observation,
         usages=[],
     )
+    ops.update_run(conn, fork_id, parent_step_id=step_id)
 
 
 def _speaker(argument: dict[str, Any] | None) -> object:
