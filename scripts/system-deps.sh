@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages proctor needs when they are missing, and starts PostgreSQL for the tests.
 #   scripts/system-deps.sh run    bubblewrap
-#   scripts/system-deps.sh test   bubblewrap, PostgreSQL (started, with a role for this user), Chromium
+#   scripts/system-deps.sh test   bubblewrap, PostgreSQL (started, with a role for this user), Chromium, openssl
 set -euo pipefail
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 if [ "${1:-run}" = test ]; then
   command -v pg_ctlcluster >/dev/null || need+=(postgresql)
   [ -x /usr/bin/chromium ] || need+=(chromium)  # the browser tests drive Debian's Chromium with Playwright
+  command -v openssl >/dev/null || need+=(openssl)  # the TLS tests make a self-signed certificate
 fi
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -26,6 +26,7 @@ import asyncio
 import json
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -117,6 +118,7 @@ class LoopbackServer:
         delay: Seconds every answer waits before it is sent (a reply's own `delay` overrides it).
         max_n: Return at most this many choices, as servers that ignore `n` do.
         default: Builds the answer when the script is empty; None echoes the last message.
+        tls: Serve HTTPS with this server context (`https://` URLs) instead of plain HTTP.
     """
 
     def __init__(
@@ -125,8 +127,10 @@ class LoopbackServer:
         delay: float = 0.0,
         max_n: int | None = None,
         default: Callable[[RecordedRequest], Reply] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.delay = delay
+        self.tls = tls
         self.max_n = max_n
         self.default = default
         self.requests: list[RecordedRequest] = []
@@ -144,8 +148,8 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        """`http://127.0.0.1:PORT`, e.g. the Anthropic SDK's base URL."""
-        return f"http://127.0.0.1:{self.port}"
+        """`http://127.0.0.1:PORT` (`https` with `tls`), e.g. the Anthropic SDK's base URL."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -192,7 +196,7 @@ class LoopbackServer:
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._server = loop.run_until_complete(
-            asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=1024, limit=2**20)
+            asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=1024, limit=2**20, ssl=self.tls)
         )
         self.port = self._server.sockets[0].getsockname()[1]
         ready.set()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from loopback_server import LoopbackServer, Reply
@@ -20,6 +24,7 @@ from proctor.models import (
     providers,
 )
 from proctor.models._http import _cache as http_cache
+from proctor.models._http import _ssl_context
 
 # Retries that wait milliseconds, so tests of retrying stay fast.
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=1.0)
@@ -204,3 +209,37 @@ def test_clients_are_closed_when_the_loop_shuts_down(
     assert generation.completions
     assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
     assert not http_cache, "the loop's clients outlived it"
+
+
+@pytest.fixture
+def tls(tmp_path: Path) -> Iterator[tuple[ssl.SSLContext, Path]]:
+    """A server TLS context with a self-signed certificate for 127.0.0.1 (made by openssl), and the certificate's
+    file; the clients' shared TLS context is rebuilt around the test, since SSL_CERT_FILE is read when it is made."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    request = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+    request += " -addext subjectAltName=IP:127.0.0.1"
+    subprocess.run([*request.split(), "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    _ssl_context.cache_clear()
+    yield context, cert
+    _ssl_context.cache_clear()
+
+
+async def test_an_untrusted_certificate_is_refused_at_once(tls: tuple[ssl.SSLContext, Path]) -> None:
+    with LoopbackServer(tls=tls[0]) as server:
+        model = openai_model(server)
+        with pytest.raises(
+            ModelError, match=r"TLS certificate was refused \(.*self.signed certificate\).*SSL_CERT_FILE"
+        ):
+            await model.generate(HELLO, GenerateConfig())
+        assert server.requests == []  # nothing was sent, and nothing retried
+
+
+async def test_a_certificate_authority_in_ssl_cert_file_is_trusted(
+    tls: tuple[ssl.SSLContext, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls[1]))
+    with LoopbackServer(tls=tls[0]) as server:
+        generation = await openai_model(server).generate(HELLO, GenerateConfig())
+        assert server.url.startswith("https://") and generation.completions[0].text == "echo: say hi"

@@ -163,7 +163,8 @@ def translate_error(error: Exception, sdk: ModuleType, *, model: str, timeout: f
     """Turn an exception of an official SDK (`openai`, `anthropic`) into `RetryableError` or `ModelError`.
 
     Rate limits (429), server faults (5xx, 408, 409), timeouts, dropped connections and unparseable answers
-    may pass and become `RetryableError`; any other fault is a `ModelError` that says what to fix.
+    may pass and become `RetryableError`; any other fault (a refused key or certificate, a wrong model name) is a
+    `ModelError` that says what to fix.
     """
     if isinstance(error, sdk.APIConnectionError):  # a timeout is one too
         # The aiohttp transport reports every failed connection as a timeout: the first cause tells them apart.
@@ -172,6 +173,11 @@ def translate_error(error: Exception, sdk: ModuleType, *, model: str, timeout: f
             root = root.__cause__
         if isinstance(root, TimeoutError) or "Timeout" in type(root).__name__:
             return RetryableError(f"no answer within the timeout of {timeout:g} s")
+        if isinstance(root, ssl.SSLCertVerificationError):  # trying again would not help
+            return ModelError(
+                f"{model}: the server's TLS certificate was refused ({root.verify_message}). Check the base_url; "
+                "for a server with its own certificate authority, set SSL_CERT_FILE to a CA bundle that includes it."
+            )
         return RetryableError(f"connection failed: {error.__cause__ or error}")
     if isinstance(error, sdk.APIResponseValidationError):
         return RetryableError(f"malformed response: {error}")
