@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from proctor.analysis import AnalysisError, accuracy_ci, mean_ci, paired_difference_ci, wilson_interval
+from proctor.analysis import (
+    AnalysisError,
+    accuracy_ci,
+    difference_ci,
+    mean_ci,
+    paired_difference_ci,
+    wilson_interval,
+)
 
 
 def test_all_correct_and_all_wrong_give_degenerate_intervals() -> None:
@@ -105,6 +112,22 @@ def test_paired_difference_without_a_real_difference_is_not_significant() -> Non
 def test_paired_difference_needs_equal_lengths() -> None:
     with pytest.raises(AnalysisError, match="one outcome of each protocol per question"):
         paired_difference_ci([True, False], [True])
+
+
+def test_difference_of_independent_groups_matches_the_normal_approximation() -> None:
+    a = [True] * 60 + [False] * 40  # 0.6 of 100
+    b = [True] * 40 + [False] * 60 + [True] * 20 + [False] * 30  # 0.4 of 150: groups may differ in size
+    estimate = difference_ci(a, b)
+    se = math.sqrt(0.6 * 0.4 / 100 + 0.4 * 0.6 / 150)
+    assert estimate.value == pytest.approx(0.2) and estimate.n == 250
+    assert estimate.low == pytest.approx(0.2 - 1.96 * se, abs=0.02)
+    assert estimate.high == pytest.approx(0.2 + 1.96 * se, abs=0.02)
+    # z = 0.2 / se = 3.16, p = 0.0016.
+    assert estimate.p_value is not None and estimate.p_value < 0.01
+    same = difference_ci([True, False] * 20, [False, True] * 30)
+    assert same.value == 0.0 and same.p_value is not None and same.p_value > 0.5
+    with pytest.raises(AnalysisError, match="no outcomes"):
+        difference_ci([True], [])
 
 
 def test_empty_input_is_refused() -> None:

@@ -169,3 +169,21 @@ def test_a_database_of_another_schema_gets_one_line(tmp_path: Path) -> None:
     result = proctor("run", "examples", "--task", "find-secret", db=f"sqlite:///{path}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: database:") and "pause_requested" in result.stderr
+
+
+def test_stuck_reports_checks_and_the_effect_of_restarting(reachable_tmp: Path) -> None:
+    from stuck_runs import stuck_runs
+
+    db = f"sqlite:///{reachable_tmp / 'stuck.db'}"
+    stuck_runs(Store(db), reachable_tmp, restarted=2, recorded=2)
+
+    table = proctor("stuck", db=db)
+    assert table.returncode == 0, table.stderr
+    assert "double/stuck-then-solves" in table.stdout and "restart" in table.stdout and "record" in table.stdout
+    assert "changed the solved share by +100.0 points" in table.stdout
+    report = json.loads(proctor("stuck", "--json", "--model", "stuck-then", db=db).stdout)
+    assert [(r["restart"], r["found_stuck"], r["solved_when_stuck"]["value"]) for r in report["rows"]] == [
+        (False, 2, 0.0),
+        (True, 2, 1.0),
+    ]
+    assert "no finished runs" in proctor("stuck", "--task", "other", db=db).stdout

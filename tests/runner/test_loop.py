@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import stuck_runs  # noqa: F401  (registers the double/stuck-then-solves model)
 from doubles import script, sequence, turns
 
 from proctor.models import GenerateConfig, Message
@@ -157,22 +158,10 @@ async def test_human_chooser_waits_for_a_persons_option(sqlite_store: Store, tas
     ]
 
 
-@script("stuckish")
-def _stuckish(messages: list[Message], config: GenerateConfig) -> list[str]:
-    last = messages[-1].content
-    if "Are you stuck" in last:
-        return ["YES: the same command keeps failing."]
-    if "Write a summary" in last:
-        return ["Tried `false` three times; it always fails. Next: read note.txt."]
-    if "Your summary" in messages[1].content:
-        return ["<bash>cat note.txt</bash>" if turns(messages) == 0 else "<submit>42</submit>"]
-    return ["<bash>false</bash>"]
-
-
 async def test_stuck_check_fires_after_failures_and_restarts_from_a_summary(
     sqlite_store: Store, task: Task, tmp_path: Path
 ) -> None:
-    config = RunConfig(model="double/stuckish", stuck=StuckConfig(after_failures=3))
+    config = RunConfig(model="double/stuck-then-solves", stuck=StuckConfig(after_failures=3))
     run_id = await drive(sqlite_store, task, config, tmp_path)
     steps = sqlite_store.steps(run_id)
     assert [s.kind for s in steps] == ["action"] * 3 + ["stuck_check", "restart", "action", "action"]

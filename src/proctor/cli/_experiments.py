@@ -14,13 +14,10 @@ from rich.table import Table
 from proctor.cli import _studies  # noqa: F401  (adds `oversee study create` and `oversee study report`)
 from proctor.cli._app import BASELINE_NOTE, ConfigError, Db, console
 from proctor.cli._oversee import oversee_app
+from proctor.cli._render import percent
 from proctor.models import get_model
 from proctor.protocols import OversightConfig, Report, items, load_dataset, plot, report, run_experiment
 from proctor.store import Store
-
-
-def _percent(value: float) -> str:
-    return f"{100 * value:.1f}%"
 
 
 @oversee_app.command("run")
@@ -109,8 +106,8 @@ def print_report(result: Report) -> None:
         table.add_row(
             row.protocol,
             row.judge,
-            _percent(row.accuracy.value),
-            f"{_percent(row.accuracy.low)} – {_percent(row.accuracy.high)}",
+            percent(row.accuracy.value),
+            f"{percent(row.accuracy.low)} – {percent(row.accuracy.high)}",
             "—" if versus is None else f"{100 * versus.value:+.1f} [{100 * versus.low:+.1f}, {100 * versus.high:+.1f}]",
             "—" if versus is None or versus.p_value is None else f"{versus.p_value:.3f}",
             str(row.accuracy.n),
@@ -126,20 +123,20 @@ def print_report(result: Report) -> None:
                 player.player,
                 f"{player.rating:.0f}",
                 f"{player.low:.0f} – {player.high:.0f}",
-                _percent(player.win_rate),
+                percent(player.win_rate),
                 str(player.games),
             )
         console.print(elo)
     if result.critique_bug_inclusion is not None:
         inclusion = result.critique_bug_inclusion
         console.print(
-            f"critiques naming the planted bug's line: {_percent(inclusion.value)} "
-            f"({_percent(inclusion.low)} – {_percent(inclusion.high)}, n={inclusion.n})"
+            f"critiques naming the planted bug's line: {percent(inclusion.value)} "
+            f"({percent(inclusion.low)} – {percent(inclusion.high)}, n={inclusion.n})"
         )
     for protocol, located in result.localisation.items():
         console.print(
-            f"{protocol}: buggy programs called buggy and located (line ±1): {_percent(located.value)} "
-            f"({_percent(located.low)} – {_percent(located.high)}, n={located.n})"
+            f"{protocol}: buggy programs called buggy and located (line ±1): {percent(located.value)} "
+            f"({percent(located.low)} – {percent(located.high)}, n={located.n})"
         )
     for judge, gap in result.strength_gap.items():
         console.print(f"judge–debater strength gap for {judge}: {100 * gap:+.1f} points of oracle accuracy")
@@ -182,7 +179,7 @@ def gdc(
         ("CD gap (D − C)", gaps.cd_gap),
     ]
     for label, estimate in rows:
-        table.add_row(label, _percent(estimate.value), f"{_percent(estimate.low)} – {_percent(estimate.high)}")
+        table.add_row(label, percent(estimate.value), f"{percent(estimate.low)} – {percent(estimate.high)}")
     console.print(table)
 
 

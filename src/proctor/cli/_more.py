@@ -1,4 +1,4 @@
-"""`proctor export` and `proctor tasks list|validate`."""
+"""`proctor export`, `proctor stuck` and `proctor tasks list|validate`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.table import Table
 from proctor.cli import _experiments  # noqa: F401  (adds `oversee run` and `oversee report`)
 from proctor.cli._app import Db, app, console
 from proctor.cli._oversee import oversee_app
+from proctor.cli._render import interval, percent
 from proctor.store import Store
 from proctor.store._export import preference_pairs, trajectories
 from proctor.tasks import load_tasks, validate_tasks
@@ -47,6 +48,44 @@ def export(
     else:
         output.write_text("".join(lines))
         console.print(f"wrote {len(lines)} {kind.value} to {output}", highlight=False)
+
+
+@app.command()
+def stuck(
+    task: Annotated[str | None, typer.Option(help="Only tasks whose id contains this.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only models whose name contains this.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    db: Db = None,
+) -> None:
+    """How stuck checks fired in finished runs, and whether restarting from a summary helped: per model, runs that
+    restart when stuck against runs that only record it (`proctor run --no-restart`)."""
+    from proctor.runner import stuck_report
+
+    report = stuck_report(Store(db), task=task, model=model)
+    if json_out:
+        print(report.model_dump_json(indent=2))
+        return
+    caption = "stuck: runs the model judged stuck at least once; solved if stuck: their share solved, 95% interval"
+    table = Table(title="Stuck checks in finished runs", title_justify="left", caption=caption, caption_justify="left")
+    table.add_column("model", no_wrap=True)
+    table.add_column("when stuck")
+    for column in ("runs", "checked", "checks", "stuck", "restarts", "solved"):
+        table.add_column(column, justify="right")
+    table.add_column("solved if stuck", justify="right", no_wrap=True)
+    for row in report.rows:
+        counts = (row.runs, row.checked, row.checks, row.found_stuck, row.restarts)
+        setting = "restart" if row.restart else "record only"
+        table.add_row(row.model, setting, *map(str, counts), percent(row.solved.value), interval(row.solved_when_stuck))
+    console.print(table)
+    if not report.rows:
+        console.print("no finished runs with stuck checks configured")
+    for effect in report.effects:
+        d = effect.difference
+        console.print(
+            f"{effect.model}: restarting when stuck changed the solved share by {100 * d.value:+.1f} points "
+            f"[{100 * d.low:+.1f}, {100 * d.high:+.1f}], p = {d.p_value:.3g} ({d.n} runs found stuck)",
+            highlight=False,
+        )
 
 
 app.add_typer(oversee_app, name="oversee")

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from proctor.cli._render import percent
+
 if TYPE_CHECKING:
     from proctor.protocols.digits import DigitsConfig, DigitsResult
 
@@ -32,10 +34,6 @@ DATASET_NOTE = (
     "Digits is not MNIST: scikit-learn's 1,797 8×8 images (0-16 grey levels) against MNIST's 70,000 28×28 "
     "images, so the paper's figures are a reference point, not a target."
 )
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
 
 
 def _print_table(console: Console, results: list[DigitsResult], config: DigitsConfig, seconds: float) -> None:
@@ -62,14 +60,14 @@ def _print_table(console: Console, results: list[DigitsResult], config: DigitsCo
     for column in headers:
         table.add_column(column, justify="right", no_wrap=True)
     for r in results:
-        paper = "—" if r.paper_debate is None else f"{_percent(r.paper_judge_alone)} → {_percent(r.paper_debate)}"
+        paper = "—" if r.paper_debate is None else f"{percent(r.paper_judge_alone)} → {percent(r.paper_debate)}"
         table.add_row(
             str(r.pixels),
-            _percent(r.judge_alone),
-            f"[bold green]{_percent(r.debate)}[/]",
+            percent(r.judge_alone),
+            f"[bold green]{percent(r.debate)}[/]",
             f"{100 * (r.debate - r.judge_alone):+.1f}",
-            _percent(r.debate_honest_first if other == "honest" else r.debate_liar_first),
-            _percent(r.honest_win_rate),
+            percent(r.debate_honest_first if other == "honest" else r.debate_liar_first),
+            percent(r.honest_win_rate),
             paper,
         )
     console.print(table)

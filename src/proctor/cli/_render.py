@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -11,6 +12,9 @@ from rich.text import Text
 from rich.tree import Tree
 
 from proctor.store import RunRecord, StepRecord, Store
+
+if TYPE_CHECKING:
+    from proctor.analysis import Estimate
 
 STATUS_STYLE = {
     "done": "green",
@@ -24,6 +28,18 @@ STATUS_STYLE = {
     "scoring": "cyan",
     "queued": "dim",
 }
+
+
+def percent(value: float | None) -> str:
+    """`12.5%`, or `—` for nothing."""
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def interval(estimate: Estimate | None) -> str:
+    """`50.0% [20.1%, 79.9%]`, or `—` for nothing."""
+    if estimate is None:
+        return "—"
+    return f"{percent(estimate.value)} [{percent(estimate.low)}, {percent(estimate.high)}]"
 
 
 def print_runs(console: Console, records: Sequence[RunRecord], *, title: str) -> None:

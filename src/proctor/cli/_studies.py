@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from proctor.analysis import Estimate
 from proctor.cli._app import ConfigError, Db, console
 from proctor.cli._oversee import oversee_app
+from proctor.cli._render import interval, percent
 from proctor.protocols import StudyReport, create_study, study_report
 from proctor.store import Store, StudyError, studies
 
@@ -21,16 +21,6 @@ study_app = typer.Typer(
     rich_markup_mode=None,
 )
 oversee_app.add_typer(study_app, name="study")
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
-
-
-def _interval(estimate: Estimate | None) -> str:
-    if estimate is None:
-        return "—"
-    return f"{_percent(estimate.value)} [{_percent(estimate.low)}, {_percent(estimate.high)}]"
 
 
 @study_app.command("create")
@@ -71,8 +61,8 @@ def print_study(result: StudyReport) -> None:
         table.add_column(column, justify="left" if column == "condition" else "right")
     for row in result.conditions:
         seconds = "—" if row.median_seconds is None else f"{row.median_seconds:.0f} s"
-        confidence = _percent(row.confidence.value if row.confidence else None)
-        table.add_row(row.condition, str(row.answered), str(row.pending), _interval(row.accuracy), confidence, seconds)
+        confidence = percent(row.confidence.value if row.confidence else None)
+        table.add_row(row.condition, str(row.answered), str(row.pending), interval(row.accuracy), confidence, seconds)
     console.print(table)
     effect = result.effect
     if effect is None:
@@ -92,8 +82,8 @@ def print_study(result: StudyReport) -> None:
                 b.condition,
                 f"{100 * b.low:.0f}–{100 * b.high:.0f}%",
                 str(b.n),
-                _percent(b.mean_confidence),
-                _percent(b.accuracy),
+                percent(b.mean_confidence),
+                percent(b.accuracy),
             )
     console.print(calibration)
     people = Table(title="People", title_justify="left")
@@ -101,7 +91,7 @@ def print_study(result: StudyReport) -> None:
         people.add_column(column, justify="left" if column == "person" else "right")
     for p in result.per_person:
         people.add_row(
-            p.user, f"{p.answered} / {p.assigned}", _percent(p.accuracy), _percent(p.assisted), _percent(p.unassisted)
+            p.user, f"{p.answered} / {p.assigned}", percent(p.accuracy), percent(p.assisted), percent(p.unassisted)
         )
     console.print(people)
 

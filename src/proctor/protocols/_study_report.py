@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from proctor.analysis import Estimate, accuracy_ci, mean_ci
+from proctor.analysis._stats import difference_estimate
 from proctor.store import Store
 from proctor.store import _studies as studies
 from proctor.store._studies import Condition, JudgmentRecord, StudyRecord
@@ -142,19 +143,8 @@ def two_way_effect(
     draws = draws[np.isfinite(draws)]
     if draws.size == 0:  # every resample lost a condition (a handful of questions): no spread to measure
         draws = np.array([observed])
-    alpha = 1 - confidence
-    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-    extreme = int(np.count_nonzero(np.abs(draws - observed) >= abs(observed) - 1e-12))
-    return Estimate(
-        value=observed,
-        low=float(low),
-        high=float(high),
-        n=len(done),
-        confidence=confidence,
-        method="cluster-bootstrap",
-        clusters=len(questions),
-        resamples=int(draws.size),
-        p_value=(1 + extreme) / (draws.size + 1),
+    return difference_estimate(
+        observed, draws, n=len(done), confidence=confidence, method="cluster-bootstrap", clusters=len(questions)
     )
 
 

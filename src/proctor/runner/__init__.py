@@ -14,6 +14,7 @@ from proctor.runner._choosers import (
 )
 from proctor.runner._config import ChooserConfig, RunConfig, RunLimits, StuckConfig
 from proctor.runner._loop import Runner
+from proctor.runner._stuck import StuckEffect, StuckReport, StuckRow, stuck_report
 
 __all__ = [
     "ACTION_HELP",
@@ -28,6 +29,9 @@ __all__ = [
     "RunLimits",
     "Runner",
     "StuckConfig",
+    "StuckEffect",
+    "StuckReport",
+    "StuckRow",
     "UnknownChooserError",
     "chooser",
     "fork",
@@ -40,5 +44,6 @@ __all__ = [
     "resume_async",
     "run_tasks",
     "run_tasks_async",
+    "stuck_report",
     "work",
 ]

@@ -11,6 +11,7 @@ from proctor.store._records import (
     RunRecord,
     RunStatus,
     StepRecord,
+    StuckRecord,
 )
 from proctor.store._store import Store, StoreError, default_url
 from proctor.store._studies import JudgmentRecord, StudyError, StudyRecord
@@ -29,6 +30,7 @@ __all__ = [
     "StepRecord",
     "Store",
     "StoreError",
+    "StuckRecord",
     "StudyError",
     "StudyRecord",
     "UserError",

@@ -89,6 +89,29 @@ class ExperimentRuns(BaseModel):
     """When the experiment's first run of it was created."""
 
 
+class StuckRecord(BaseModel):
+    """A finished agent run with its stuck checks (see `Store.stuck_checks`)."""
+
+    run_id: str
+    """The run."""
+    task_id: str
+    """Its task."""
+    model: str
+    """The agent's model."""
+    status: RunStatus
+    """done, failed or over_limit."""
+    score: float | None
+    """Its score, if scored."""
+    restart: bool
+    """Its config let a check that found it stuck restart it from a summary."""
+    checks: int
+    """Stuck checks that fired."""
+    stuck: int
+    """Checks the model answered stuck."""
+    restarts: int
+    """Checks that restarted it."""
+
+
 class OptionRecord(BaseModel):
     """One proposed next action."""
 

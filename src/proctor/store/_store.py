@@ -23,6 +23,7 @@ from proctor.store._records import (
     RunRecord,
     RunStatus,
     StepRecord,
+    StuckRecord,
 )
 
 P = ParamSpec("P")
@@ -274,6 +275,43 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [RunRecord.model_validate(r._asdict()) for r in conn.execute(query)]
+
+    def stuck_checks(self, *, task: str | None = None, model: str | None = None) -> list[StuckRecord]:
+        """Every finished top-level agent run (done, failed or over a limit) with its stuck checks, oldest first;
+        `task` and `model` keep runs whose task id or model name contains them."""
+        restart = s.runs.c.config["stuck"]["restart"].as_boolean()
+        finished = [RunStatus.DONE.value, RunStatus.FAILED.value, RunStatus.OVER_LIMIT.value]
+        wanted = [s.runs.c.parent_run_id.is_(None), s.runs.c.status.in_(finished), restart.is_not(None)]
+        if task:
+            wanted.append(s.runs.c.task_id.contains(task, autoescape=True))
+        if model:
+            wanted.append(s.runs.c.model.contains(model, autoescape=True))
+        columns = (s.runs.c.id, s.runs.c.task_id, s.runs.c.model, s.runs.c.status, s.runs.c.score)
+        runs = select(*columns, restart.label("restart")).where(*wanted).order_by(s.runs.c.created_at, s.runs.c.id)
+        checks = (
+            select(s.events.c.run_id, s.events.c.detail)
+            .join(s.runs, s.runs.c.id == s.events.c.run_id)
+            .where(s.events.c.kind == "stuck", *wanted)
+        )
+        with self.engine.connect() as conn:
+            found = {r.id: r for r in conn.execute(runs)}
+            fired: dict[str, list[dict[str, Any]]] = {run_id: [] for run_id in found}
+            for r in conn.execute(checks):
+                fired[r.run_id].append(r.detail)
+        return [
+            StuckRecord(
+                run_id=run_id,
+                task_id=r.task_id,
+                model=r.model,
+                status=r.status,
+                score=r.score,
+                restart=bool(r.restart),
+                checks=len(fired[run_id]),
+                stuck=sum(1 for d in fired[run_id] if d.get("stuck")),
+                restarts=sum(1 for d in fired[run_id] if d.get("restart")),
+            )
+            for run_id, r in found.items()
+        ]
 
     def experiments(self) -> list[ExperimentRuns]:
         """The oversight experiments' finished runs, counted per experiment and protocol, newest experiment
