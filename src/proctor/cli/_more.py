@@ -65,6 +65,9 @@ def stuck(
     if json_out:
         print(report.model_dump_json(indent=2))
         return
+    if not report.rows:
+        console.print("no finished runs with stuck checks configured")
+        return
     caption = "stuck: runs the model judged stuck at least once; solved if stuck: their share solved, 95% interval"
     table = Table(title="Stuck checks in finished runs", title_justify="left", caption=caption, caption_justify="left")
     table.add_column("model", no_wrap=True)
@@ -77,8 +80,6 @@ def stuck(
         setting = "restart" if row.restart else "record only"
         table.add_row(row.model, setting, *map(str, counts), percent(row.solved.value), interval(row.solved_when_stuck))
     console.print(table)
-    if not report.rows:
-        console.print("no finished runs with stuck checks configured")
     for effect in report.effects:
         d = effect.difference
         console.print(
