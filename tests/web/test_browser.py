@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import tempfile
 import threading
 import time
@@ -16,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
 from doubles import script, sequence, turns
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from web_browser import SHOTS, chromium, log_in, serving
 from web_runs import PASSWORD, PEOPLE, drive, write_task
 
 from proctor.models import GenerateConfig, Message
@@ -26,16 +25,6 @@ from proctor.runner import ChooserConfig, RunConfig, RunLimits, Runner, option_f
 from proctor.store import RunStatus, Store, ops, users
 from proctor.tasks import Task
 
-SHOTS = Path(__file__).parents[2] / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1;alert(1)">'
 
 sequence("sleeper", ["<bash>sleep 0.4; echo tick</bash>"])
@@ -51,12 +40,6 @@ class Site:
     browser: Browser
     folder: Path
     stop: threading.Event = field(default_factory=threading.Event)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def worker_loop(store: Store, stop: threading.Event) -> None:
@@ -76,27 +59,15 @@ def site(workspaces: Path) -> Iterator[Site]:
     for name, role in PEOPLE.items():
         store.write(users.add_user, name, role, PASSWORD)
     task = write_task(folder / "tasks", instructions="Read **note.txt** and submit the answer.\n")
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    serving = threading.Thread(target=server.run, daemon=True)
-    serving.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
     stop = threading.Event()
     working = threading.Thread(target=worker_loop, args=(store, stop), daemon=True)
     working.start()
-    SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield Site(store=store, base=f"http://127.0.0.1:{port}", task=task, browser=browser, folder=folder, stop=stop)
+    with serving(create_app(store)) as base, sync_playwright() as playwright:
+        browser = chromium(playwright)
+        yield Site(store=store, base=base, task=task, browser=browser, folder=folder, stop=stop)
         browser.close()
     stop.set()
-    server.should_exit = True
     working.join(timeout=10)
-    serving.join(timeout=10)
     store.close()
 
 
@@ -113,19 +84,11 @@ def page(site: Site) -> Iterator[Page]:
     assert errors == []
 
 
-def log_in(page: Page, site: Site, name: str) -> None:
-    page.goto(f"{site.base}/login")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(lambda url: "/login" not in url)
-
-
 def test_find_a_run_open_its_tree_rate_and_tag(site: Site, page: Page) -> None:
     run_id = drive(site.store, site.task, RunConfig(model="double/writer", options=2))
     for _ in range(3):  # others to filter out
         drive(site.store, site.task, RunConfig(model="double/web-solver"))
-    log_in(page, site, "rob")
+    log_in(page, site.base, "rob")
     expect(page.locator("table.runs tbody tr")).to_have_count(4)
     page.fill("input[name=model]", "writer")
     page.click(".filters button.primary")
@@ -186,7 +149,7 @@ def test_a_rater_chooses_in_a_waiting_run_and_watches_it_continue(site: Site, pa
         time.sleep(0.05)
     run_id = ids[0]
     site.store.write(users.assign, "rae", [run_id], "ada")
-    log_in(page, site, "rae")
+    log_in(page, site.base, "rae")
     expect(page.locator("table tbody tr")).to_have_count(1)  # the rater's queue
     page.click(f"a[href='/runs/{run_id}']")
     expect(page.locator(".step[data-waiting]")).to_have_count(1)
@@ -211,7 +174,7 @@ def test_a_rater_chooses_in_a_waiting_run_and_watches_it_continue(site: Site, pa
 def test_fork_from_a_step_and_watch_the_worker_finish_it(site: Site, page: Page) -> None:
     run_id = drive(site.store, site.task, RunConfig(model="double/writer"))
     assert site.store.run(run_id).score == 0.0
-    log_in(page, site, "rob")
+    log_in(page, site.base, "rob")
     page.goto(f"{site.base}/runs/{run_id}")
     page.click("#step-2")
     page.keyboard.press("f")
@@ -242,7 +205,7 @@ def test_pause_a_running_run_and_write_its_next_step(site: Site, page: Page) -> 
     driving.start()
     while not ids:
         time.sleep(0.02)
-    log_in(page, site, "rob")
+    log_in(page, site.base, "rob")
     page.goto(f"{site.base}/runs/{ids[0]}")
     page.click(".run-actions button")
     expect(page.locator(".run-head")).to_have_attribute("data-status", "paused", timeout=15_000)
@@ -267,7 +230,7 @@ def _web_delegator(messages: list[Message], config: GenerateConfig) -> list[str]
 def test_a_subtask_shows_nested_in_the_step_that_delegated_it(site: Site, page: Page) -> None:
     run_id = drive(site.store, site.task, RunConfig(model="double/web-delegator"))
     (child,) = site.store.runs(parent=run_id)
-    log_in(page, site, "rob")
+    log_in(page, site.base, "rob")
     page.goto(f"{site.base}/runs/{run_id}")
 
     expect(page.locator("#step-0 > .obs pre.out")).to_have_text("subtask result: 1 line")
@@ -311,7 +274,7 @@ def test_untrusted_text_never_runs(site: Site, page: Page) -> None:
         dialog.dismiss()
 
     page.on("dialog", dismiss)
-    log_in(page, site, "rob")
+    log_in(page, site.base, "rob")
     for path in (f"/runs/{run_id}", "/runs", f"/tags?name={XSS}"):
         page.goto(f"{site.base}{path}")
         page.wait_for_load_state("load")

@@ -4,30 +4,18 @@ XSS payload stays text, and the researcher's study page counts both answers."""
 
 from __future__ import annotations
 
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Dialog, expect, sync_playwright
 from study_doubles import XSS, make_experiment
+from web_browser import SHOTS, chromium, log_in, serving
 from web_runs import PASSWORD, PEOPLE
 
 from proctor.protocols import create_study
 from proctor.store import Store, StudyRecord, studies, users
-
-SHOTS = Path(__file__).parents[2] / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -39,27 +27,9 @@ def served(workspaces: Path) -> Iterator[tuple[Store, str]]:
     store = Store(f"sqlite:///{folder / 'proctor.db'}")
     for name, role in PEOPLE.items():
         store.write(users.add_user, name, role, PASSWORD)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    serving = threading.Thread(target=server.run, daemon=True)
-    serving.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield store, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    serving.join(timeout=10)
+    with serving(create_app(store)) as base:
+        yield store, base
     store.close()
-
-
-def log_in(page: Page, base: str, name: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 def test_a_rater_judges_with_and_without_a_transcript(served: tuple[Store, str]) -> None:
@@ -70,7 +40,6 @@ def test_a_rater_judges_with_and_without_a_transcript(served: tuple[Store, str])
             conn, study_id=study.id, user_id=next(u.id for u in users.list_users(conn) if u.name == "rae")
         )
     assert [j.condition for j in mine].count("assisted") == 1 and len(mine) == 2
-    SHOTS.mkdir(exist_ok=True)
     dialogs: list[str] = []
 
     def dismiss(dialog: Dialog) -> None:
@@ -78,7 +47,7 @@ def test_a_rater_judges_with_and_without_a_transcript(served: tuple[Store, str])
         dialog.dismiss()
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = chromium(playwright)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.set_default_timeout(15_000)
@@ -139,7 +108,7 @@ def test_a_researcher_creates_a_study_from_the_studies_page(served: tuple[Store,
     store, base = served
     experiment = make_experiment(store, 2)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(15_000)
         errors: list[str] = []

@@ -59,6 +59,19 @@ def items(questions: Sequence[Question], config: OversightConfig, protocol: str)
     return cases
 
 
+def question_task(dataset: str, question: Question) -> dict[str, Any]:
+    """The stored task row of a question (see `ops.upsert_task`): its runs are that task's runs."""
+    return {
+        "id": f"{dataset}/{question.id}",
+        "family": dataset,
+        "name": question.id,
+        "format": "question",
+        "source": dataset,
+        "instructions": question.question,
+        "permissions": [],
+    }
+
+
 def _models(config: OversightConfig) -> dict[str, Model]:
     names = {config.debater, *config.opponents, *config.judges, *([config.preference] if config.preference else [])}
     return {name: get_model(name, **config.model_options.get(name, {})) for name in names}
@@ -88,18 +101,7 @@ async def run_experiment(
     limit = asyncio.Semaphore(config.concurrency)
     async with Writer(store) as writer:
         for question in questions:
-            await writer.write(
-                ops.upsert_task,
-                {
-                    "id": f"{dataset}/{question.id}",
-                    "family": dataset,
-                    "name": question.id,
-                    "format": "question",
-                    "source": dataset,
-                    "instructions": question.question,
-                    "permissions": [],
-                },
-            )
+            await writer.write(ops.upsert_task, question_task(dataset, question))
 
         async def judged(protocol: str, question: Question, item: Item) -> None:
             async with limit:

@@ -19,6 +19,7 @@ from typing import Any
 
 from proctor.analysis import GDCAnswer, GDCGaps, GDCItem, gdc_gaps
 from proctor.models import GenerateConfig, Generation, Message, Model
+from proctor.protocols._experiment import question_task
 from proctor.protocols._session import LETTERS, parse_verdict
 from proctor.protocols.datasets import Question
 from proctor.store import RunStatus, Store, Writer, ops
@@ -191,18 +192,7 @@ async def measure_gdc(
 
         async def one(question: Question) -> GDCItem:
             async with limit:
-                await writer.write(
-                    ops.upsert_task,
-                    {
-                        "id": f"{dataset}/{question.id}",
-                        "family": dataset,
-                        "name": question.id,
-                        "format": "question",
-                        "source": dataset,
-                        "instructions": question.question,
-                        "permissions": [],
-                    },
-                )
+                await writer.write(ops.upsert_task, question_task(dataset, question))
                 config = {
                     "experiment": experiment,
                     "protocol": "gdc",

@@ -173,11 +173,10 @@ def studies_page(request: Request, session: Viewer) -> Response:
                 func.count(func.distinct(s.judgments.c.user_id)).label("people"),
             ).group_by(s.judgments.c.study_id)
         ).all()
+        people = [{"name": u.name, "role": u.role.value} for u in users.list_users(conn)]
     progress = {r.study_id: {"assigned": r.assigned, "answered": r.answered, "people": r.people} for r in counts}
     empty = {"assigned": 0, "answered": 0, "people": 0}
     rows = [st.model_dump() | progress.get(st.id, empty) for st in listed]
-    with store_of(request).engine.connect() as conn:
-        people = [{"name": u.name, "role": u.role.value} for u in users.list_users(conn)]
     experiments: dict[str, dict[str, Any]] = {}  # newest first, each with its protocols' finished runs
     for row in store_of(request).experiments():
         first = {"experiment": row.experiment, "started": row.started, "protocols": {}}
