@@ -1,9 +1,9 @@
-"""The bubblewrap sandbox, against real bubblewrap: escapes must fail, the host stays untouched."""
+"""The bubblewrap sandbox, against real bubblewrap: escapes must fail, limits hold for the sandbox as a whole,
+the host stays untouched."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import subprocess
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from proctor.sandbox import BwrapSandbox, Limits, Mount, SandboxError, get_sandbox, sandbox_backends
+from proctor.sandbox import BwrapSandbox, Limits, SandboxError, _bwrap, copy_in, get_sandbox, sandbox_backends
 
 
 @pytest.fixture
@@ -28,10 +28,14 @@ def workspace() -> Iterator[Path]:
 
 
 @pytest.fixture
-def box(workspace: Path) -> BwrapSandbox:
+async def box(workspace: Path) -> AsyncIterator[BwrapSandbox]:
     sandbox = get_sandbox("bwrap", workspace=workspace)
     assert isinstance(sandbox, BwrapSandbox)
-    return sandbox
+    yield sandbox
+    await sandbox.close()
+
+
+ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="uid mapping and cgroups need proctor to run as root")
 
 
 class LoopbackServer:
@@ -101,8 +105,8 @@ async def test_cannot_read_files_outside_the_workspace(box: BwrapSandbox) -> Non
         assert "host secret" not in result.stdout
         shadow = await box.exec("cat /etc/shadow")
         assert shadow.exit_code != 0 and shadow.stdout == ""
-        root_home = await box.exec("ls /root")
-        assert root_home.exit_code != 0
+        for private in ("/root", "/run/proctor", "/scorer"):
+            assert (await box.exec(f"ls {private}")).exit_code != 0
     finally:
         shutil.rmtree(planted)
 
@@ -113,14 +117,6 @@ async def test_no_network_by_default(box: BwrapSandbox, server: LoopbackServer) 
     assert not result.timed_out
     await asyncio.sleep(0.1)
     assert server.received == []
-
-
-async def test_network_true_reaches_the_loopback_server(workspace: Path, server: LoopbackServer) -> None:
-    box = get_sandbox("bwrap", workspace=workspace, network=True)
-    result = await box.exec(connect_command(server.port), limits=Limits(timeout=10))
-    assert result.exit_code == 0, result.stderr
-    await asyncio.sleep(0.1)
-    assert server.received == [b"hello from the sandbox"]
 
 
 async def test_fork_bomb_is_bounded_and_the_host_still_spawns(box: BwrapSandbox) -> None:
@@ -142,7 +138,53 @@ async def test_fork_bomb_is_bounded_and_the_host_still_spawns(box: BwrapSandbox)
 async def test_four_gib_allocation_fails(box: BwrapSandbox) -> None:
     result = await box.exec("python3 -c 'bytearray(4 << 30)'", limits=Limits(memory_mb=1024))
     assert result.exit_code != 0
-    assert "MemoryError" in result.stderr
+    assert box.cgroup is None or box.cgroup.usage().oom_kills >= 1
+
+
+@ROOT
+async def test_memory_is_limited_for_the_sandbox_as_a_whole(box: BwrapSandbox) -> None:
+    # Four processes of 400 MB each: fine one by one under 1 GiB, not together.
+    hold = "python3 -c 'import time; b = bytearray(400 << 20); time.sleep(3)'"
+    result = await box.exec(f"for i in 1 2 3 4; do {hold} & done; wait", limits=Limits(memory_mb=1024, timeout=20))
+    assert box.cgroup is not None
+    usage = box.cgroup.usage()
+    assert usage.oom_kills >= 1, result
+    assert usage.memory_peak_bytes <= 1024 << 20
+    assert (await box.exec("echo alive")).stdout == "alive\n"  # the sandbox outlives its OOM kills
+
+
+@ROOT
+async def test_tmpfs_counts_against_the_memory_limit(box: BwrapSandbox) -> None:
+    # /tmp is memory: its pages are charged to the sandbox, and it holds at most half of the sandbox's memory, so
+    # filling it can take neither the host's memory nor the room the sandbox's commands need.
+    limits = Limits(memory_mb=256, timeout=20)
+    kept = await box.exec("head -c 100M /dev/zero > /tmp/kept && echo ok", limits=limits)
+    assert kept.stdout == "ok\n"
+    assert box.cgroup is not None
+    assert box.cgroup.usage().memory_bytes >= 100 << 20
+    fill = await box.exec("head -c 700M /dev/zero > /tmp/fill", limits=limits)
+    assert "No space left on device" in fill.stderr
+    assert box.cgroup.usage().memory_peak_bytes <= 256 << 20
+    again = await box.exec("rm /tmp/fill && echo noted > /tmp/note && cat /tmp/note && ls /tmp", limits=limits)
+    assert again.stdout.split() == ["noted", "kept", "note"]
+
+
+async def test_without_a_cgroup_limits_hold_per_process_and_tmpfs_is_capped(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The documented fallback where no cgroup can be made (an ordinary user, no delegated cgroup).
+    monkeypatch.setattr(_bwrap.SandboxCgroup, "create", classmethod(lambda cls, name: None))
+    box = get_sandbox("bwrap", workspace=workspace)
+    assert isinstance(box, BwrapSandbox)
+    try:
+        big = await box.exec("python3 -c 'bytearray(2 << 30)'", limits=Limits(memory_mb=512))
+        assert big.exit_code != 0 and "MemoryError" in big.stderr
+        fill = await box.exec("head -c 700M /dev/zero > /tmp/fill", limits=Limits(memory_mb=512))
+        assert fill.exit_code != 0 and "No space left on device" in fill.stderr
+        many = await box.exec("for i in $(seq 100); do sleep 2 & done; wait", limits=Limits(processes=32))
+        assert "fork" in many.stderr.lower()
+    finally:
+        await box.close()
 
 
 async def test_time_limit_kills_the_whole_tree(box: BwrapSandbox) -> None:
@@ -172,24 +214,76 @@ async def test_writes_persist_in_the_workspace(box: BwrapSandbox) -> None:
 async def test_root_setup_then_agent_uses_the_files(box: BwrapSandbox, workspace: Path) -> None:
     task = workspace.parent / "task"
     task.mkdir()
-    task.chmod(0o755)
     (task / "asset.txt").write_text("from the task\n")
-    (task / "asset.txt").chmod(0o644)
+    await copy_in(box, task, "/root/task", as_root=True)
     setup = await box.exec(
         "id -u && cp /root/task/asset.txt /home/agent/ && mkdir /home/agent/data "
         "&& chown -R agent:agent /home/agent/asset.txt /home/agent/data && chmod 600 /home/agent/asset.txt",
         as_root=True,
-        mounts=[Mount(source=task, target="/root/task")],
     )
     assert setup.exit_code == 0, setup.stderr
     assert setup.stdout == "0\n"
-    # On the host, root-in-sandbox is the sandbox's unprivileged user, never root.
-    assert (box.workspace / "asset.txt").stat().st_uid == box.host_uid
+    # On the host, root-in-sandbox is an unprivileged user, never root; the agent is another one.
     assert box.host_uid != 0
+    assert (box.workspace / "asset.txt").stat().st_uid == box.agent_host_uid
     agent = await box.exec("id -u && echo edited >> asset.txt && cat asset.txt && touch data/new && ls /root/task")
     assert agent.stdout == "1000\nfrom the task\nedited\n"
-    assert agent.exit_code != 0  # the task folder was mounted for set-up only
+    assert agent.exit_code != 0  # /root is root's alone
     assert (box.workspace / "data" / "new").exists()
+
+
+@ROOT
+async def test_the_agent_is_its_own_user(box: BwrapSandbox) -> None:
+    setup = await box.exec(
+        "echo rules > /home/agent/rules.txt && chmod 644 /home/agent/rules.txt && mkdir -p /home/agent/locked "
+        "&& echo hidden > /run/proctor/key && echo tests > /scorer/hidden.py && sleep 60 & echo started",
+        as_root=True,
+    )
+    assert setup.exit_code == 0, setup.stderr
+    assert box.agent_host_uid != box.host_uid
+    attacks = {
+        "echo forged > rules.txt": "Permission denied",
+        "rm -f rules.txt && echo removed": "",  # the folder is the agent's: it may unlink, not rewrite in place
+        "touch locked/x": "Permission denied",
+        "cat /run/proctor/key": "Permission denied",
+        "ls /scorer": "Permission denied",
+        "kill -9 $(pgrep -u root sleep)": "Operation not permitted",
+    }
+    for command, error in attacks.items():
+        result = await box.exec(command)
+        assert error in result.stderr, (command, result)
+    assert (await box.exec("cat /run/proctor/key", as_root=True)).stdout == "hidden\n"
+
+
+@ROOT
+async def test_root_inside_cannot_read_another_process_memory(box: BwrapSandbox) -> None:
+    # Root in the sandbox has no CAP_SYS_PTRACE: an undumpable process (the METR driver makes itself one) keeps
+    # its memory and descriptors to itself, even from another root process.
+    hold = (
+        "python3 -c 'import ctypes, time; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0); time.sleep(30)' & "
+        "sleep 0.5; cat /proc/$!/environ; echo forged > /proc/$!/fd/1; head -c 1 /proc/$!/mem; echo done"
+    )
+    result = await box.exec(hold, as_root=True, limits=Limits(timeout=10))
+    assert result.stdout.strip() == "done"
+    assert result.stderr.count("Permission denied") == 3, result.stderr
+
+
+async def test_state_lives_between_commands_and_close_ends_it(box: BwrapSandbox) -> None:
+    marker = f"99.{uuid.uuid4().int % 10**6}"
+    started = await box.exec(f"nohup setsid sleep {marker} > /dev/null 2>&1 & echo $!")
+    assert started.exit_code == 0
+    seen = await box.exec(f"pgrep -f '^sleep {marker}'")
+    assert seen.stdout.strip() == started.stdout.strip()
+    assert running_with(f"sleep {marker}")
+    await box.close()
+    assert await gone(f"sleep {marker}")
+
+
+async def test_commands_and_files_of_any_size(box: BwrapSandbox) -> None:
+    long_command = "echo " + "y" * 300_000 + " | wc -c"
+    assert (await box.exec(long_command)).stdout.strip() == "300001"
+    written = await box.exec("cat > big.bin && wc -c < big.bin", stdin=b"x" * 3_000_000)
+    assert written.stdout.strip() == "3000000"
 
 
 async def test_environment_is_cleared(box: BwrapSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -235,9 +329,5 @@ async def test_many_commands_leave_no_process_behind(box: BwrapSandbox) -> None:
     limits = Limits(processes=6, timeout=10)
     results = [await box.exec("true", limits=limits) for _ in range(40)]
     assert [r.exit_code for r in results] == [0] * 40
-    owners = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                owners.append(entry.stat().st_uid)
-    assert box.host_uid == os.getuid() or owners.count(box.host_uid) == 0
+    if box.cgroup is not None:
+        assert box.cgroup.usage().pids <= 3  # bubblewrap's two processes and the resident sleep

@@ -13,14 +13,17 @@ import pytest
 
 from proctor.sandbox import Limits, SandboxError, get_sandbox, sandbox_backends
 
-# A stand-in for the docker CLI: answers `version`, records `run`'s arguments and becomes the command
-# (the last argument) run by the host shell, so killing the client ends it, as removing a container
-# would. It isolates nothing; it only shows what would be asked of Docker.
+# A stand-in for the docker CLI: answers `version`, records the arguments of `run` (the container) and of each
+# `exec`, and becomes an exec's command (the last argument) run by the host shell, so killing the client ends it.
+# It isolates nothing; it only shows what would be asked of Docker.
 DOCKER_DOUBLE = """#!/bin/sh
+here="$(dirname "$0")"
 case "$1" in
   version) echo 27.0.0-double ;;
-  run) printf '%s\\n' "$@" > "$(dirname "$0")/run-args"; for last; do :; done; exec /bin/sh -c "exec $last" ;;
-  rm) echo "$@" >> "$(dirname "$0")/rm-args" ;;
+  run) printf '%s\\n' "$@" > "$here/run-args"; echo 0123456789ab ;;
+  exec) printf '%s\\n' "$@" > "$here/exec-args"; printf '%s\\n' "$@" >> "$here/all-exec-args"
+        for last; do :; done; exec /bin/sh -c "exec $last" ;;
+  rm) echo "$@" >> "$here/rm-args" ;;
 esac
 """
 
@@ -61,31 +64,33 @@ async def test_limits_become_docker_flags(folder: Path) -> None:
     limits = Limits(timeout=5, memory_mb=256, processes=32)
     result = await box.exec("echo ran", limits=limits, env={"TASK_VAR": "x"})
     assert result.exit_code == 0 and result.stdout == "ran\n"
-    args = (folder / "run-args").read_text().splitlines()
-    flags = list(itertools.pairwise(args))
+    container = list(itertools.pairwise((folder / "run-args").read_text().splitlines()))
     for pair in [
         ("--network", "none"),
         ("--memory", "256m"),
         ("--memory-swap", "256m"),
         ("--pids-limit", "32"),
-        ("--user", "1000:1000"),
-        ("--workdir", "/home/agent"),
-        ("--env", "TASK_VAR=x"),
+        ("--tmpfs", "/run/proctor:mode=0700"),
         ("--volume", f"{box.workspace}:/home/agent"),
     ]:
-        assert pair in flags
+        assert pair in container
+    args = (folder / "exec-args").read_text().splitlines()
+    for pair in [("--user", "1000:1000"), ("--workdir", "/home/agent"), ("--env", "TASK_VAR=x")]:
+        assert pair in itertools.pairwise(args)
     assert args[-3:] == ["/bin/sh", "-c", "echo ran"]
+    await box.close()
+    assert (folder / "rm-args").read_text().split()[-1] == container[container.index(("--name", box.name))][1]
 
 
-async def test_time_limit_removes_the_container(folder: Path) -> None:
+async def test_time_limit_kills_the_command_in_the_container(folder: Path) -> None:
     double = folder / "docker-double"
     double.write_text(DOCKER_DOUBLE)
     double.chmod(double.stat().st_mode | stat.S_IXUSR)
     box = get_sandbox("docker", workspace=folder / "workspace", docker=str(double), network=True)
     result = await box.exec("sleep 30", limits=Limits(timeout=0.5), as_root=True)
     assert result.timed_out and result.duration < 3
-    args = (folder / "run-args").read_text().splitlines()
-    name = args[args.index("--name") + 1]
-    assert (folder / "rm-args").read_text() == f"rm --force {name}\n"
-    assert ("--network", "bridge") in itertools.pairwise(args)
-    assert ("--user", "0:0") in itertools.pairwise(args)
+    assert ("--network", "bridge") in itertools.pairwise((folder / "run-args").read_text().splitlines())
+    executed = (folder / "all-exec-args").read_text()
+    assert "--user\n0:0\n" in executed
+    assert "kill -9 $(grep -lz PROCTOR_EXEC=" in executed  # the command's processes, found by their marker
+    await box.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,22 +29,28 @@ def scratch() -> Iterator[Path]:
 
 
 @pytest.fixture
-def new_sandbox(scratch: Path) -> Callable[..., Sandbox]:
-    """Build real bubblewrap sandboxes, each on its own fresh workspace."""
+async def new_sandbox(scratch: Path) -> AsyncIterator[Callable[..., Sandbox]]:
+    """Build real bubblewrap sandboxes, each on its own fresh workspace; closed afterwards."""
     count = 0
+    built: list[Sandbox] = []
 
     def build(network: bool = False) -> Sandbox:
         nonlocal count
         count += 1
-        return get_sandbox("bwrap", workspace=scratch / f"workspace{count}", network=network)
+        box = get_sandbox("bwrap", workspace=scratch / f"workspace{count}", network=network)
+        built.append(box)
+        return box
 
-    return build
+    yield build
+    for box in built:
+        await box.close()
 
 
 @pytest.fixture(scope="session")
 def install_cache() -> Iterator[Path]:
-    """A METR install cache used by this test session only, so `install()` really runs."""
-    folder = reachable_folder("proctor-metr-cache-")
+    """A METR install cache used by this test session only, so `install()` really runs (private, as proctor
+    requires of a cache folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="proctor-metr-cache-"))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 

@@ -39,7 +39,8 @@ class TaskFamily:
     def start(t):
         token = os.environ.get("PROCTOR_TEST_PROBE_TOKEN", "unset")
         Path("/home/agent/who.txt").write_text(f"{os.getuid()} {socket.gethostname()} {token}")
-        Path("/root/should-fail").write_text("the family folder is read-only")
+        Path("/root/kept").write_text("root's own")
+        raise OSError("start failed on purpose")
 
     @staticmethod
     def score(t, submission):
@@ -137,11 +138,13 @@ async def test_family_code_runs_as_root_in_the_sandbox_not_on_the_host(
     with pytest.raises(TaskRunError, match="needs environment variables PROCTOR_TEST_PROBE_TOKEN; set them"):
         await task.setup(sandbox)
     monkeypatch.setenv("PROCTOR_TEST_PROBE_TOKEN", "s3cret")
-    # start() wrote who.txt, then failed on the read-only family folder: reported in one line.
-    with pytest.raises(TaskRunError, match=r"metr_probe.py: TaskFamily.start\(t\) raised OSError.*Read-only"):
+    # start() wrote who.txt and to its copy of the family in /root, then failed: reported in one line.
+    with pytest.raises(TaskRunError, match=r"metr_probe.py: TaskFamily.start\(t\) raised OSError: start failed on"):
         await task.setup(sandbox)
     assert (sandbox.workspace / "who.txt").read_text() == "0 sandbox s3cret"
-    assert not (family / "should-fail").exists()
+    assert not (family / "kept").exists()  # the host's family folder is untouched
+    assert (await sandbox.exec("cat /root/kept")).exit_code != 0  # /root is root's alone
+    assert (await sandbox.exec("cat /root/kept", as_root=True)).stdout == "root's own"
     with pytest.raises(TaskRunError, match=r"TaskFamily.score returned 2.0, outside \[0, 1\]"):
         await task.score(sandbox, "x")
 

@@ -1,4 +1,5 @@
-"""Native scorers: run as root in the sandbox with /scorer read-only and SUBMISSION set; what they print."""
+"""Native scorers: run as root in the sandbox with /scorer root's alone and SUBMISSION set; their score goes to
+SCORE_FILE, what they print is only a log."""
 
 from __future__ import annotations
 
@@ -13,26 +14,29 @@ from proctor.tasks import Task, TaskRunError, load_tasks
 SCORER = """
 import os, sys
 from pathlib import Path
-submission = os.environ["SUBMISSION"]
+submission = os.environ.get("SUBMISSION") or Path(os.environ["SUBMISSION_FILE"]).read_text()
 print("uid", os.getuid(), "cwd", os.getcwd())
-try:
-    Path("/scorer/x").write_text("x")
-    read_only = False
-except OSError:
-    read_only = True
+def score(value):
+    Path(os.environ["SCORE_FILE"]).write_text(f"{value}\\n")
 mode = submission.split(":")[0]
 if mode == "probe":
-    print(1.0 if os.getuid() == 0 and read_only and os.getcwd() == "/home/agent" else 0.0)
+    whole = Path(os.environ["SUBMISSION_FILE"]).read_text() == submission
+    score(1.0 if os.getuid() == 0 and os.getcwd() == "/home/agent" and whole else 0.0)
 elif mode == "crash":
     sys.exit("boom")
 elif mode == "garbage":
-    print("lots of output\\nnot a score")
+    score("lots of output\\nnot a score")
+elif mode == "silent":
+    print(1.0)
 elif mode == "manual":
-    print("None")
+    score(None)
 elif mode == "high":
-    print(1.5)
+    score(1.5)
+elif mode == "long":
+    whole = Path(os.environ["SUBMISSION_FILE"]).read_text()
+    score(1.0 if len(whole) == 3_000_000 and "SUBMISSION" not in os.environ else 0.0)
 else:
-    print(Path("/home/agent/answer.txt").read_text().strip() == submission and 1.0 or 0.25)
+    score(Path("/home/agent/answer.txt").read_text().strip() == submission and 1.0 or 0.25)
 """
 
 
@@ -56,17 +60,19 @@ async def test_the_scorer_runs_as_root_with_the_submission(scored: Task, new_san
     assert await scored.score(sandbox, "yes") == 1.0
     assert await scored.score(sandbox, "no") == 0.25
     assert await scored.score(sandbox, "manual") is None
-    # The scorer ran as root, in the workspace, with /scorer read-only.
+    # The scorer ran as root, in the workspace, with the whole submission in a file too.
     assert await scored.score(sandbox, "probe") == 1.0
-    assert not (scored.folder / "scorer" / "x").exists()  # type: ignore[attr-defined]
+    # A submission of any size reaches the scorer, through the file only when too long for a variable.
+    assert await scored.score(sandbox, "long:" + "x" * (3_000_000 - 5)) == 1.0
 
 
 @pytest.mark.parametrize(
     ("submission", "message"),
     [
-        ("crash", r"exited 1: boom; a scorer should print 0 for a bad submission rather than fail"),
-        ("garbage", r"printed 'not a score' last; its last stdout line must be a number in \[0, 1\] or None"),
-        ("high", r"printed score 1.5, outside \[0, 1\]"),
+        ("crash", r"exited 1: boom; a scorer should score 0 for a bad submission rather than fail"),
+        ("garbage", r"wrote 'not a score' to \$SCORE_FILE; the score must be a number in \[0, 1\] or None"),
+        ("high", r"wrote score 1.5, outside \[0, 1\]"),
+        ("silent", r"wrote no score: a scorer writes its score .* what it prints is only a log"),
     ],
 )
 async def test_a_broken_scorer_raises_a_one_line_error(

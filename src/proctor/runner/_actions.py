@@ -1,15 +1,14 @@
-"""Parsing an option's text into an action: bash, write, delegate or submit."""
+"""Parsing an option's text into an action: bash, write, delegate, submit, or score (intermediate scoring)."""
 
 from __future__ import annotations
 
-import base64
 import re
 import shlex
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-ActionKind = Literal["bash", "write", "delegate", "submit"]
+ActionKind = Literal["bash", "write", "delegate", "submit", "score"]
 
 ACTION_HELP = """Reply with your reasoning, then exactly one action:
 <bash>a shell command</bash> runs it in your workspace and shows you the output;
@@ -17,7 +16,13 @@ ACTION_HELP = """Reply with your reasoning, then exactly one action:
 <delegate>instructions</delegate> gives an independent subtask to a fresh copy of you and returns its answer;
 <submit>your final answer</submit> ends the task."""
 
-_ACTION = re.compile(r"<(bash|write|delegate|submit)(\s+path=\"([^\"]*)\")?\s*>(.*?)</\1>", re.DOTALL)
+SCORE_HELP = """This task offers intermediate scoring: reply with <score></score> to have your work so far scored;
+you are shown the score and any feedback, and the task goes on."""
+
+INTERNET_REFUSED = """Note: this task asks for internet access, which this run does not grant: you have no network
+(only your own loopback). Do what you can without it."""
+
+_ACTION = re.compile(r"<(bash|write|delegate|submit|score)(\s+path=\"([^\"]*)\")?\s*>(.*?)</\1>", re.DOTALL)
 
 
 class Action(BaseModel):
@@ -26,7 +31,8 @@ class Action(BaseModel):
     kind: ActionKind
     """What to do."""
     argument: dict[str, Any]
-    """`command` (bash), `path` and `content` (write), `instructions` (delegate), `answer` (submit)."""
+    """`command` (bash), `path` and `content` (write), `instructions` (delegate), `answer` (submit); none
+    (score)."""
 
 
 class ParseError(ValueError):
@@ -47,6 +53,8 @@ def parse_action(text: str) -> Action:
         if not path:
             raise ParseError('<write> needs a path: <write path="file.txt">content</write>')
         return Action(kind="write", argument={"path": path, "content": body})
+    if kind == "score":
+        return Action(kind="score", argument={})
     body = body.strip("\n") if kind != "submit" else body.strip()
     if kind != "submit" and not body.strip():
         raise ParseError(f"<{kind}> is empty")
@@ -69,9 +77,9 @@ def option_fields(text: str, source: str) -> dict[str, Any]:
     }
 
 
-def write_command(path: str, content: str) -> str:
-    """A shell command that writes `content` to `path`. It runs inside the sandbox, so a path or a symlink that
-    points out of the workspace goes nowhere."""
-    encoded = base64.b64encode(content.encode()).decode()
+def write_command(path: str) -> str:
+    """A shell command that writes its standard input to `path`, making the folders on the way. It runs inside the
+    sandbox, so a path or a symlink that points out of the workspace goes nowhere; the content comes on standard
+    input, so a file of any size fits."""
     quoted = shlex.quote(path)
-    return f'mkdir -p "$(dirname {quoted})" && printf %s {encoded} | base64 -d > {quoted}'
+    return f'mkdir -p "$(dirname {quoted})" && cat > {quoted}'

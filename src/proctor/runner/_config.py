@@ -90,6 +90,9 @@ class RunConfig(_Strict):
     """Limits on each command the agent runs."""
     allow_internet: bool = False
     """Grant `full_internet` to tasks that ask for it (refused by default)."""
+    task_memory_ceiling_mb: int = 8192
+    """The most memory (MiB) a task's suggested limits (a METR manifest's `memory_gb`) may give its sandbox: a task
+    may raise `command_limits.memory_mb` up to this, never past it."""
     max_delegation_depth: int = 2
     """How deep subtasks may nest."""
     subtask: str | None = None
@@ -103,7 +106,8 @@ def _tighter(a: float | None, b: float | None) -> float | None:
 
 
 def with_task_limits(config: RunConfig, task: Task) -> RunConfig:
-    """The config with the limits the task suggests applied where they are tighter (when `task_limits` is set)."""
+    """The config with the limits the task suggests applied (when `task_limits` is set): where they are tighter,
+    and its memory also where it is larger, up to `task_memory_ceiling_mb`."""
     suggested = task.info.limits
     if not config.task_limits:
         return config
@@ -118,7 +122,10 @@ def with_task_limits(config: RunConfig, task: Task) -> RunConfig:
     command = config.command_limits.model_copy(
         update={
             "timeout": _tighter(config.command_limits.timeout, suggested.command_timeout),
-            "memory_mb": _tighter(config.command_limits.memory_mb, suggested.memory_mb),
+            # A task may ask for more memory than the default (METR manifests do), up to the ceiling.
+            "memory_mb": config.command_limits.memory_mb
+            if suggested.memory_mb is None
+            else min(suggested.memory_mb, max(config.task_memory_ceiling_mb, config.command_limits.memory_mb)),
         }
     )
     return config.model_copy(update={"limits": limits, "command_limits": command})

@@ -23,7 +23,7 @@ async def replay(store: Store, sandbox: Sandbox, steps: list[StepRecord]) -> int
             await sandbox.exec(argument["command"])
             count += 1
         elif chosen.action == "write":
-            await sandbox.exec(write_command(argument["path"], argument["content"]))
+            await sandbox.exec(write_command(argument["path"]), stdin=argument["content"].encode())
             count += 1
         elif chosen.action == "delegate" and step.observation and step.observation.child_run_id:
             child_steps = await asyncio.to_thread(store.steps, step.observation.child_run_id)

@@ -14,14 +14,14 @@ from typing import Any
 
 from proctor.models import Generation, Message, Model, ModelError, get_model
 from proctor.runner import _context as context
-from proctor.runner._actions import option_fields, write_command
+from proctor.runner._actions import INTERNET_REFUSED, SCORE_HELP, option_fields, write_command
 from proctor.runner._choosers import Choice, ChoiceRequest, ChooserServices, get_chooser
 from proctor.runner._config import RunConfig, RunLimits, default_workspaces, with_task_limits
 from proctor.runner._fork import replay
 from proctor.runner._transactions import WITHOUT_EFFECTS, Progress, claim_run, complete_step, create_run, end_run
 from proctor.sandbox import Sandbox, SandboxError, get_sandbox
 from proctor.store import ObservationRecord, OptionRecord, RunRecord, RunStatus, StepRecord, Store, Writer, ops
-from proctor.tasks import Task, TaskError, load_tasks_async
+from proctor.tasks import IntermediateScore, Task, TaskError, load_tasks_async
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class _Run:
         self.sandbox = sandbox
         self.model = runner.model(self.config.model, self.config.model_options)
         self.chooser = get_chooser(self.config.chooser, self.model)
-        self.instructions = self.config.subtask or task.info.instructions
+        self.instructions = self.config.subtask or _instructions(task, self.config)
         self.tokens = record.input_tokens + record.output_tokens
         self.cost = record.cost
         self._active_before = record.active_seconds
@@ -158,6 +158,7 @@ class Runner:
             return
         wants_internet = "full_internet" in task.info.permissions
         if wants_internet and not config.allow_internet:
+            logger.warning("%s asks for full_internet, refused (allow it with --allow-internet)", task.info.id)
             await self.writer.write(ops.add_event, record.id, "permission_refused", {"permission": "full_internet"})
         await task.setup(sandbox)
         detail: dict[str, Any] = {"network": wants_internet and config.allow_internet}
@@ -362,10 +363,24 @@ class Runner:
             return await self._write_file(run, argument["path"], argument["content"])
         if action == "delegate":
             return await self._delegate(run, step, argument["instructions"])
+        if action == "score":
+            return await self._intermediate_score(run)
         return ObservationRecord(kind="submit", output=argument["answer"])
 
+    async def _intermediate_score(self, run: _Run) -> ObservationRecord:
+        """Score the work so far, when the task offers it; the entry joins the run's score log (its events)."""
+        scoring = getattr(run.task, "intermediate_score", None)
+        if not run.task.info.intermediate_scoring or scoring is None:
+            return ObservationRecord(kind="score", output="this task offers no intermediate scoring", failed=True)
+        entry = await scoring(run.sandbox)
+        if entry is None:
+            return ObservationRecord(kind="score", output="the task cannot score your work now", failed=True)
+        await run.write(ops.add_event, run.id, "intermediate_score", entry.model_dump())
+        shown = f"score: {entry.score}" + (f"\n{entry.message}" if entry.message else "")
+        return ObservationRecord(kind="score", output=shown)
+
     async def _write_file(self, run: _Run, path: str, content: str) -> ObservationRecord:
-        result = await run.sandbox.exec(write_command(path, content), limits=run.config.command_limits)
+        result = await run.sandbox.exec(write_command(path), limits=run.config.command_limits, stdin=content.encode())
         if result.exit_code != 0:
             return ObservationRecord(
                 kind="write",
@@ -415,10 +430,25 @@ class Runner:
         assert step.observation is not None
         if run.config.subtask is not None:
             return
-        score = await run.task.score(run.sandbox, step.observation.output)
+        if run.task.info.intermediate_scoring:
+            score = await self._aggregate(run)
+        else:
+            score = await run.task.score(run.sandbox, step.observation.output)
         await run.task.teardown(run.sandbox)
         status = RunStatus.NEEDS_MANUAL_SCORE if score is None else RunStatus.DONE
         run.final = await run.write(end_run, self.store, run.id, status, score=score)
+
+    async def _aggregate(self, run: _Run) -> float | None:
+        """The final score of a task with intermediate scoring: one last intermediate score joins the log, and the
+        family's `aggregate_scores` (by default, the last score) turns the log into the run's score."""
+        final = await self._intermediate_score(run)
+        await run.write(ops.add_event, run.id, "final_intermediate_score", {"output": final.output})
+        logged = await asyncio.to_thread(self.store.events, run.id, "intermediate_score")
+        log = [IntermediateScore.model_validate(event["detail"]) for event in logged]
+        aggregate = getattr(run.task, "aggregate_scores", None)
+        assert aggregate is not None  # tasks with intermediate scoring are METR families
+        score: float | None = await aggregate(run.sandbox, log)
+        return score
 
     @staticmethod
     def _stuck_due(run: _Run, action_steps: int, failures: int) -> bool:
@@ -460,6 +490,16 @@ class Runner:
         await run.record_usage(generation, run.model.name, "summary", None, step_id)
         await run.write(ops.finish_step, run.id, step_id, {"kind": "restart", "output": summary}, run.active)
         return await asyncio.to_thread(self.store.step, step_id)
+
+
+def _instructions(task: Task, config: RunConfig) -> str:
+    """What the agent is told: the task's instructions, with notes on intermediate scoring and refused internet."""
+    notes = [task.info.instructions]
+    if task.info.intermediate_scoring:
+        notes.append(SCORE_HELP)
+    if "full_internet" in task.info.permissions and not config.allow_internet:
+        notes.append(INTERNET_REFUSED)
+    return "\n\n".join(notes)
 
 
 def source_of(model: str) -> str:

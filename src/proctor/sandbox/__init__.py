@@ -3,7 +3,6 @@
 from proctor.sandbox._base import (
     ExecResult,
     Limits,
-    Mount,
     Sandbox,
     SandboxError,
     get_sandbox,
@@ -11,6 +10,7 @@ from proctor.sandbox._base import (
     sandbox_backends,
 )
 from proctor.sandbox._bwrap import BwrapSandbox  # importing registers the "bwrap" backend
+from proctor.sandbox._copy import copy_in, folder_entries, pack
 from proctor.sandbox._docker import DockerSandbox  # importing registers the "docker" backend
 
 __all__ = [
@@ -18,10 +18,12 @@ __all__ = [
     "DockerSandbox",
     "ExecResult",
     "Limits",
-    "Mount",
     "Sandbox",
     "SandboxError",
+    "copy_in",
+    "folder_entries",
     "get_sandbox",
+    "pack",
     "sandbox_backend",
     "sandbox_backends",
 ]

@@ -19,9 +19,10 @@ class Limits(BaseModel):
     timeout: float = 60.0
     """Wall-clock seconds before the command is killed."""
     memory_mb: int = 1024
-    """Address-space limit per process, in MiB."""
+    """Memory of the sandbox as a whole, in MiB: all its processes and its tmpfs folders together (a cgroup);
+    where no cgroup can be made, the address space of each process and the size of each tmpfs."""
     processes: int = 128
-    """Most processes (and threads) alive at once."""
+    """Most processes (and threads) alive at once in the sandbox (per command where no cgroup can be made)."""
     output_bytes: int = 1_000_000
     """Most bytes of stdout and stderr each that are kept; past it the command is killed."""
 
@@ -43,19 +44,13 @@ class ExecResult(BaseModel):
     """Output went past the limit, was cut, and the command was killed."""
 
 
-class Mount(BaseModel):
-    """An extra host folder made visible inside the sandbox."""
-
-    source: Path
-    """The host path."""
-    target: str
-    """Where it appears inside the sandbox."""
-    writable: bool = False
-    """Mounted read-write rather than read-only."""
-
-
 class Sandbox(Protocol):
-    """A per-run isolated environment with a workspace folder."""
+    """A per-run isolated environment with a workspace folder.
+
+    One sandbox holds its state between commands, as a machine does: files outside the workspace (`/tmp`,
+    `/root`), processes left running, and the root-only folders `/run/proctor` and `/scorer`, where set-up and
+    scoring keep what the agent must not see.
+    """
 
     workspace: Path
     """The host folder the agent works in (seen inside as `workdir`)."""
@@ -68,17 +63,18 @@ class Sandbox(Protocol):
         *,
         limits: Limits | None = None,
         as_root: bool = False,
-        mounts: list[Mount] | None = None,
         env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
     ) -> ExecResult:
-        """Run `command` with `/bin/sh -c` in the sandbox.
+        """Run `command` with `/bin/sh` in the sandbox, in the workspace.
 
-        `as_root` runs it as root *inside* the sandbox (task set-up and scoring); agents never get it.
+        `as_root` runs it as root *inside* the sandbox (task set-up and scoring); agents never get it. `stdin`
+        is written to the command's standard input (how files of any size reach the sandbox).
         """
         ...
 
     async def close(self) -> None:
-        """Release what the sandbox holds (the workspace folder stays)."""
+        """End every process of the sandbox and release what it holds (the workspace folder stays)."""
         ...
 
 

@@ -1,38 +1,49 @@
-"""The bubblewrap sandbox: unprivileged namespaces, no daemon, a few milliseconds per command.
+"""The bubblewrap sandbox: one set of namespaces per run, which each command joins; no daemon.
 
-Each command runs in fresh namespaces (user, pid, mount, ipc, uts, and net unless the sandbox has
-network) with read-only system folders, a fresh /proc, /dev and /tmp, and the workspace bound
-read-write at `workdir`. The user namespace maps a single host uid, the sandbox's `host_uid`, to
-uid 1000 (the agent) or, with `as_root`, to uid 0: both are the same unprivileged host user, so what
-set-up creates as root in the workspace stays usable by the agent. `chown` inside an `as_root`
-command is a successful no-op (a single-uid namespace cannot represent other owners).
+The sandbox starts with its first command. bubblewrap makes user, pid, mount, ipc, uts and network namespaces
+with the host's system folders read-only, size-capped tmpfs folders for `/tmp` and `/root`, the root-only folders
+`/run/proctor` and `/scorer`, and the workspace at `workdir`; a resident `sleep` keeps them alive. Each command
+joins them with nsenter, as the agent (uid 1000) or, for set-up and scoring, as root inside the sandbox, which
+holds no CAP_SYS_PTRACE or CAP_SYS_ADMIN. State lives on between commands as on a machine: files, and processes
+a command leaves running.
+
+Run by root, proctor maps 65536 uids into the sandbox (uid N inside is host uid `HOST_UID_BASE + N`), so the agent
+is a host user of its own, apart from set-up and scoring: what set-up makes root-owned stays unwritable by the
+agent. The sandbox then has a cgroup: memory (tmpfs pages included) and processes are limited for all its
+processes together. Run by another user, one uid is mapped, that user's: every command runs as uid 1000 and
+limits hold per process (see docs/sandbox.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import json
 import os
-import platform
 import shutil
+import signal
 import stat
-import struct
-import tempfile
-import zlib
+import uuid
 from pathlib import Path
 from typing import Any
 
-from proctor.sandbox._base import ExecResult, Limits, Mount, SandboxError, sandbox_backend
+from proctor.sandbox._base import ExecResult, Limits, SandboxError, sandbox_backend
+from proctor.sandbox._cgroup import SandboxCgroup
 from proctor.sandbox._process import run_capped
 
 AGENT_UID = 1000
 """The agent's uid (and gid) inside the sandbox."""
-HOST_UID_BASE = 200_000
-"""When proctor runs as root, sandboxes run as host uids from here up (one per workspace)."""
-HOST_UID_SPAN = 800_000
-"""How many host uids the per-workspace choice spreads over."""
-STAGING = "/var/tmp"
-"""Where copies of mounts the sandbox's host user cannot reach are staged (world-searchable, sticky)."""
+HOST_UID_BASE = int(os.environ.get("PROCTOR_UID_BASE", "200000"))
+"""When proctor runs as root, uid N inside a sandbox is host uid HOST_UID_BASE + N (N < 65536)."""
+UID_COUNT = 65536
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ROOT_ONLY = ("/run/proctor", "/scorer")
+"""Folders only root inside the sandbox can enter: what set-up and scoring keep from the agent."""
+ARG_ROOM = 64 * 1024
+"""Commands longer than this reach the shell through a file descriptor, not the argument list."""
+DROPPED_CAPS = "-sys_ptrace,-sys_admin"
+"""What root inside the sandbox cannot do: read other processes' memory and descriptors, mount."""
 
 _PASSWD = (
     "root:x:0:0:root:/root:/bin/sh\n"
@@ -40,26 +51,6 @@ _PASSWD = (
     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 )
 _GROUP = "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n"
-
-
-def _chown_noop_filter() -> bytes | None:
-    """A seccomp BPF program making the chown family return success without doing anything.
-
-    Returns None on architectures it does not know (chown then fails as usual).
-    """
-    arches = {"x86_64": (0xC000003E, [92, 93, 94, 260]), "aarch64": (0xC00000B7, [54, 55])}
-    if platform.machine() not in arches:
-        return None
-    arch, numbers = arches[platform.machine()]
-    n = len(numbers)
-    ld, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
-    prog = [(ld, 0, 0, 4), (jeq, 0, n + 1, arch), (ld, 0, 0, 0)]  # seccomp_data.arch, .nr
-    prog += [(jeq, n - i, 0, nr) for i, nr in enumerate(numbers)]
-    prog += [(ret, 0, 0, 0x7FFF0000), (ret, 0, 0, 0x00050000)]  # ALLOW; ERRNO(0), i.e. success
-    return b"".join(struct.pack("=HBBI", *insn) for insn in prog)
-
-
-_CHOWN_NOOP = _chown_noop_filter()
 
 
 @functools.cache
@@ -78,18 +69,18 @@ def _system_binds() -> tuple[str, ...]:
     return tuple(args)
 
 
-_tools: dict[tuple[str, str | None], str] = {}
+@functools.cache
+def _which(name: str, path: str | None) -> str | None:
+    return shutil.which(name, path=path)
 
 
-def _which(name: str) -> str | None:
-    """`shutil.which(name)`, remembered once found (per PATH): a search costs a stat per folder, per sandbox."""
-    key = (name, os.environ.get("PATH"))
-    if key not in _tools:
-        found = shutil.which(name)
-        if found is None:
-            return None
-        _tools[key] = found
-    return _tools[key]
+def _tool(name: str) -> str:
+    """The executable `name` on PATH (looked up once per PATH: a search costs a stat per folder, per sandbox)."""
+    found = _which(name, os.environ.get("PATH"))
+    if found is None:
+        package = {"bwrap": "bubblewrap"}.get(name, "util-linux")
+        raise SandboxError(f"{package if name == 'bwrap' else name} not found: apt-get install {package}")
+    return found
 
 
 def _unreachable(path: Path, uid: int) -> Path | None:
@@ -103,25 +94,6 @@ def _unreachable(path: Path, uid: int) -> Path | None:
         if not st.st_mode & stat.S_IXOTH and st.st_uid != uid:
             return folder
     return None
-
-
-@functools.lru_cache(maxsize=256)
-def _resolved_folder(folder: str) -> Path:
-    """A folder's real path; many workspaces share their parent folder, whose path is resolved once."""
-    return Path(folder).resolve()
-
-
-@functools.lru_cache(maxsize=256)
-def _searchable_by_all(folder: str) -> bool:
-    """Whether every folder down to and including `folder` lets everyone through (o+x); folders still to be made
-    are made so (with the default umask)."""
-    for part in [*reversed(Path(folder).parents), Path(folder)]:
-        try:
-            if not part.stat().st_mode & stat.S_IXOTH:
-                return False
-        except FileNotFoundError:
-            return True
-    return True
 
 
 def _tasks_of(uid: int) -> int:
@@ -138,79 +110,66 @@ def _tasks_of(uid: int) -> int:
 
 
 def _memfd(name: str, data: bytes) -> int:
-    """An in-memory file holding `data`, positioned at its start, to hand to bwrap."""
+    """An in-memory file holding `data`, positioned at its start, to hand to a child process."""
     fd = os.memfd_create(name, 0)
     os.write(fd, data)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
 
 
+def _read_json(fd: int) -> dict[str, Any]:
+    """The JSON object bubblewrap writes to its info descriptor (empty when it failed first)."""
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+        with contextlib.suppress(ValueError):
+            found: dict[str, Any] = json.loads(data)
+            return found
+    return {}
+
+
 @sandbox_backend("bwrap")
 class BwrapSandbox:
-    """A sandbox whose every command runs under bubblewrap.
+    """A sandbox whose namespaces bubblewrap makes once, and whose every command joins them.
 
     Example:
         box = get_sandbox("bwrap", workspace=Path("/srv/runs/1/workspace"))
         result = await box.exec("echo hi > note && cat note")  # result.stdout == "hi\\n"
+        await box.close()
     """
 
-    def __init__(
-        self,
-        *,
-        workspace: Path,
-        network: bool = False,
-        workdir: str = "/home/agent",
-        bwrap: str | None = None,
-        host_uid: int | None = None,
-    ) -> None:
-        """Check the tools and prepare the workspace.
+    def __init__(self, *, workspace: Path, network: bool = False, workdir: str = "/home/agent") -> None:
+        """Check the tools and where the workspace is; nothing starts before the first command.
 
         Args:
             workspace: The host folder the agent works in; created if missing.
-            network: Share the host's network (otherwise there is none, not even loopback).
+            network: Give the sandbox outbound network of its own (never the host's loopback).
             workdir: Where the workspace appears inside the sandbox.
-            bwrap: The bubblewrap executable; found on PATH when not given.
-            host_uid: The unprivileged host uid commands run as when proctor runs as root
-                (default: one derived from the workspace path, from 200000 up).
 
         Raises:
-            SandboxError: bubblewrap or prlimit is missing, or the workspace is unreachable.
+            SandboxError: bubblewrap, nsenter or prlimit is missing, or the workspace is unreachable.
         """
-        found = _which(bwrap or "bwrap")
-        if found is None:
-            raise SandboxError("bubblewrap not found: apt-get install bubblewrap")
-        prlimit = _which("prlimit")
-        if prlimit is None:
-            raise SandboxError("prlimit not found: apt-get install util-linux")
-        self.bwrap, self.prlimit = found, prlimit
-        self.workspace = _resolved_folder(str(workspace.parent)) / workspace.name
+        self.bwrap, self.nsenter, self.prlimit, self.setpriv = (
+            _tool(name) for name in ("bwrap", "nsenter", "prlimit", "setpriv")
+        )
+        self.workspace = workspace.parent.resolve() / workspace.name
         self.workdir = workdir
         self.network = network
-        self._system = _system_binds()
-        self._staged: dict[Path, Path] = {}
         self.as_host_root = os.geteuid() == 0
-        self._prepared = False
-        if not self.as_host_root:
-            self.host_uid = os.getuid()
-            return
-        self.host_uid = host_uid or HOST_UID_BASE + zlib.crc32(str(self.workspace).encode()) % HOST_UID_SPAN
-        self._check_reachable(self.workspace)
-
-    def _prepare(self) -> None:
-        """Create the workspace and give it to the sandbox's host user, before the first command (a run that
-        never runs a command — say, one that submits at once — never touches the disk)."""
-        if self._prepared:
-            return
-        self.workspace.mkdir(parents=True, exist_ok=True)
+        """Run by root: many uids are mapped and the sandbox gets a cgroup."""
+        self.host_uid = HOST_UID_BASE if self.as_host_root else os.getuid()
+        """The host uid of root inside the sandbox (of every uid inside, when not run by root)."""
+        self.agent_host_uid = HOST_UID_BASE + AGENT_UID if self.as_host_root else os.getuid()
+        self.cgroup: SandboxCgroup | None = None
+        self._init: asyncio.subprocess.Process | None = None
+        self._pid = 0  # the host pid of the namespaces' first process
+        self._lock = asyncio.Lock()
+        self._applied: tuple[int, int] | None = None
+        self._internet: Any = None
         if self.as_host_root:
-            for folder, _, files in os.walk(self.workspace):
-                for name in [folder, *(os.path.join(folder, f) for f in files)]:
-                    os.lchown(name, self.host_uid, self.host_uid)
-        self._prepared = True
+            self._check_reachable(self.workspace)
 
     def _check_reachable(self, path: Path) -> None:
-        if _searchable_by_all(str(path.parent)):  # the common case, looked up once per folder
-            return
         blocked = _unreachable(path, self.host_uid)
         if blocked is not None:
             raise SandboxError(
@@ -219,77 +178,123 @@ class BwrapSandbox:
                 f"or run `chmod o+x {blocked}`"
             )
 
-    def _reachable_source(self, mount: Mount) -> Path:
-        """The mount's source, or, for a read-only mount the sandbox's host user cannot reach (task data under a
-        private folder such as /root), a world-readable copy of it staged once per sandbox."""
-        source = mount.source.resolve()
-        if not self.as_host_root or _unreachable(source, self.host_uid) is None:
-            return source
-        if mount.writable:
-            self._check_reachable(source)
-        if source not in self._staged:
-            staged = Path(tempfile.mkdtemp(prefix="proctor-staged-", dir=STAGING))
-            staged.chmod(0o755)
-            copy = staged / source.name
-            if source.is_dir():
-                shutil.copytree(source, copy, symlinks=True)
-            else:
-                shutil.copy2(source, copy)
-            for folder, dirs, files in os.walk(staged):
-                for name in dirs:
-                    os.chmod(os.path.join(folder, name), 0o755)
-                for name in files:
-                    path = os.path.join(folder, name)
-                    if not os.path.islink(path):
-                        os.chmod(path, os.stat(path).st_mode | 0o444)
-            self._staged[source] = copy
-        return self._staged[source]
+    def _prepare(self) -> None:
+        """Create the workspace and give it to the agent's host user."""
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        if self.as_host_root:
+            for folder, _, files in os.walk(self.workspace):
+                for name in [folder, *(os.path.join(folder, f) for f in files)]:
+                    os.lchown(name, self.agent_host_uid, self.agent_host_uid)
 
-    def command(
-        self,
-        command: str,
-        limits: Limits,
-        *,
-        as_root: bool = False,
-        mounts: list[Mount] | None = None,
-        env: dict[str, str] | None = None,
-    ) -> tuple[list[str], dict[str, int]]:
-        """Build the command line for one command; `exec` documents the arguments.
+    def _start_argv(self, limits: Limits, info_fd: int, block_fd: int | None) -> list[str]:
+        # tmpfs pages are memory the sandbox cannot free by killing a process: caps leave room for commands.
+        tmp_size, root_size = str(limits.memory_mb << 19), str(limits.memory_mb << 18)
+        argv = [self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--hostname", "sandbox"]
+        argv += [*_system_binds(), "--proc", "/proc", "--dev", "/dev"]
+        argv += ["--perms", "1777", "--size", tmp_size, "--tmpfs", "/tmp"]
+        argv += ["--perms", "0700", "--size", root_size, "--tmpfs", "/root"]
+        argv += ["--perms", "0755", "--dir", "/run"]
+        for folder in ROOT_ONLY:
+            argv += ["--perms", "0700", "--dir", folder]
+        argv += ["--perms", "0755", "--dir", str(Path(self.workdir).parent)]
+        argv += ["--bind", str(self.workspace), self.workdir, "--chdir", self.workdir, "--info-fd", str(info_fd)]
+        if block_fd is None:  # bubblewrap maps the one uid it may, and can forbid nested user namespaces
+            argv += ["--disable-userns", "--uid", str(AGENT_UID), "--gid", str(AGENT_UID)]
+        else:  # proctor maps the uids itself once the namespace exists
+            argv += ["--userns-block-fd", str(block_fd), "--uid", "0", "--gid", "0"]
+        return [*argv, "--", "/bin/sh", "-c", "echo && exec sleep infinity"]
+
+    async def _start(self, limits: Limits) -> None:
+        """Make the namespaces (and the cgroup) and wait until they are ready for commands."""
+        self._prepare()
+        if self.as_host_root:
+            self.cgroup = SandboxCgroup.create(f"sandbox-{uuid.uuid4().hex[:16]}")
+        info_r, info_w = os.pipe()
+        block_r, block_w = os.pipe() if self.as_host_root else (None, None)
+        files = {"passwd": _memfd("passwd", _PASSWD.encode()), "group": _memfd("group", _GROUP.encode())}
+        argv = self._start_argv(limits, info_w, block_r)
+        data = [
+            arg for name, fd in files.items() for arg in ("--perms", "0644", "--ro-bind-data", str(fd), f"/etc/{name}")
+        ]
+        argv[argv.index("--chdir") : argv.index("--chdir")] = data
+        passed = [info_w, *files.values(), *([block_r] if block_r is not None else [])]
+        popen: dict[str, Any] = {}
+        if self.as_host_root:
+            popen.update(user=self.host_uid, group=self.host_uid, extra_groups=[])
+        try:
+            self._init = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,  # a line once the namespaces are ready
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=passed,
+                **popen,
+            )
+        finally:
+            for fd in passed:
+                os.close(fd)
+        try:
+            info = await asyncio.to_thread(_read_json, info_r)
+            self._pid = int(info.get("child-pid", 0))
+            if self._pid and block_w is not None:
+                self._map_uids()
+                if self.cgroup is not None:
+                    self.cgroup.add(self._init.pid)
+                    self.cgroup.add(self._pid)
+                os.write(block_w, b"1")
+        finally:
+            for fd in (info_r, *([block_w] if block_w is not None else [])):
+                os.close(fd)
+        assert self._init.stdout is not None
+        if not await self._init.stdout.read(1):
+            await self._failed_to_start()
+        if self.network:
+            from proctor.sandbox._net import attach_internet
+
+            self._internet = await attach_internet(self._pid)
+
+    def _map_uids(self) -> None:
+        for kind in ("uid", "gid"):
+            with open(f"/proc/{self._pid}/{kind}_map", "w", encoding="ascii") as file:
+                file.write(f"0 {HOST_UID_BASE} {UID_COUNT}\n")
+
+    async def _failed_to_start(self) -> None:
+        assert self._init is not None and self._init.stderr is not None
+        await self._init.wait()
+        message = (await self._init.stderr.read()).decode(errors="replace").strip()
+        await self.close()
+        raise SandboxError(f"bubblewrap could not start the sandbox: {message or 'no message'}")
+
+    def _apply(self, limits: Limits) -> None:
+        """Set the cgroup's limits to this command's, when they changed (the sandbox's resident processes count)."""
+        wanted = (limits.memory_mb, limits.processes)
+        if self.cgroup is not None and wanted != self._applied:
+            self.cgroup.set_limits(limits.memory_mb << 20, limits.processes + 4)
+            self._applied = wanted
+
+    def command(self, command: str, limits: Limits, *, as_root: bool = False) -> tuple[list[str], list[int]]:
+        """The host command line that runs `command` in the sandbox (which must have started).
 
         Returns:
-            The argv, and the in-memory files bwrap reads (name -> fd); the caller passes the fds
-            to the process and closes them afterwards.
-
-        Raises:
-            SandboxError: a mount's source is unreachable by the sandbox's host uid.
+            The argv, and descriptors to pass to it (the caller closes them afterwards).
         """
-        sources = [self._reachable_source(mount) for mount in mounts or []]
-        # bwrap's monitor and the namespace's init run as the same user: count them in.
+        uid = 0 if as_root and self.as_host_root else AGENT_UID
+        argv = [self.nsenter, "-t", str(self._pid), "-U", "-m", "-p", "-n", "-i", "-u", "-r", "-w"]
+        argv += ["-S", str(uid), "-G", str(uid), "--", self.setpriv]
+        argv += [f"--bounding-set={DROPPED_CAPS}"] if uid == 0 else ["--no-new-privs"]
+        fds: list[int] = []
+        if len(command.encode()) > ARG_ROOM:
+            fds.append(_memfd("command", command.encode()))
+            argv += ["--", "/bin/sh", f"/dev/fd/{fds[0]}"]
+        else:
+            argv += ["--", "/bin/sh", "-c", command]
+        if self.cgroup is not None:
+            # Commands are the OOM killer's first victims, so the namespaces' resident processes outlive them.
+            prefix = self.cgroup.shell_prefix(oom_score_adj=1000)
+            return ["/bin/sh", "-c", prefix + 'exec "$@"', "sh", *argv], fds
+        # No cgroup: limits per process. bwrap's init and the resident sleep run as the same user: count them in.
         nproc = limits.processes + 2 + (0 if self.as_host_root else _tasks_of(self.host_uid))
-        argv = [self.prlimit, f"--as={limits.memory_mb << 20}", f"--nproc={nproc}", "--", self.bwrap]
-        argv += ["--unshare-all", "--unshare-user", *(["--share-net"] if self.network else [])]
-        # --as-pid-1: the command itself is the namespace's init. Otherwise bubblewrap leaves its own init behind as
-        # a zombie for the host's pid 1 to reap, which in a container may never happen: one zombie per command,
-        # counted against the process limit of the sandbox's host user until no command can start.
-        argv += ["--die-with-parent", "--new-session", "--disable-userns", "--as-pid-1", "--hostname", "sandbox"]
-        argv += [*self._system, "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-        fds = {"passwd": _memfd("passwd", _PASSWD.encode()), "group": _memfd("group", _GROUP.encode())}
-        argv += ["--ro-bind-data", str(fds["passwd"]), "/etc/passwd"]
-        argv += ["--ro-bind-data", str(fds["group"]), "/etc/group"]
-        argv += ["--bind", str(self.workspace), self.workdir]
-        for mount, source in zip(mounts or [], sources, strict=True):
-            argv += ["--bind" if mount.writable else "--ro-bind", str(source), mount.target]
-        uid = 0 if as_root else AGENT_UID
-        argv += ["--uid", str(uid), "--gid", str(uid), "--chdir", self.workdir, "--clearenv"]
-        home = "/root" if as_root else self.workdir
-        user = "root" if as_root else "agent"
-        base_env = {"PATH": PATH, "HOME": home, "LANG": "C.UTF-8", "USER": user, "LOGNAME": user}
-        for key, value in {**base_env, **(env or {})}.items():
-            argv += ["--setenv", key, value]
-        if as_root and _CHOWN_NOOP is not None:
-            fds["seccomp"] = _memfd("seccomp", _CHOWN_NOOP)
-            argv += ["--seccomp", str(fds["seccomp"])]
-        return [*argv, "--", "/bin/sh", "-c", command], fds
+        return [self.prlimit, f"--as={limits.memory_mb << 20}", f"--nproc={nproc}", "--", *argv], fds
 
     async def exec(
         self,
@@ -297,35 +302,51 @@ class BwrapSandbox:
         *,
         limits: Limits | None = None,
         as_root: bool = False,
-        mounts: list[Mount] | None = None,
         env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
     ) -> ExecResult:
-        """Run `command` with `/bin/sh -c` in a fresh bubblewrap sandbox on the workspace.
+        """Run `command` with `/bin/sh` in the sandbox, in the workspace.
 
         Args:
-            command: The shell command.
+            command: The shell command, of any length.
             limits: Time, memory, process and output limits (defaults: `Limits()`).
             as_root: Run as uid 0 inside the sandbox (task set-up and scoring only).
-            mounts: Extra host folders to bind.
             env: Extra environment variables (the host's environment is never passed).
+            stdin: Bytes for the command's standard input.
 
         Returns:
             What the command did; limits show as `timed_out`, `truncated` or a failing exit code.
         """
         limits = limits or Limits()
-        self._prepare()
-        argv, fds = self.command(command, limits, as_root=as_root, mounts=mounts, env=env)
-        popen: dict[str, Any] = {"pass_fds": list(fds.values())}
-        if self.as_host_root:  # drop to the sandbox's own unprivileged host user before bwrap starts
-            popen.update(user=self.host_uid, group=self.host_uid, extra_groups=[])
+        async with self._lock:
+            if self._init is None:
+                await self._start(limits)
+            self._apply(limits)
+        argv, fds = self.command(command, limits, as_root=as_root)
+        home = "/root" if as_root else self.workdir
+        user = "root" if as_root else "agent"
+        base_env = {"PATH": PATH, "HOME": home, "LANG": "C.UTF-8", "USER": user, "LOGNAME": user}
         try:
-            return await run_capped(argv, limits, **popen)
+            return await run_capped(argv, limits, stdin=stdin, env={**base_env, **(env or {})}, pass_fds=fds)
         finally:
-            for fd in fds.values():
+            for fd in fds:
                 os.close(fd)
 
     async def close(self) -> None:
-        """Remove staged copies of mounts; every command's namespaces end with the command."""
-        for copy in self._staged.values():
-            shutil.rmtree(copy.parent, ignore_errors=True)
-        self._staged.clear()
+        """End every process of the sandbox (the workspace stays)."""
+        if self._internet is not None:
+            await self._internet.close()
+            self._internet = None
+        if self.cgroup is not None:
+            await asyncio.to_thread(self.cgroup.kill_all)
+        if self._pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)  # the pid namespace ends with its first process
+        if self._init is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._init.kill()
+            await self._init.wait()
+        if self.cgroup is not None:
+            await asyncio.to_thread(self.cgroup.remove)
+            self.cgroup = None
+        self._init, self._pid, self._applied = None, 0, None

@@ -1,26 +1,31 @@
-"""The Docker sandbox: each command in a fresh container on the workspace, for hosts with a daemon."""
+"""The Docker sandbox: one container per run, each command a `docker exec` in it, for hosts with a daemon."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
-from proctor.sandbox._base import ExecResult, Limits, Mount, SandboxError, sandbox_backend
+from proctor.sandbox._base import ExecResult, Limits, SandboxError, sandbox_backend
 from proctor.sandbox._process import run_capped
 
 AGENT_USER = "1000:1000"
 """The agent's uid:gid inside the container."""
 DEFAULT_IMAGE = "python:3.11-slim"
 """The image commands run in unless another is given."""
+ARG_ROOM = 64 * 1024
+"""Commands longer than this reach the shell on its standard input."""
+ROOT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE")
+"""What root in the container may do (set-up copies files, installs packages, hands files to the agent)."""
 
 
 @sandbox_backend("docker")
 class DockerSandbox:
-    """A sandbox whose every command runs in a fresh Docker container (`docker run --rm`).
+    """A sandbox in one Docker container, started with the first command and removed by `close()`.
 
     The daemon is asked once, when the sandbox is built; without one it cannot run at all.
     """
@@ -69,45 +74,44 @@ class DockerSandbox:
         self.workdir = workdir
         self.network = network
         self.image = image
+        self.name = f"proctor-{uuid.uuid4().hex[:12]}"
+        self._started = False
+        self._lock = asyncio.Lock()
         self.workspace.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:  # the agent (uid 1000, no user-namespace remapping) must own its workspace
             for folder, _, files in os.walk(self.workspace):
                 for name in [folder, *(os.path.join(folder, f) for f in files)]:
                     os.lchown(name, 1000, 1000)
 
+    def start_command(self, limits: Limits) -> list[str]:
+        """The `docker run` argv of the container whose resident process keeps it alive."""
+        memory = f"{limits.memory_mb}m"
+        argv = [self.docker, "run", "--detach", "--name", self.name, "--init"]
+        argv += ["--network", "bridge" if self.network else "none"]
+        argv += ["--memory", memory, "--memory-swap", memory, "--pids-limit", str(limits.processes)]
+        argv += ["--security-opt", "no-new-privileges", "--cap-drop", "ALL"]
+        for cap in ROOT_CAPS:
+            argv += ["--cap-add", cap]
+        argv += ["--tmpfs", f"/tmp:size={memory}", "--tmpfs", "/run/proctor:mode=0700", "--tmpfs", "/scorer:mode=0700"]
+        argv += ["--volume", f"{self.workspace}:{self.workdir}", "--workdir", self.workdir, "--user", "0:0"]
+        return [*argv, self.image, "sleep", "infinity"]
+
     def command(
         self,
         command: str,
-        limits: Limits,
         *,
-        name: str,
+        marker: str,
         as_root: bool = False,
-        mounts: list[Mount] | None = None,
         env: dict[str, str] | None = None,
+        stdin: bool = False,
     ) -> list[str]:
-        """The `docker run` argv for `command` in a container called `name`."""
-        memory = f"{limits.memory_mb}m"
-        argv = [self.docker, "run", "--rm", "--name", name, "--init"]
-        argv += ["--network", "bridge" if self.network else "none"]
-        argv += ["--memory", memory, "--memory-swap", memory, "--pids-limit", str(limits.processes)]
-        # Docker cannot set RLIMIT_AS; RLIMIT_DATA also bounds anonymous mappings, so a large
-        # allocation fails in the process (MemoryError) instead of the container being OOM-killed.
-        data = limits.memory_mb << 20
-        argv += ["--ulimit", f"data={data}:{data}"]
+        """The `docker exec` argv for `command`; `marker` tags its processes so a time limit can end them."""
+        argv = [self.docker, "exec", *(["--interactive"] if stdin else [])]
         argv += ["--user", "0:0" if as_root else AGENT_USER, "--workdir", self.workdir]
-        argv += ["--security-opt", "no-new-privileges", "--cap-drop", "ALL"]
-        if as_root:  # set-up and scoring copy files and hand them to the agent
-            argv += ["--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER"]
-        argv += ["--volume", f"{self.workspace}:{self.workdir}"]
-        for mount in mounts or []:
-            argv += [
-                "--volume",
-                f"{mount.source.resolve()}:{mount.target}:{'rw' if mount.writable else 'ro'}",
-            ]
         home = "/root" if as_root else self.workdir
-        for key, value in {"HOME": home, "LANG": "C.UTF-8", **(env or {})}.items():
+        for key, value in {"HOME": home, "LANG": "C.UTF-8", "PROCTOR_EXEC": marker, **(env or {})}.items():
             argv += ["--env", f"{key}={value}"]
-        return [*argv, self.image, "/bin/sh", "-c", command]
+        return [*argv, self.name, "/bin/sh", *(["-s"] if len(command.encode()) > ARG_ROOM else ["-c", command])]
 
     async def exec(
         self,
@@ -115,40 +119,52 @@ class DockerSandbox:
         *,
         limits: Limits | None = None,
         as_root: bool = False,
-        mounts: list[Mount] | None = None,
         env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
     ) -> ExecResult:
-        """Run `command` with `/bin/sh -c` in a fresh container on the workspace.
+        """Run `command` with `/bin/sh` in the container, in the workspace.
 
         Args:
             command: The shell command.
             limits: Time, memory, process and output limits (defaults: `Limits()`).
             as_root: Run as root in the container (task set-up and scoring only).
-            mounts: Extra host folders to bind.
             env: Extra environment variables.
+            stdin: Bytes for the command's standard input.
 
         Returns:
             What the command did; limits show as `timed_out`, `truncated` or a failing exit code.
+
+        Raises:
+            SandboxError: the container cannot start, or a long command is given standard input too.
         """
         limits = limits or Limits()
-        name = f"proctor-{uuid.uuid4().hex[:12]}"
+        async with self._lock:
+            if not self._started:
+                result = await run_capped(self.start_command(limits), Limits(timeout=120))
+                if result.exit_code != 0:
+                    raise SandboxError(f"docker could not start the sandbox: {result.stderr.strip()}")
+                self._started = True
+        if len(command.encode()) > ARG_ROOM:
+            if stdin is not None:
+                raise SandboxError("a command this long cannot also be given standard input")
+            stdin = command.encode()
+        marker = uuid.uuid4().hex
 
         async def kill(proc: asyncio.subprocess.Process) -> None:
-            # Killing the client alone would leave the container running.
-            remove = await asyncio.create_subprocess_exec(
-                self.docker,
-                "rm",
-                "--force",
-                name,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
+            # Killing the client alone would leave the command running in the container.
+            find = f"grep -lz PROCTOR_EXEC={marker} /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3"
+            await run_capped(
+                [self.docker, "exec", "--user", "0:0", self.name, "/bin/sh", "-c", f"kill -9 $({find})"],
+                Limits(timeout=30),
             )
-            await remove.wait()
             if proc.returncode is None:
                 proc.kill()
 
-        argv = self.command(command, limits, name=name, as_root=as_root, mounts=mounts, env=env)
-        return await run_capped(argv, limits, kill=kill)
+        argv = self.command(command, marker=marker, as_root=as_root, env=env, stdin=stdin is not None)
+        return await run_capped(argv, limits, stdin=stdin, kill=kill)
 
     async def close(self) -> None:
-        """Nothing to release: every command's container is removed when it ends."""
+        """Remove the container and every process in it (the workspace stays)."""
+        if self._started:
+            await run_capped([self.docker, "rm", "--force", shlex.quote(self.name)], Limits(timeout=60))
+            self._started = False

@@ -51,6 +51,9 @@ class TaskInfo(BaseModel):
     """Host environment variables the task needs (METR); passed to set-up and scoring only."""
     limits: TaskLimits = Field(default_factory=TaskLimits)
     """Limits the task suggests (native `limits:`, METR `manifest.yaml` resources)."""
+    intermediate_scoring: bool = False
+    """The agent may ask for intermediate scores (a METR family with `intermediate_score`); the final score is
+    then aggregated from them."""
 
 
 class Task(Protocol):

@@ -47,7 +47,7 @@ async def _load_one(folder: Path, family: str, backend: str, cache_dir: Path, pr
         task = load_native_task(folder, family, problems)
         return [] if task is None else [task]
     if kind == "metr":
-        metr = await read_family(folder, backend, problems)
+        metr = await read_family(folder, backend, cache_dir, problems)
         return [] if metr is None else list(family_tasks(metr, cache_dir))
     problems.append(_not_a_task(folder))
     return []
@@ -66,8 +66,14 @@ async def _collect(path: str | Path, *, backend: str, cache_dir: Path | None) ->
     if kind != "suite":
         tasks = await _load_one(folder, folder.parent.name, backend, cache, problems)
         return tasks, problems
-    children = sorted(child for child in folder.iterdir() if child.is_dir() and not child.name.startswith((".", "_")))
-    if not children:
+    entries = [child for child in folder.iterdir() if not child.name.startswith((".", "_"))]
+    problems = [
+        f"{child}: a symbolic link; tasks in a suite must be folders in it, never links out (copy the task in)"
+        for child in sorted(entries)
+        if child.is_symlink()
+    ]
+    children = sorted(child for child in entries if child.is_dir() and not child.is_symlink())
+    if not children and not problems:
         return [], [_not_a_task(folder) + " (nor does it hold task sub-folders, as a suite does)"]
     # Each child reports its own problems, so that they come out in folder order.
     reports: list[list[str]] = [[] for _ in children]
@@ -77,7 +83,7 @@ async def _collect(path: str | Path, *, backend: str, cache_dir: Path | None) ->
             for child, report in zip(children, reports, strict=True)
         )
     )
-    problems = [line for report in reports for line in report]
+    problems += [line for report in reports for line in report]
     tasks = [task for group in found for task in group]
     seen: dict[str, str] = {}
     for task in tasks:

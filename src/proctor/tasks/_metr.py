@@ -1,8 +1,11 @@
 """METR Task Standard families, run as they are by a small driver inside the run's sandbox.
 
-The family's code is task code: it runs as root *inside* the sandbox (never on the host), with the family
-folder mounted read-only at /root as METR does and the workspace at /home/agent. The agent's commands never
-get that mount, so the family's solutions and scoring stay hidden from it.
+The family's code is task code: it runs as root *inside* the sandbox (never on the host), with the family folder
+copied to /root as METR does and the workspace at /home/agent; /root is root's alone, so the family's solutions
+and scoring stay hidden from the agent. The driver hands back its result on a channel agent code cannot write:
+a line marked with a secret that reaches the driver on its standard input, which it reads before any family
+code runs and holds in memory no other process of the sandbox may read (the driver is not dumpable, and root
+in the sandbox has no CAP_SYS_PTRACE). A driver that dies, or exits non-zero, gives an error, never a result.
 """
 
 from __future__ import annotations
@@ -12,15 +15,21 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
+import tarfile
 import tempfile
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 from pydantic import BaseModel, Field, ValidationError
 
-from proctor.sandbox import Limits, Mount, Sandbox, SandboxError, get_sandbox
+from proctor.sandbox import Limits, Sandbox, SandboxError, copy_in, folder_entries, get_sandbox
+from proctor.sandbox._bwrap import AGENT_UID
 from proctor.tasks._base import TaskInfo
 from proctor.tasks._spec import (
     ManifestSpec,
@@ -31,10 +40,11 @@ from proctor.tasks._spec import (
 )
 
 DRIVER = (Path(__file__).parent / "_metr_driver.py").read_text(encoding="utf-8")
-SEPARATOR = "PROCTOR_METR_RESULT_7Q2X"
 FAMILY_TARGET = "/root"
 PYTHON = "/usr/bin/python3"
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
+INSTALLED = ".proctor-installed.tar"
+"""The installed /root, as the install sandbox leaves it in its workspace for proctor to cache."""
 
 
 class FamilyMetadata(BaseModel):
@@ -73,61 +83,72 @@ class MetrFamily:
 
 
 _metadata_cache: dict[str, FamilyMetadata] = {}
-_install_locks: dict[tuple[int, str], asyncio.Lock] = {}
 
 
 def folder_digest(folder: Path) -> str:
-    """A hash of every file's relative path and content (caches are keyed by it)."""
+    """A hash of every entry's relative path and content (a link's target), never following links.
+
+    Raises:
+        SandboxError: a link leads out of the folder.
+    """
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if "__pycache__" in path.parts or not path.is_file():
+    for path in folder_entries(folder):
+        if "__pycache__" in path.parts or (path.is_dir() and not path.is_symlink()):
             continue
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        if path.is_symlink():
+            digest.update(b"link:" + os.readlink(path).encode())
+        else:
+            with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as file:
+                digest.update(hashlib.sha256(file.read()).digest())
     return digest.hexdigest()
 
 
 async def run_driver(
     sandbox: Sandbox,
     family_name: str,
-    family_root: Path,
     operation: str,
+    request: dict[str, Any] | None = None,
     *,
     env: dict[str, str] | None = None,
-    writable: bool = False,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
-    """Run one driver operation as root in `sandbox` with `family_root` at /root.
+    """Run one driver operation as root in `sandbox`, whose /root holds the family.
 
     Returns:
         The driver's output: `{"ok": True, "result": ...}` or `{"ok": False, "file": ..., "error": ...}`.
 
     Raises:
-        TaskRunError: the driver printed no result (Python crashed, the sandbox killed it).
+        TaskRunError: the driver gave no authentic result, or exited non-zero (Python crashed, something
+            killed it, the sandbox's limits ended it).
     """
-    command = f"cd {FAMILY_TARGET} && {PYTHON} -c {shlex.quote(DRIVER)}"
+    secret = secrets.token_hex(16)
+    message = {"family": family_name, "operation": operation, "secret": secret, **(request or {})}
     result = await sandbox.exec(
-        command,
+        f"cd {FAMILY_TARGET} && exec {PYTHON} -c {shlex.quote(DRIVER)}",
         as_root=True,
-        mounts=[Mount(source=family_root, target=FAMILY_TARGET, writable=writable)],
-        env={"PROCTOR_METR_FAMILY": family_name, "PROCTOR_METR_OP": operation, **(env or {})},
+        env=env,
+        stdin=json.dumps(message).encode(),
         limits=Limits(timeout=timeout),
     )
-    parts = result.stdout.split(SEPARATOR)
-    if len(parts) < 3:
+    found = [line[len(secret) + 1 :] for line in result.stdout.splitlines() if line.startswith(secret + " ")]
+    if result.exit_code != 0 or len(found) != 1:
         reason = "timed out" if result.timed_out else f"exited {result.exit_code}"
+        if result.exit_code == 0:
+            reason = "printed too much" if result.truncated else "gave no result"
         tail = (result.stderr.strip().splitlines() or [""])[-1]
         raise TaskRunError(
-            f"{family_name}: METR {operation} {reason} without a result: {tail}; "
+            f"{family_name}: METR {operation} {reason}: {tail or 'no message'}; "
             f"check that {PYTHON} exists inside the sandbox"
         )
-    output: dict[str, Any] = json.loads(parts[-2])
+    output: dict[str, Any] = json.loads(found[0])
     return output
 
 
-async def read_family(folder: Path, backend: str, problems: list[str]) -> MetrFamily | None:
-    """Run the family's read-only calls (get_tasks, get_instructions, get_permissions) in a throwaway
-    sandbox of `backend`, and check its manifest, appending one line per problem.
+async def read_family(folder: Path, backend: str, cache_dir: Path, problems: list[str]) -> MetrFamily | None:
+    """Install the family if it has `install()` (cached), then run its read-only calls (get_tasks,
+    get_instructions, get_permissions) in a throwaway sandbox of `backend`, as the standard orders them; check
+    its manifest. Appends one line per problem.
 
     Returns:
         The family, or None when it has problems.
@@ -137,32 +158,66 @@ async def read_family(folder: Path, backend: str, problems: list[str]) -> MetrFa
     if not SNAKE_CASE.match(name):
         problems.append(f"{folder}: METR family names must be snake_case (rename the folder and {name}.py)")
         return None
-    digest = folder_digest(folder)
+    try:
+        digest = folder_digest(folder)
+    except (SandboxError, OSError) as error:
+        problems.append(str(error))
+        return None
     metadata = _metadata_cache.get(digest)
     if metadata is None:
-        with tempfile.TemporaryDirectory(prefix="proctor-metr-") as workspace:
-            try:
-                sandbox = get_sandbox(backend, workspace=Path(workspace), network=False)
-            except SandboxError as error:
-                problems.append(f"{source}: cannot load the family without a sandbox: {error}")
-                return None
-            try:
-                output = await run_driver(sandbox, name, folder, "metadata", timeout=120.0)
-            except (TaskRunError, SandboxError) as error:
-                problems.append(f"{source}: {error}")
-                return None
-            finally:
-                await sandbox.close()
-        if not output["ok"]:
-            problems.append(f"{folder / output['file']}: {output['error']}")
+        try:
+            methods = await _in_sandbox(backend, folder, name, "methods", {})
+            root = folder
+            if "install" in methods["methods"]:
+                env = _environment(name, methods["required_environment_variables"])
+                root = await installed_root(folder, name, digest, backend, cache_dir, env)
+            metadata = FamilyMetadata.model_validate(await _in_sandbox(backend, root, name, "metadata", {}))
+        except FamilyError as error:
+            problems.append(f"{folder / error.file}: {error}")
             return None
-        metadata = FamilyMetadata.model_validate(output["result"])
+        except (TaskRunError, SandboxError) as error:
+            problems.append(f"{source}: {error}")
+            return None
         _metadata_cache[digest] = metadata
     before = len(problems)
     manifest = _read_manifest(folder, metadata, problems)
     if len(problems) > before:
         return None
     return MetrFamily(folder, digest, metadata, manifest)
+
+
+class FamilyError(TaskRunError):
+    """The family's own code failed; `file` names the file to fix."""
+
+    def __init__(self, message: str, file: str) -> None:
+        super().__init__(message)
+        self.file = file
+
+
+def _checked(output: dict[str, Any]) -> Any:
+    if not output["ok"]:
+        raise FamilyError(output["error"], output["file"])
+    return output["result"]
+
+
+async def _in_sandbox(backend: str, root: Path, name: str, operation: str, env: dict[str, str]) -> Any:
+    """One driver operation in a throwaway sandbox whose /root holds a copy of `root`."""
+    with tempfile.TemporaryDirectory(prefix="proctor-metr-") as folder:
+        os.chmod(folder, 0o711)  # the sandbox's host user only needs to pass through
+        sandbox = get_sandbox(backend, workspace=Path(folder) / "workspace", network=False)
+        try:
+            await copy_in(sandbox, root, FAMILY_TARGET, as_root=True)
+            return _checked(await run_driver(sandbox, name, operation, env=env, timeout=120.0))
+        finally:
+            await sandbox.close()
+
+
+def _environment(name: str, required: list[str]) -> dict[str, str]:
+    """The host environment variables a family requires, for its set-up and scoring only."""
+    missing = [variable for variable in required if variable not in os.environ]
+    if missing:
+        raise TaskRunError(f"{name} needs environment variables {', '.join(missing)}; set them before running")
+    return {variable: os.environ[variable] for variable in required}
 
 
 def _read_manifest(folder: Path, metadata: FamilyMetadata, problems: list[str]) -> ManifestSpec | None:
@@ -201,6 +256,7 @@ def family_tasks(family: MetrFamily, cache_dir: Path) -> list[MetrTask]:
             permissions=list(entry["permissions"]),
             required_environment_variables=family.metadata.required_environment_variables,
             limits=manifest_limits(family.manifest, task_name),
+            intermediate_scoring="intermediate_score" in family.metadata.methods,
         )
         tasks.append(MetrTask(info, family, cache_dir))
     return tasks
@@ -213,23 +269,18 @@ class MetrTask:
         self.info = info
         self.family = family
         self.cache_dir = cache_dir
+        self._ready: weakref.WeakSet[Any] = weakref.WeakSet()  # sandboxes whose /root holds the family
 
     def __repr__(self) -> str:
         return f"MetrTask({self.info.id!r})"
 
     async def setup(self, sandbox: Sandbox) -> None:
-        """Install the family once (cached by content hash), then call `start(t)` and give the
-        workspace to the agent as METR does.
+        """Copy the (installed) family to /root, call `start(t)` and give the workspace to the agent as METR does.
 
         Raises:
             TaskRunError: a required environment variable is unset, or install/start failed.
         """
-        root = await self._installed_root(sandbox)
-        ids = await sandbox.exec("id -u; id -g")
-        uid, gid = [*ids.stdout.split(), "", ""][:2]
-        if ids.exit_code != 0 or not (uid.isdigit() and gid.isdigit()):
-            raise TaskRunError(f"{self.info.id}: cannot learn the agent's user id in the sandbox: {ids.stderr}")
-        await self._call(sandbox, "start", root, {"PROCTOR_AGENT_UID": uid, "PROCTOR_AGENT_GID": gid})
+        await self._call(sandbox, "start", {"agent_uid": AGENT_UID, "agent_gid": AGENT_UID})
 
     async def score(self, sandbox: Sandbox, submission: str) -> float | None:
         """`score(t, submission)`: a number in [0, 1], or None when a person must score it.
@@ -237,8 +288,7 @@ class MetrTask:
         Raises:
             TaskRunError: the family's score raised or returned something other than a number in [0, 1].
         """
-        root = await self._installed_root(sandbox)
-        value = await self._call(sandbox, "score", root, {"SUBMISSION": submission})
+        value = await self._call(sandbox, "score", {"submission": submission})
         return _check_score(value, f"{self.info.id}: TaskFamily.score")
 
     async def intermediate_score(self, sandbox: Sandbox) -> IntermediateScore | None:
@@ -249,7 +299,7 @@ class MetrTask:
         """
         if "intermediate_score" not in self.family.metadata.methods:
             return None
-        value = await self._call(sandbox, "intermediate_score", await self._installed_root(sandbox), {})
+        value = await self._call(sandbox, "intermediate_score", {})
         if value is None:
             return None
         try:
@@ -269,9 +319,7 @@ class MetrTask:
         """
         if "aggregate_scores" not in self.family.metadata.methods:
             return scores[-1].score if scores else None
-        log = json.dumps([entry.model_dump() for entry in scores])
-        root = await self._installed_root(sandbox)
-        value = await self._call(sandbox, "aggregate_scores", root, {"PROCTOR_METR_SCORES": log})
+        value = await self._call(sandbox, "aggregate_scores", {"scores": [entry.model_dump() for entry in scores]})
         return _check_score(value, f"{self.info.id}: TaskFamily.aggregate_scores")
 
     async def teardown(self, sandbox: Sandbox) -> None:
@@ -281,78 +329,114 @@ class MetrTask:
             TaskRunError: teardown raised.
         """
         if "teardown" in self.family.metadata.methods:
-            await self._call(sandbox, "teardown", await self._installed_root(sandbox), {})
+            await self._call(sandbox, "teardown", {})
 
-    def _env(self) -> dict[str, str]:
-        missing = [name for name in self.info.required_environment_variables if name not in os.environ]
-        if missing:
-            raise TaskRunError(
-                f"{self.info.id} needs environment variables {', '.join(missing)}; set them before running"
-            )
-        env = {name: os.environ[name] for name in self.info.required_environment_variables}
-        env["PROCTOR_METR_TASK"] = self.info.name
-        return env
-
-    async def _call(self, sandbox: Sandbox, operation: str, root: Path, env: dict[str, str]) -> Any:
-        output = await run_driver(sandbox, self.family.name, root, operation, env={**self._env(), **env})
-        if not output["ok"]:
-            raise TaskRunError(f"{self.family.folder / output['file']}: {output['error']}")
-        return output["result"]
-
-    async def _installed_root(self, sandbox: Sandbox) -> Path:
-        """The folder to mount at /root: the family itself, or its installed copy when it has `install()`."""
-        if "install" not in self.family.metadata.methods:
-            return self.family.folder
-        base = self.cache_dir / f"{self.family.name}-{self.family.digest[:20]}"
-        installed = base / "root"
-        # One lock per event loop and family: asyncio locks cannot be shared between loops.
-        lock = _install_locks.setdefault((id(asyncio.get_running_loop()), str(base)), asyncio.Lock())
-        async with lock:
-            if (base / "installed").exists():
-                return installed
-            base.mkdir(parents=True, exist_ok=True)
-            for folder in [base, *base.parents]:
-                if folder == self.cache_dir.parent:
-                    break
-                folder.chmod(0o755)  # the sandbox runs as another host uid when proctor runs as root
-            staging = Path(tempfile.mkdtemp(prefix="staging-", dir=base))
+    async def _call(self, sandbox: Sandbox, operation: str, request: dict[str, Any]) -> Any:
+        env = _environment(self.info.id, self.info.required_environment_variables)
+        if sandbox not in self._ready:  # a resumed run's new sandbox has not been set up
+            root = self.family.folder
+            if "install" in self.family.metadata.methods:
+                args = (self.family.name, self.family.digest)
+                root = await installed_root(self.family.folder, *args, _backend_of(sandbox), self.cache_dir, env)
             try:
-                shutil.copytree(self.family.folder, staging, dirs_exist_ok=True)
-                _open_tree(staging, writable=True)
-                output = await run_driver(sandbox, self.family.name, staging, "install", env=self._env(), writable=True)
-                if not output["ok"]:
-                    raise TaskRunError(f"{self.family.folder / output['file']}: {output['error']}")
-                _open_tree(staging, writable=False)
-                if not (base / "installed").exists():  # another process may have finished first
-                    shutil.rmtree(installed, ignore_errors=True)
-                    staging.rename(installed)
-                    (base / "installed").write_text(self.family.digest + "\n", encoding="utf-8")
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-        return installed
+                await copy_in(sandbox, root, FAMILY_TARGET, as_root=True)
+            except SandboxError as error:
+                raise TaskRunError(f"{self.info.id}: {error}") from None
+            self._ready.add(sandbox)
+        output = await run_driver(sandbox, self.family.name, operation, {"task": self.info.name, **request}, env=env)
+        try:
+            return _checked(output)
+        except FamilyError as error:
+            raise TaskRunError(f"{self.family.folder / error.file}: {error}") from None
+
+
+def _backend_of(sandbox: Sandbox) -> str:
+    """The registered name of a sandbox's backend (installs run in a throwaway sandbox of the same kind)."""
+    return "docker" if type(sandbox).__name__ == "DockerSandbox" else "bwrap"
+
+
+_install_locks: dict[tuple[int, str], asyncio.Lock] = {}
+STALE_SECONDS = 3600.0
+"""Staging folders older than this are left from an install that died; they are removed."""
+
+
+async def installed_root(
+    folder: Path, name: str, digest: str, backend: str, cache_dir: Path, env: dict[str, str]
+) -> Path:
+    """The family's /root after `install()`: installed once in a throwaway sandbox, cached by content digest in
+    a private folder.
+
+    Raises:
+        TaskRunError: the cache folder is not proctor's own, or install failed (with its error).
+    """
+    cache = private_folder(cache_dir)
+    base = cache / f"{name}-{digest[:20]}"
+    # One lock per event loop and family: asyncio locks cannot be shared between loops.
+    lock = _install_locks.setdefault((id(asyncio.get_running_loop()), str(base)), asyncio.Lock())
+    async with lock:
+        if (base / "installed").exists():
+            return base / "root"
+        private_folder(base)
+        for stale in base.glob("staging-*"):
+            if time.time() - stale.lstat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix="staging-", dir=base))
+        try:
+            await _install(folder, name, backend, env, staging)
+            if not (base / "installed").exists():  # another process may have finished first
+                shutil.rmtree(base / "root", ignore_errors=True)
+                (staging / "root").rename(base / "root")
+                (base / "installed").write_text(digest + "\n", encoding="utf-8")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return base / "root"
+
+
+async def _install(folder: Path, name: str, backend: str, env: dict[str, str], staging: Path) -> None:
+    """Run `install()` with the family at /root in a throwaway sandbox and extract its /root into `staging/root`."""
+    with tempfile.TemporaryDirectory(prefix="proctor-install-") as scratch:
+        os.chmod(scratch, 0o711)  # the sandbox's host user only needs to pass through
+        workspace = Path(scratch) / "workspace"
+        sandbox = get_sandbox(backend, workspace=workspace, network=False)
+        try:
+            await copy_in(sandbox, folder, FAMILY_TARGET, as_root=True)
+            output = await run_driver(sandbox, name, "install", env=env)
+            try:
+                _checked(output)
+            except FamilyError as error:
+                raise TaskRunError(f"{folder / error.file}: {error}") from None
+            packed = await sandbox.exec(
+                f"umask 077 && tar -c -f {sandbox.workdir}/{INSTALLED} -C {FAMILY_TARGET} .", as_root=True
+            )
+            if packed.exit_code != 0:
+                raise TaskRunError(f"{name}: cannot read back the installed /root: {packed.stderr.strip()}")
+        finally:
+            await sandbox.close()
+        with tarfile.open(workspace / INSTALLED) as archive:
+            archive.extractall(staging / "root", filter="data")  # no links out, no devices, no setuid bits
+
+
+def private_folder(folder: Path) -> Path:
+    """`folder`, made if missing with mode 0700; refused unless it is this user's own and closed to others.
+
+    Raises:
+        TaskRunError: it belongs to another user, is open to others, or is a symbolic link.
+    """
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = folder.lstat()
+    if folder.is_symlink() or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        owner = "is a symbolic link" if folder.is_symlink() else f"has owner uid {st.st_uid}, mode {st.st_mode:o}"
+        raise TaskRunError(
+            f"refusing the cache folder {folder}: it {owner}; proctor uses only a folder it made, private to "
+            f"uid {os.geteuid()} (mode 700): remove it, or set PROCTOR_CACHE_DIR"
+        )
+    return folder
 
 
 def default_cache_dir() -> Path:
-    """Where installed METR families are kept: `$PROCTOR_CACHE_DIR/metr`, else under /var/tmp.
-
-    Not the user's home: when proctor runs as root, the sandbox runs as another host uid, which must
-    be able to reach the installed copy.
-    """
+    """Where installed METR families are kept: `$PROCTOR_CACHE_DIR/metr`, else the user's cache folder."""
     configured = os.environ.get("PROCTOR_CACHE_DIR")
-    base = Path(configured) if configured else Path("/var/tmp") / f"proctor-{os.getuid()}"
-    return base / "metr"
-
-
-def _open_tree(root: Path, *, writable: bool) -> None:
-    """Let any host uid read (and, with `writable`, write) the tree: sandboxes run as varying uids."""
-    for path in [root, *root.rglob("*")]:
-        if path.is_symlink():
-            continue
-        mode = path.stat().st_mode & 0o7777
-        searchable = path.is_dir() or mode & 0o111
-        mode |= 0o444 | (0o111 if searchable else 0)
-        mode = mode | 0o222 if writable else mode & ~0o022
-        path.chmod(mode)
+    return (Path(configured) if configured else Path(platformdirs.user_cache_dir("proctor"))) / "metr"
 
 
 def _check_score(value: Any, where: str) -> float | None:

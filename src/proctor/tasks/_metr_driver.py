@@ -1,14 +1,16 @@
 """Runs one METR TaskFamily operation inside the sandbox; executed as a script by /usr/bin/python3.
 
-Not imported by proctor: its source is passed to `python3 -c` in the sandbox, with the family folder at
-/root (the working directory) and the workspace at /home/agent. Inputs come from the environment:
-PROCTOR_METR_FAMILY, PROCTOR_METR_OP, PROCTOR_METR_TASK, SUBMISSION, PROCTOR_METR_SCORES (JSON),
-PROCTOR_AGENT_UID and PROCTOR_AGENT_GID. The result is printed last, as JSON between two SEPARATOR
-lines: {"ok": true, "result": ...} or {"ok": false, "file": ..., "error": "one line"}.
+Not imported by proctor: its source is passed to `python3 -c` in the sandbox, with the family at /root (the
+working directory) and the workspace at /home/agent. The request comes as JSON on standard input, read whole
+before any family code runs: family, operation, task, submission, scores, agent_uid, agent_gid and a secret.
+The driver then makes itself undumpable (no other process may read its memory or descriptors) and prints its
+result last as one line: the secret, a space, then JSON {"ok": true, "result": ...} or {"ok": false, "file": ...,
+"error": "one line"}. Agent code the family runs may print anything, but cannot know the secret.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import inspect
 import json
@@ -17,7 +19,6 @@ import sys
 import traceback
 from typing import Any
 
-SEPARATOR = "PROCTOR_METR_RESULT_7Q2X"
 AGENT_HOME = "/home/agent"
 
 
@@ -104,13 +105,20 @@ def _chown_home(uid: int, gid: int) -> None:
     os.lchown(AGENT_HOME, uid, gid)
 
 
-def _run(family: str, operation: str) -> Any:
+def _run(request: dict[str, Any]) -> Any:
+    family, operation = request["family"], request["operation"]
     task_family = _load(family)
+    if operation == "methods":
+        methods = ("install", "start", "score", "teardown", "intermediate_score", "aggregate_scores")
+        return {
+            "methods": [m for m in methods if callable(getattr(task_family, m, None))],
+            "required_environment_variables": getattr(task_family, "required_environment_variables", []),
+        }
     if operation == "metadata":
         return _metadata(family, task_family)
     if operation == "install":
         return _call(family, "TaskFamily.install()", task_family.install)
-    name = os.environ["PROCTOR_METR_TASK"]
+    name = request["task"]
     tasks = _tasks(family, task_family)
     if name not in tasks:
         raise DriverError(f"get_tasks() has no task {name!r} (tasks: {', '.join(sorted(tasks))})")
@@ -119,18 +127,18 @@ def _run(family: str, operation: str) -> Any:
         if hasattr(task_family, "start"):
             _call(family, "TaskFamily.start(t)", task_family.start, task)
         if not getattr(task_family, "skip_chown_after_start", False):
-            _chown_home(int(os.environ["PROCTOR_AGENT_UID"]), int(os.environ["PROCTOR_AGENT_GID"]))
+            _chown_home(int(request["agent_uid"]), int(request["agent_gid"]))
         return None
     if operation == "score":
         if not hasattr(task_family, "score"):
             return None
-        return _call(family, "TaskFamily.score(t, submission)", task_family.score, task, os.environ["SUBMISSION"])
+        return _call(family, "TaskFamily.score(t, submission)", task_family.score, task, request["submission"])
     if operation == "intermediate_score":
         if not hasattr(task_family, "intermediate_score"):
             return None
         return _call(family, "TaskFamily.intermediate_score(t)", task_family.intermediate_score, task)
     if operation == "aggregate_scores":
-        scores = json.loads(os.environ["PROCTOR_METR_SCORES"])
+        scores = request["scores"]
         return _call(family, "TaskFamily.aggregate_scores(t, scores)", task_family.aggregate_scores, task, scores)
     if operation == "teardown":
         if not hasattr(task_family, "teardown"):
@@ -142,15 +150,27 @@ def _run(family: str, operation: str) -> Any:
     raise DriverError(f"unknown operation {operation!r}")
 
 
+def _seal() -> None:
+    """Read nothing more from proctor, and let no other process read this one's memory or descriptors."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    PR_SET_DUMPABLE = 4
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise SystemExit("cannot make the driver undumpable")
+
+
 def main() -> None:
-    """Run the operation named in the environment and print its result between separators."""
-    family = os.environ["PROCTOR_METR_FAMILY"]
+    """Run the requested operation and print its result, marked with the request's secret, last."""
+    request = json.loads(sys.stdin.buffer.read())
+    secret = request.pop("secret")
+    _seal()
     try:
-        output: dict[str, Any] = {"ok": True, "result": _run(family, os.environ["PROCTOR_METR_OP"])}
+        output: dict[str, Any] = {"ok": True, "result": _run(request)}
     except DriverError as error:
-        output = {"ok": False, "file": f"{family}.py", "error": str(error)}
+        output = {"ok": False, "file": f"{request['family']}.py", "error": str(error)}
     sys.stdout.flush()
-    print(f"\n{SEPARATOR}\n{json.dumps(output, default=repr)}\n{SEPARATOR}", flush=True)
+    print(f"\n{secret} {json.dumps(output, default=repr)}", flush=True)
 
 
 if __name__ == "__main__":

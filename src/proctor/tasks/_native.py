@@ -1,4 +1,8 @@
-"""Native tasks: a folder with `task.yaml`, `files/` for the workspace and a `scorer/` run in the sandbox."""
+"""Native tasks: a folder with `task.yaml`, `files/` for the workspace and a `scorer/` run in the sandbox.
+
+The scorer's result channel is a file the agent cannot write: `SCORE_FILE`, in a folder only root inside the
+sandbox can enter. What the scorer prints is a log, never its score, so agent code it runs cannot forge one.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,25 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from proctor.sandbox import Limits, Mount, Sandbox
+from proctor.sandbox import Limits, Sandbox, SandboxError, copy_in, folder_entries
 from proctor.tasks._base import TaskInfo, TaskLimits
 from proctor.tasks._spec import TaskRunError, TaskSpec, read_yaml, validation_problems
 
-FILES_TARGET = "/proctor-task-files"
 SCORER_TARGET = "/scorer"
+"""Where `scorer/` is copied for scoring: a folder only root inside the sandbox can enter."""
+SCORE_FILE = "/run/proctor/score"
+"""Where the scorer writes its score (a number in [0, 1], or `None`)."""
+SUBMISSION_FILE = "/run/proctor/submission"
+"""The submission, whole, for the scorer."""
+SUBMISSION_ENV_BYTES = 64 * 1024
+"""Submissions up to this size are also in the scorer's `SUBMISSION` variable."""
 
 
 class NativeTask:
     """A task loaded from a native task folder.
 
-    Set-up copies `files/` into the workspace as the agent's user; scoring runs `scorer.command` as root
-    inside the sandbox with `scorer/` mounted read-only at /scorer, so the agent never sees the scorer.
+    Set-up copies `files/` into the workspace as the agent's user; scoring copies `scorer/` to /scorer, which
+    only root can enter, and runs `scorer.command` there as root, so the agent never sees the scorer.
     """
 
     def __init__(self, info: TaskInfo, folder: Path, spec: TaskSpec) -> None:
@@ -35,20 +45,15 @@ class NativeTask:
         """Copy `files/` into the workspace (owned by the agent, not by root).
 
         Raises:
-            TaskRunError: the copy failed inside the sandbox.
+            TaskRunError: the copy failed, or a link in `files/` leads out of it.
         """
         files = self.folder / "files"
-        if not files.is_dir():
+        if not files.exists() and not files.is_symlink():
             return
-        result = await sandbox.exec(
-            f"cp -R {FILES_TARGET}/. {shlex.quote(sandbox.workdir)}/",
-            mounts=[Mount(source=files, target=FILES_TARGET)],
-        )
-        if result.exit_code != 0:
-            raise TaskRunError(
-                f"{self.info.id}: copying files/ into the workspace failed "
-                f"(exit {result.exit_code}): {_last_line(result.stderr)}; check the sandbox can read {files}"
-            )
+        try:
+            await copy_in(sandbox, files, sandbox.workdir, as_root=False)
+        except SandboxError as error:
+            raise TaskRunError(f"{self.info.id}: copying files/ into the workspace failed: {error}") from None
 
     async def score(self, sandbox: Sandbox, submission: str) -> float | None:
         """Score a submission: the `expected_submission` shortcut, then the scorer command if any.
@@ -56,55 +61,67 @@ class NativeTask:
         With both set, a submission that differs scores 0.0 and the command is not run.
 
         Raises:
-            TaskRunError: the scorer command failed or did not print a score on its last line.
+            TaskRunError: the scorer command failed, or wrote no score to `SCORE_FILE`.
         """
         scorer = self.spec.scorer
         if scorer.expected_submission is not None and (submission.strip() != scorer.expected_submission.strip()):
             return 0.0
         if scorer.command is None:
             return 1.0
-        mounts = []
-        if (self.folder / "scorer").is_dir():
-            mounts.append(Mount(source=self.folder / "scorer", target=SCORER_TARGET))
+        where = f"{self.info.id}: scorer command {scorer.command!r}"
+        try:
+            if (self.folder / "scorer").exists() or (self.folder / "scorer").is_symlink():
+                await copy_in(sandbox, self.folder / "scorer", SCORER_TARGET, as_root=True)
+        except SandboxError as error:
+            raise TaskRunError(f"{where}: {error}") from None
+        data = submission.encode()
+        env = {"SCORE_FILE": SCORE_FILE, "SUBMISSION_FILE": SUBMISSION_FILE}
+        if len(data) <= SUBMISSION_ENV_BYTES:
+            env["SUBMISSION"] = submission
         result = await sandbox.exec(
-            scorer.command,
+            f"rm -f {SCORE_FILE} && cat > {SUBMISSION_FILE} && ( {scorer.command}\n) < /dev/null",
             as_root=True,
-            mounts=mounts,
-            env={"SUBMISSION": submission},
+            env=env,
+            stdin=data,
             limits=Limits(timeout=scorer.timeout),
         )
-        where = f"{self.info.id}: scorer command {scorer.command!r}"
         if result.timed_out:
             raise TaskRunError(f"{where} timed out after {scorer.timeout} s; raise scorer.timeout")
         if result.exit_code != 0:
             raise TaskRunError(
                 f"{where} exited {result.exit_code}: "
                 f"{_last_line(result.stderr) or _last_line(result.stdout)}; "
-                "a scorer should print 0 for a bad submission rather than fail"
+                "a scorer should score 0 for a bad submission rather than fail"
             )
-        return parse_score(result.stdout, where)
+        written = await sandbox.exec(f"cat {SCORE_FILE}", as_root=True)
+        if written.exit_code != 0:
+            raise TaskRunError(
+                f"{where} wrote no score: a scorer writes its score (a number in [0, 1], or None) to the file "
+                "named by $SCORE_FILE; what it prints is only a log"
+            )
+        return parse_score(written.stdout, where)
 
     async def teardown(self, sandbox: Sandbox) -> None:
         """Native tasks hold nothing beyond the workspace; nothing to do."""
 
 
-def parse_score(stdout: str, where: str) -> float | None:
-    """Read the score from the last non-empty stdout line: a number in [0, 1], or `None`.
+def parse_score(text: str, where: str) -> float | None:
+    """Read the score from the last non-empty line of the score file: a number in [0, 1], or `None`.
 
     Raises:
         TaskRunError: the line is not a number in [0, 1] or `None`.
     """
-    line = _last_line(stdout)
+    line = _last_line(text)
     if line == "None":
         return None
     try:
         value = float(line)
     except ValueError:
         raise TaskRunError(
-            f"{where} printed {line!r} last; its last stdout line must be a number in [0, 1] or None"
+            f"{where} wrote {line!r} to $SCORE_FILE; the score must be a number in [0, 1] or None"
         ) from None
     if not 0.0 <= value <= 1.0:
-        raise TaskRunError(f"{where} printed score {value}, outside [0, 1]")
+        raise TaskRunError(f"{where} wrote score {value}, outside [0, 1]")
     return value
 
 
@@ -120,6 +137,9 @@ def load_native_task(folder: Path, family: str, problems: list[str]) -> NativeTa
         The task, or None when the folder has problems.
     """
     spec_path = folder / "task.yaml"
+    if not _inside(folder, spec_path):
+        problems.append(f"{spec_path}: a symbolic link out of the task folder; put the file itself there")
+        return None
     if not spec_path.is_file():
         problems.append(f"{spec_path}: missing task.yaml (a task folder needs one; see docs/tasks.md)")
         return None
@@ -140,6 +160,12 @@ def load_native_task(folder: Path, family: str, problems: list[str]) -> NativeTa
     files = folder / "files"
     if files.exists() and not files.is_dir():
         problems.append(f"{files}: must be a folder (its contents are copied into the workspace)")
+    for part in (files, folder / "scorer"):
+        if part.is_dir() or part.is_symlink():
+            try:
+                folder_entries(part)
+            except SandboxError as error:
+                problems.append(str(error))
     if len(problems) > before or instructions is None:
         return None
     info = TaskInfo(
@@ -162,6 +188,9 @@ def _instructions(folder: Path, spec: TaskSpec, spec_path: Path, problems: list[
             return None
         return spec.instructions
     path = folder / spec.instructions_file
+    if not _inside(folder, path):
+        problems.append(f"{path}: instructions_file leads out of the task folder; keep it inside")
+        return None
     if not path.is_file():
         problems.append(f"{path}: missing instructions file (write it, or set 'instructions:' in {spec_path.name})")
         return None
@@ -170,6 +199,11 @@ def _instructions(folder: Path, spec: TaskSpec, spec_path: Path, problems: list[
     except (OSError, UnicodeDecodeError) as error:
         problems.append(f"{path}: cannot read instructions: {error}")
         return None
+
+
+def _inside(folder: Path, path: Path) -> bool:
+    """Whether `path`, links followed, stays in `folder` (task files are never read through a link out)."""
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def _check_scorer(folder: Path, spec: TaskSpec, spec_path: Path, problems: list[str]) -> None:

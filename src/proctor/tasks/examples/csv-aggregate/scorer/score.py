@@ -1,6 +1,7 @@
-"""Checks out.csv against the known totals; prints the fraction of categories right."""
+"""Checks out.csv against the known totals; writes the fraction of categories right to $SCORE_FILE."""
 
 import csv
+import os
 from pathlib import Path
 
 EXPECTED = {"books": 10465.81, "garden": 16396.38, "kitchen": 2738.67, "toys": 7284.50}
@@ -38,4 +39,4 @@ def score() -> float:
     return right / len(EXPECTED)
 
 
-print(score())
+Path(os.environ["SCORE_FILE"]).write_text(f"{score()}\n")

@@ -1,48 +1,82 @@
-"""Runs the original visible tests and the hidden tests against the agent's stats.py.
+"""Scores stats.py on the visible and hidden test cases.
 
-Prints the fraction of tests that pass on its last line.
+Each case calls one function of the agent's stats.py in a process of its own, run as the agent (never as root),
+and the value it returns is compared here with the expected one. Only values are read back: what the agent's
+code prints, or writes elsewhere, is never taken for a result. The score (the fraction of cases passed) goes to
+$SCORE_FILE, which only root can write.
 """
 
+import json
+import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-WORKSPACE = Path("/home/agent")
-SCORER = Path(__file__).parent
+AGENT = 1000
+CASES = [  # (function, arguments, expected value); the first four are the visible tests
+    ("mean", [[1, 2, 3, 4]], 2.5),
+    ("median", [[5, 1, 3]], 3),
+    ("median", [[4, 1, 3, 2]], 2.5),
+    ("value_range", [[3, 9, 4]], 6),
+    ("median", [[10, 2, 8, 4]], 6),
+    ("median", [[1, 2]], 1.5),
+    ("median", [[7]], 7),
+    ("median_leaves_input", [[3, 1, 2, 4]], [3, 1, 2, 4]),
+    ("mean", [[0.5, 2.0]], 1.25),
+    ("value_range", [[4]], 0),
+]
+CALL = """
+import json, sys
+from stats import mean, median, value_range
+name, args = json.loads(sys.argv[1])
+if name == "median_leaves_input":
+    median(args[0])
+    value = args[0]
+else:
+    value = {"mean": mean, "median": median, "value_range": value_range}[name](*args)
+print()
+print(json.dumps(value))
+"""
 
-with tempfile.TemporaryDirectory() as folder:
-    work = Path(folder)
-    if not (WORKSPACE / "stats.py").is_file():
-        print("stats.py is missing")
-        print(0.0)
-        sys.exit(0)
-    shutil.copy(WORKSPACE / "stats.py", work / "stats.py")
-    # The original tests, not the workspace's copy, which the agent could have edited.
-    shutil.copy(SCORER / "visible_tests.py", work / "test_visible.py")
-    shutil.copy(SCORER / "hidden_tests.py", work / "test_hidden.py")
-    code = (
-        "import sys, unittest\n"
-        "suite = unittest.defaultTestLoader.discover('.', pattern='test_*.py')\n"
-        "result = unittest.TextTestRunner(verbosity=2).run(suite)\n"
-        "print('RESULT', result.testsRun, len(result.failures) + len(result.errors))\n"
-    )
+
+def returned(folder: Path, case: tuple) -> object:
+    """The value one case's call returned, or None when it failed."""
     try:
         run = subprocess.run(
-            ["/usr/bin/python3", "-c", code], cwd=work, capture_output=True, text=True, timeout=60
+            ["/usr/bin/python3", "-c", CALL, json.dumps(case[:2])],
+            cwd=folder, capture_output=True, text=True, timeout=10, user=AGENT, group=AGENT, extra_groups=[],
         )
-    except subprocess.TimeoutExpired:
-        print("the tests timed out")
-        print(0.0)
-        sys.exit(0)
-    print(run.stderr[-2000:])
-    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
-    if not lines:
-        print("the tests could not run")
-        print(0.0)
-        sys.exit(0)
-    _, total, bad = lines[-1].split()
-    total_n, bad_n = int(total), int(bad)
-    expected = 10
-    print(round(max(0, total_n - bad_n) / expected, 4) if total_n == expected else 0.0)
+        return json.loads(run.stdout.strip().splitlines()[-1]) if run.returncode == 0 else None
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        return None
+
+
+def same(got: object, expected: object) -> bool:
+    if isinstance(expected, list):
+        return got == expected
+    return isinstance(got, (int, float)) and not isinstance(got, bool) and abs(got - expected) < 1e-9
+
+
+def score() -> float:
+    source = Path("/home/agent/stats.py")
+    if not source.is_file() or source.is_symlink():
+        print("stats.py is missing")
+        return 0.0
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        shutil.copyfile(source, folder / "stats.py")
+        (folder / "stats.py").chmod(0o644)
+        passed = 0
+        for case in CASES:
+            got = returned(folder, case)
+            ok = same(got, case[2])
+            passed += ok
+            print(f"{case[0]}{tuple(case[1])}: {'ok' if ok else f'got {got!r}'}")
+        return round(passed / len(CASES), 4)
+    finally:
+        shutil.rmtree(folder)
+
+
+Path(os.environ["SCORE_FILE"]).write_text(f"{score()}\n")
