@@ -1,0 +1,151 @@
+"""Runs in task environments like METR's: processes `start` leaves running live for the run, the agent asks for
+intermediate scores that `aggregate_scores` turns into the final score, options of any size, a refused permission
+the agent is told of, and task resources that raise limits up to a ceiling."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from doubles import script, sequence, turns
+from runner_tasks import online_task
+
+from proctor.models import GenerateConfig, Message
+from proctor.runner import RunConfig, Runner
+from proctor.runner._actions import INTERNET_REFUSED, SCORE_HELP
+from proctor.runner._config import with_task_limits
+from proctor.sandbox import Limits
+from proctor.store import RunStatus, Store
+from proctor.tasks import Task, TaskLimits, load_tasks
+
+SERVED_FAMILY = """
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+
+class TaskFamily:
+    standard_version = "0.3.0"
+
+    @staticmethod
+    def get_tasks():
+        return {"served": {"secret": "blue-heron-17"}}
+
+    @staticmethod
+    def get_instructions(t):
+        return "A server on 127.0.0.1:8123 serves secret.txt. Write its content to answer.txt."
+
+    @staticmethod
+    def start(t):
+        site = Path("/root/site")
+        site.mkdir()
+        (site / "secret.txt").write_text(t["secret"])
+        subprocess.Popen(
+            ["python3", "-m", "http.server", "8123", "--bind", "127.0.0.1", "--directory", str(site)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        for _ in range(100):  # ready before the agent's first step
+            try:
+                urllib.request.urlopen("http://127.0.0.1:8123/secret.txt", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the server did not start")
+
+    @staticmethod
+    def intermediate_score(t):
+        answer = Path("/home/agent/answer.txt")
+        right = answer.exists() and answer.read_text().strip() == t["secret"]
+        return {"score": 1.0 if right else 0.0, "message": {"right": right}, "details": {"seen": answer.exists()}}
+
+    @staticmethod
+    def aggregate_scores(t, score_log):
+        return max(entry["score"] for entry in score_log)
+
+    @staticmethod
+    def score(t, submission):
+        raise RuntimeError("a family with intermediate scoring is scored by aggregate_scores")
+"""
+
+FETCH = "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8123/secret.txt').read().decode())\""
+sequence(
+    "scorer-asker",
+    [
+        f"<bash>{FETCH}</bash>",
+        "<score></score>",
+        "<bash>cp /dev/null answer.txt; echo blue-heron-17 > answer.txt</bash>",
+        "<score></score>",
+        '<write path="answer.txt">wrong now</write>',
+        "<submit>done</submit>",
+    ],
+)
+sequence(
+    "big-writer",
+    ['<write path="big.txt">' + "x" * 2_000_000 + "</write>", "<bash>wc -c < big.txt</bash>", "<submit>42</submit>"],
+)
+
+
+@script("told")
+def told(messages: list[Message], config: GenerateConfig) -> list[str]:
+    said = messages[1].content
+    answer = "told" if INTERNET_REFUSED in said else "untold"
+    return [f"<submit>{answer}</submit>" if turns(messages) == 0 else "<submit>x</submit>"] * config.n
+
+
+async def drive(store: Store, task: Task, config: RunConfig) -> str:
+    async with Runner(store) as runner:
+        run_id = await runner.create(task, config)
+        await runner.drive(run_id)
+    return run_id
+
+
+async def test_start_processes_live_on_and_intermediate_scores_aggregate(
+    sqlite_store: Store, reachable_tmp: Path
+) -> None:
+    family = reachable_tmp / "metr_served"
+    family.mkdir()
+    (family / "metr_served.py").write_text(textwrap.dedent(SERVED_FAMILY))
+    [task] = load_tasks(family)
+    assert task.info.intermediate_scoring
+    run_id = await drive(sqlite_store, task, RunConfig(model="double/scorer-asker"))
+    run = sqlite_store.run(run_id)
+    steps = sqlite_store.steps(run_id)
+    outputs = [s.observation.output.strip() for s in steps if s.observation]
+    assert outputs[0] == "blue-heron-17"  # the server start() launched answered the agent
+    assert outputs[1].startswith("score: 0.0") and outputs[3].startswith("score: 1.0")
+    logged = [e["detail"]["score"] for e in sqlite_store.events(run_id, "intermediate_score")]
+    assert logged == [0.0, 1.0, 0.0]  # the agent's two, and the last one taken at submission
+    # aggregate_scores (the best) decides, not the last score nor score(t, submission).
+    assert run.status is RunStatus.DONE and run.score == 1.0
+
+
+async def test_the_agent_is_told_of_intermediate_scoring_only_where_offered(sqlite_store: Store, task: Task) -> None:
+    run_id = await drive(sqlite_store, task, RunConfig(model="double/scorer-asker", options=1))
+    scored = [s for s in sqlite_store.steps(run_id) if s.chosen and s.chosen.action == "score"]
+    assert scored and scored[0].observation is not None
+    assert scored[0].observation.failed and "offers no intermediate scoring" in scored[0].observation.output
+    assert SCORE_HELP not in task.info.instructions
+
+
+async def test_an_option_of_megabytes_is_a_step_like_any_other(sqlite_store: Store, task: Task) -> None:
+    run_id = await drive(sqlite_store, task, RunConfig(model="double/big-writer"))
+    run = sqlite_store.run(run_id)
+    outputs = [s.observation.output.strip() for s in sqlite_store.steps(run_id) if s.observation]
+    assert outputs[:2] == ["wrote 2000000 bytes to big.txt", "2000000"]
+    assert run.status is RunStatus.DONE
+
+
+async def test_a_refused_permission_is_told_to_the_agent(sqlite_store: Store, reachable_tmp: Path) -> None:
+    run_id = await drive(sqlite_store, online_task(reachable_tmp), RunConfig(model="double/told"))
+    assert sqlite_store.run(run_id).submission == "told"
+
+
+def test_task_memory_raises_limits_up_to_the_ceiling(task: Task) -> None:
+    task.info = task.info.model_copy(update={"limits": TaskLimits(memory_mb=4096)})  # a manifest's memory_gb: 4
+    config = RunConfig(command_limits=Limits(memory_mb=1024), task_memory_ceiling_mb=2048)
+    assert with_task_limits(config, task).command_limits.memory_mb == 2048
+    roomy = config.model_copy(update={"task_memory_ceiling_mb": 8192})
+    assert with_task_limits(roomy, task).command_limits.memory_mb == 4096
+    task.info = task.info.model_copy(update={"limits": TaskLimits(memory_mb=512)})
+    assert with_task_limits(config, task).command_limits.memory_mb == 512
