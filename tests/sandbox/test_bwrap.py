@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from proctor.sandbox import BwrapSandbox, Limits, SandboxError, _bwrap, copy_in, get_sandbox, sandbox_backends
+from proctor.sandbox import (
+    BwrapSandbox,
+    Limits,
+    SandboxError,
+    _bwrap,
+    clean_leftovers,
+    copy_in,
+    get_sandbox,
+    sandbox_backends,
+)
 
 
 @pytest.fixture
@@ -331,3 +340,17 @@ async def test_many_commands_leave_no_process_behind(box: BwrapSandbox) -> None:
     assert [r.exit_code for r in results] == [0] * 40
     if box.cgroup is not None:
         assert box.cgroup.usage().pids <= 3  # bubblewrap's two processes and the resident sleep
+
+
+def test_leftovers_of_earlier_sandboxes_are_cleaned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(_bwrap, "LEGACY_STAGING", str(tmp_path))
+    staged = tmp_path / "proctor-staged-abc" / "task"
+    staged.mkdir(parents=True)
+    (staged / "solution.txt").write_text("a private file, world-readable")
+    cache = tmp_path / f"proctor-{os.getuid()}" / "metr"
+    cache.mkdir(parents=True)
+    keep = tmp_path / "proctor-staged-link"
+    keep.symlink_to(staged)
+    removed = clean_leftovers()
+    assert staged.parent in removed and cache.parent in removed
+    assert not staged.parent.exists() and not cache.parent.exists() and keep.is_symlink()

@@ -19,7 +19,7 @@ from proctor.runner._choosers import Choice, ChoiceRequest, ChooserServices, get
 from proctor.runner._config import RunConfig, RunLimits, default_workspaces, with_task_limits
 from proctor.runner._fork import replay
 from proctor.runner._transactions import WITHOUT_EFFECTS, Progress, claim_run, complete_step, create_run, end_run
-from proctor.sandbox import Sandbox, SandboxError, get_sandbox
+from proctor.sandbox import Sandbox, SandboxError, clean_leftovers, get_sandbox
 from proctor.store import ObservationRecord, OptionRecord, RunRecord, RunStatus, StepRecord, Store, Writer, ops
 from proctor.tasks import IntermediateScore, Task, TaskError, load_tasks_async
 
@@ -121,6 +121,7 @@ class Runner:
         self._fresh: dict[str, tuple[RunConfig, RunRecord]] = {}
 
     async def __aenter__(self) -> Runner:
+        await asyncio.to_thread(clean_leftovers)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -9,7 +9,7 @@ from proctor.sandbox._base import (
     sandbox_backend,
     sandbox_backends,
 )
-from proctor.sandbox._bwrap import BwrapSandbox  # importing registers the "bwrap" backend
+from proctor.sandbox._bwrap import BwrapSandbox, clean_leftovers  # importing registers the "bwrap" backend
 from proctor.sandbox._copy import copy_in, folder_entries, pack
 from proctor.sandbox._docker import DockerSandbox  # importing registers the "docker" backend
 
@@ -20,6 +20,7 @@ __all__ = [
     "Limits",
     "Sandbox",
     "SandboxError",
+    "clean_leftovers",
     "copy_in",
     "folder_entries",
     "get_sandbox",

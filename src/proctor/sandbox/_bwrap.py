@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from proctor.sandbox._base import ExecResult, Limits, SandboxError, sandbox_backend
-from proctor.sandbox._cgroup import SandboxCgroup
+from proctor.sandbox._cgroup import SandboxCgroup, remove_stale_cgroups
 from proctor.sandbox._process import run_capped
 
 AGENT_UID = 1000
@@ -126,6 +126,27 @@ def _read_json(fd: int) -> dict[str, Any]:
             found: dict[str, Any] = json.loads(data)
             return found
     return {}
+
+
+LEGACY_STAGING = "/var/tmp"
+"""Where earlier versions staged world-readable copies of task folders (`proctor-staged-*`, `proctor-<uid>`)."""
+
+
+def clean_leftovers() -> list[Path]:
+    """Remove what sandboxes that are gone left behind: their empty cgroups, and staged copies of task folders
+    earlier versions made (readable by others) that belong to this user. Run when a runner starts.
+
+    Returns:
+        What was removed.
+    """
+    removed = remove_stale_cgroups()
+    legacy = [*Path(LEGACY_STAGING).glob("proctor-staged-*"), Path(LEGACY_STAGING) / f"proctor-{os.getuid()}"]
+    for folder in legacy:
+        with contextlib.suppress(FileNotFoundError):
+            if folder.is_dir() and not folder.is_symlink() and folder.lstat().st_uid == os.geteuid():
+                shutil.rmtree(folder)
+                removed.append(folder)
+    return removed
 
 
 @sandbox_backend("bwrap")
