@@ -431,7 +431,7 @@ class Runner:
         assert step.observation is not None
         if run.config.subtask is not None:
             return
-        if run.task.info.intermediate_scoring:
+        if run.task.info.scored_from_log:
             score = await self._aggregate(run)
         else:
             score = await run.task.score(run.sandbox, step.observation.output)
@@ -440,14 +440,14 @@ class Runner:
         run.final = await run.write(end_run, self.store, run.id, status, score=score)
 
     async def _aggregate(self, run: _Run) -> float | None:
-        """The final score of a task with intermediate scoring: one last intermediate score joins the log, and the
-        family's `aggregate_scores` (by default, the last score) turns the log into the run's score."""
-        final = await self._intermediate_score(run)
-        await run.write(ops.add_event, run.id, "final_intermediate_score", {"output": final.output})
+        """The final score of a family scored from its log: one last intermediate score (where the family has
+        them) joins the log, and the family's `aggregate_scores` turns the log into the run's score."""
+        if run.task.info.intermediate_scoring:
+            await self._intermediate_score(run)
         logged = await asyncio.to_thread(self.store.events, run.id, "intermediate_score")
         log = [IntermediateScore.model_validate(event["detail"]) for event in logged]
         aggregate = getattr(run.task, "aggregate_scores", None)
-        assert aggregate is not None  # tasks with intermediate scoring are METR families
+        assert aggregate is not None  # tasks scored from a log are METR families
         score: float | None = await aggregate(run.sandbox, log)
         return score
 

@@ -52,8 +52,10 @@ class TaskInfo(BaseModel):
     limits: TaskLimits = Field(default_factory=TaskLimits)
     """Limits the task suggests (native `limits:`, METR `manifest.yaml` resources)."""
     intermediate_scoring: bool = False
-    """The agent may ask for intermediate scores (a METR family with `intermediate_score`); the final score is
-    then aggregated from them."""
+    """The agent may ask for intermediate scores (a METR family with `intermediate_score`)."""
+    scored_from_log: bool = False
+    """The final score is the family's `aggregate_scores` over the intermediate scores, not `score(submission)`
+    (a METR family defining `aggregate_scores`, as METR's drivers do)."""
 
 
 class Task(Protocol):

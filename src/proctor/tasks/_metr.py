@@ -257,6 +257,7 @@ def family_tasks(family: MetrFamily, cache_dir: Path) -> list[MetrTask]:
             required_environment_variables=family.metadata.required_environment_variables,
             limits=manifest_limits(family.manifest, task_name),
             intermediate_scoring="intermediate_score" in family.metadata.methods,
+            scored_from_log="aggregate_scores" in family.metadata.methods,
         )
         tasks.append(MetrTask(info, family, cache_dir))
     return tasks

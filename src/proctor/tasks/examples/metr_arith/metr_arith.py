@@ -45,11 +45,6 @@ class TaskFamily:
         return {"score": score, "message": {"answer.txt": "right" if score else "wrong"}}
 
     @staticmethod
-    def aggregate_scores(t: Task, score_log: list[dict]) -> float:
-        scores = [entry["score"] for entry in score_log if entry.get("score") is not None]
-        return max(scores, default=0.0)
-
-    @staticmethod
     def score(t: Task, submission: str) -> float:
         try:
             return 1.0 if int(submission.strip()) == t["answer"] else 0.0
