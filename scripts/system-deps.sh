@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages proctor needs when they are missing, and starts PostgreSQL for the tests.
-#   scripts/system-deps.sh run    bubblewrap
-#   scripts/system-deps.sh test   bubblewrap, PostgreSQL (started, with a role for this user), Chromium, openssl
+#   scripts/system-deps.sh run    bubblewrap, passt (pasta: the internet for sandboxes granted it)
+#   scripts/system-deps.sh test   those, PostgreSQL (started, with a role for this user), Chromium, openssl,
+#                                 iproute2 and Debian's python3 (the network tests' namespaces and probes)
 set -euo pipefail
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v pasta >/dev/null || need+=(passt)
 if [ "${1:-run}" = test ]; then
   command -v pg_ctlcluster >/dev/null || need+=(postgresql)
   [ -x /usr/bin/chromium ] || need+=(chromium)  # the browser tests drive Debian's Chromium with Playwright
   command -v openssl >/dev/null || need+=(openssl)  # the TLS tests make a self-signed certificate
+  command -v ip >/dev/null || need+=(iproute2)  # the network tests build network namespaces
+  [ -x /usr/bin/python3 ] || need+=(python3)  # and probe from inside sandboxes, where the venv's python may not be
 fi
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

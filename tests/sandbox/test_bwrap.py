@@ -128,6 +128,27 @@ async def test_no_network_by_default(box: BwrapSandbox, server: LoopbackServer) 
     assert server.received == []
 
 
+@ROOT
+async def test_network_is_the_sandboxs_own_never_the_hosts_loopback(workspace: Path, server: LoopbackServer) -> None:
+    box = get_sandbox("bwrap", workspace=workspace, network=True)
+    try:
+        routes = await box.exec("cat /proc/net/route /proc/net/dev")
+        default = [line.split() for line in routes.stdout.splitlines() if line.split()[1:2] == ["00000000"]]
+        assert default and default[0][0] == "eth0"  # an interface of its own, with a default route
+        result = await box.exec(connect_command(server.port), limits=Limits(timeout=10))
+        assert result.exit_code != 0 and "refused" in result.stderr.lower()
+        # Nor may root inside hand-build packets to 127.0.0.1 or re-address the interface, which pasta would carry.
+        raw = "python3 -c 'import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)'"
+        assert "PermissionError" in (await box.exec(raw, as_root=True)).stderr
+        readdress = await box.exec("ip addr flush dev eth0", as_root=True)
+        assert readdress.exit_code != 0 and "Operation not permitted" in readdress.stderr
+        await asyncio.sleep(0.1)
+        assert server.received == []
+    finally:
+        await box.close()
+    assert box._internet is None  # pasta stopped with the sandbox
+
+
 async def test_fork_bomb_is_bounded_and_the_host_still_spawns(box: BwrapSandbox) -> None:
     marker = f"bomb{uuid.uuid4().hex[:8]}"
     # The bomb rages in the background while the shell sleeps past the time limit.

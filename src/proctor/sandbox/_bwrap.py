@@ -30,6 +30,7 @@ from typing import Any
 
 from proctor.sandbox._base import ExecResult, Limits, SandboxError, sandbox_backend
 from proctor.sandbox._cgroup import SandboxCgroup, remove_stale_cgroups
+from proctor.sandbox._net import Internet, attach_internet
 from proctor.sandbox._process import run_capped
 
 AGENT_UID = 1000
@@ -42,8 +43,9 @@ ROOT_ONLY = ("/run/proctor", "/scorer")
 """Folders only root inside the sandbox can enter: what set-up and scoring keep from the agent."""
 ARG_ROOM = 64 * 1024
 """Commands longer than this reach the shell through a file descriptor, not the argument list."""
-DROPPED_CAPS = "-sys_ptrace,-sys_admin"
-"""What root inside the sandbox cannot do: read other processes' memory and descriptors, mount."""
+DROPPED_CAPS = "-sys_ptrace,-sys_admin,-net_raw,-net_admin"
+"""What root inside the sandbox cannot do: read other processes' memory and descriptors, mount, and (what would
+reach the host's loopback through pasta) forge packets or re-address the sandbox's interface."""
 
 _PASSWD = (
     "root:x:0:0:root:/root:/bin/sh\n"
@@ -168,7 +170,7 @@ class BwrapSandbox:
             workdir: Where the workspace appears inside the sandbox.
 
         Raises:
-            SandboxError: bubblewrap, nsenter or prlimit is missing, or the workspace is unreachable.
+            SandboxError: bubblewrap or a util-linux tool is missing, or the workspace is unreachable.
         """
         self.bwrap, self.nsenter, self.prlimit, self.setpriv = (
             _tool(name) for name in ("bwrap", "nsenter", "prlimit", "setpriv")
@@ -186,7 +188,7 @@ class BwrapSandbox:
         self._pid = 0  # the host pid of the namespaces' first process
         self._lock = asyncio.Lock()
         self._applied: tuple[int, int] | None = None
-        self._internet: Any = None
+        self._internet: Internet | None = None
         if self.as_host_root:
             self._check_reachable(self.workspace)
 
@@ -207,22 +209,26 @@ class BwrapSandbox:
                 for name in [folder, *(os.path.join(folder, f) for f in files)]:
                     os.lchown(name, self.agent_host_uid, self.agent_host_uid)
 
-    def _start_argv(self, limits: Limits, info_fd: int, block_fd: int | None) -> list[str]:
+    def _start_argv(self, limits: Limits, fds: dict[str, int]) -> list[str]:
+        """bubblewrap's command line; `fds` are the descriptors it reads: info, passwd, group, and block (when
+        proctor maps the uids)."""
         # tmpfs pages are memory the sandbox cannot free by killing a process: caps leave room for commands.
         tmp_size, root_size = str(limits.memory_mb << 19), str(limits.memory_mb << 18)
         argv = [self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--hostname", "sandbox"]
         argv += [*_system_binds(), "--proc", "/proc", "--dev", "/dev"]
+        for name in ("passwd", "group"):
+            argv += ["--perms", "0644", "--ro-bind-data", str(fds[name]), f"/etc/{name}"]
         argv += ["--perms", "1777", "--size", tmp_size, "--tmpfs", "/tmp"]
         argv += ["--perms", "0700", "--size", root_size, "--tmpfs", "/root"]
         argv += ["--perms", "0755", "--dir", "/run"]
         for folder in ROOT_ONLY:
             argv += ["--perms", "0700", "--dir", folder]
         argv += ["--perms", "0755", "--dir", str(Path(self.workdir).parent)]
-        argv += ["--bind", str(self.workspace), self.workdir, "--chdir", self.workdir, "--info-fd", str(info_fd)]
-        if block_fd is None:  # bubblewrap maps the one uid it may, and can forbid nested user namespaces
+        argv += ["--bind", str(self.workspace), self.workdir, "--chdir", self.workdir, "--info-fd", str(fds["info"])]
+        if "block" not in fds:  # bubblewrap maps the one uid it may, and can forbid nested user namespaces
             argv += ["--disable-userns", "--uid", str(AGENT_UID), "--gid", str(AGENT_UID)]
         else:  # proctor maps the uids itself once the namespace exists
-            argv += ["--userns-block-fd", str(block_fd), "--uid", "0", "--gid", "0"]
+            argv += ["--userns-block-fd", str(fds["block"]), "--uid", "0", "--gid", "0"]
         return [*argv, "--", "/bin/sh", "-c", "echo && exec sleep infinity"]
 
     async def _start(self, limits: Limits) -> None:
@@ -231,47 +237,42 @@ class BwrapSandbox:
         if self.as_host_root:
             self.cgroup = SandboxCgroup.create(f"sandbox-{uuid.uuid4().hex[:16]}")
         info_r, info_w = os.pipe()
-        block_r, block_w = os.pipe() if self.as_host_root else (None, None)
-        files = {"passwd": _memfd("passwd", _PASSWD.encode()), "group": _memfd("group", _GROUP.encode())}
-        argv = self._start_argv(limits, info_w, block_r)
-        data = [
-            arg for name, fd in files.items() for arg in ("--perms", "0644", "--ro-bind-data", str(fd), f"/etc/{name}")
-        ]
-        argv[argv.index("--chdir") : argv.index("--chdir")] = data
-        passed = [info_w, *files.values(), *([block_r] if block_r is not None else [])]
+        block_r, block_w = os.pipe() if self.as_host_root else (-1, -1)
+        fds = {"info": info_w, "passwd": _memfd("passwd", _PASSWD.encode()), "group": _memfd("group", _GROUP.encode())}
+        if self.as_host_root:
+            fds["block"] = block_r
         popen: dict[str, Any] = {}
         if self.as_host_root:
             popen.update(user=self.host_uid, group=self.host_uid, extra_groups=[])
         try:
             self._init = await asyncio.create_subprocess_exec(
-                *argv,
+                *self._start_argv(limits, fds),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,  # a line once the namespaces are ready
                 stderr=asyncio.subprocess.PIPE,
-                pass_fds=passed,
+                pass_fds=list(fds.values()),
                 **popen,
             )
         finally:
-            for fd in passed:
+            for fd in fds.values():
                 os.close(fd)
         try:
             info = await asyncio.to_thread(_read_json, info_r)
             self._pid = int(info.get("child-pid", 0))
-            if self._pid and block_w is not None:
+            if self._pid and self.as_host_root:
                 self._map_uids()
                 if self.cgroup is not None:
                     self.cgroup.add(self._init.pid)
                     self.cgroup.add(self._pid)
                 os.write(block_w, b"1")
         finally:
-            for fd in (info_r, *([block_w] if block_w is not None else [])):
-                os.close(fd)
+            for fd in (info_r, block_w):
+                if fd >= 0:
+                    os.close(fd)
         assert self._init.stdout is not None
         if not await self._init.stdout.read(1):
             await self._failed_to_start()
         if self.network:
-            from proctor.sandbox._net import attach_internet
-
             self._internet = await attach_internet(self._pid)
 
     def _map_uids(self) -> None:
@@ -342,6 +343,8 @@ class BwrapSandbox:
         async with self._lock:
             if self._init is None:
                 await self._start(limits)
+            elif self._init.returncode is not None:
+                raise SandboxError("the sandbox has ended (its resident processes were killed); resume the run")
             self._apply(limits)
         argv, fds = self.command(command, limits, as_root=as_root)
         home = "/root" if as_root else self.workdir
