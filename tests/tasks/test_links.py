@@ -1,5 +1,6 @@
 """Never acting on the host through a task: links out of a task or family folder are refused in one line, host
-modes and owners are never changed, and the install cache is private and refused when it is not proctor's own."""
+modes and owners are never changed, the install cache is private and refused when it is not proctor's own, and a
+failed install says what its command printed."""
 
 from __future__ import annotations
 
@@ -224,3 +225,15 @@ def test_a_task_run_error_names_a_link_found_at_run_time(scratch: Path) -> None:
 
     with pytest.raises(TaskRunError, match=r"late: symbolic link to /etc/shadow leads out of"):
         asyncio.run(attempt())
+
+
+def test_a_failed_install_shows_what_its_command_printed(scratch: Path, cache_parent: Path) -> None:
+    family = scratch / "suite" / "metr_broken"
+    family.mkdir(parents=True)
+    failing = (
+        "    @staticmethod\n    def install():\n        import subprocess\n        subprocess.check_call(['sh', '-c', "
+        "\"echo 'E: Unable to locate package nosuchpkg' >&2; exit 100\"])\n"
+    )
+    (family / "metr_broken.py").write_text(FAMILY.split("    @staticmethod\n    def install")[0] + failing)
+    with pytest.raises(TaskError, match=r"install\(\) raised CalledProcessError.*Unable to locate package nosuchpkg"):
+        load_tasks(family, cache_dir=cache_parent / "cache")

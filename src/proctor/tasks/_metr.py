@@ -116,7 +116,8 @@ async def run_driver(
     """Run one driver operation as root in `sandbox`, whose /root holds the family.
 
     Returns:
-        The driver's output: `{"ok": True, "result": ...}` or `{"ok": False, "file": ..., "error": ...}`.
+        The driver's output: `{"ok": True, "result": ...}` or `{"ok": False, "file": ..., "error": ...}`, with the
+        driver's standard error under `stderr`.
 
     Raises:
         TaskRunError: the driver gave no authentic result, or exited non-zero (Python crashed, something
@@ -142,6 +143,7 @@ async def run_driver(
             f"check that {PYTHON} exists inside the sandbox"
         )
     output: dict[str, Any] = json.loads(found[0])
+    output["stderr"] = result.stderr
     return output
 
 
@@ -402,10 +404,10 @@ async def _install(folder: Path, name: str, backend: str, env: dict[str, str], s
         try:
             await copy_in(sandbox, folder, FAMILY_TARGET, as_root=True)
             output = await run_driver(sandbox, name, "install", env=env)
-            try:
-                _checked(output)
-            except FamilyError as error:
-                raise TaskRunError(f"{folder / error.file}: {error}") from None
+            if not output["ok"]:  # say what the failing command (apt-get, pip…) printed
+                tail = " | ".join(output["stderr"].strip().splitlines()[-3:])
+                said = f"; its standard error ended: {tail}" if tail else ""
+                raise TaskRunError(f"{folder / output['file']}: {output['error']}{said}")
             packed = await sandbox.exec(
                 f"umask 077 && tar -c -f {sandbox.workdir}/{INSTALLED} -C {FAMILY_TARGET} .", as_root=True
             )
