@@ -286,6 +286,21 @@ async def test_the_agent_is_its_own_user(box: BwrapSandbox) -> None:
 
 
 @ROOT
+async def test_root_files_stay_roots_in_a_new_sandbox_on_the_workspace(workspace: Path) -> None:
+    # A resumed run gets a new sandbox on its workspace: what set-up made root's must not become the agent's.
+    first = get_sandbox("bwrap", workspace=workspace)
+    await first.exec("echo rules > rules.txt && chmod 644 rules.txt", as_root=True)
+    await first.close()
+    (workspace / "from-host.txt").write_text("put there by proctor")
+    second = get_sandbox("bwrap", workspace=workspace)
+    try:
+        result = await second.exec("echo mine > rules.txt; echo mine >> from-host.txt && cat from-host.txt")
+        assert "Permission denied" in result.stderr and result.stdout.endswith("mine\n")
+    finally:
+        await second.close()
+
+
+@ROOT
 async def test_root_inside_cannot_read_another_process_memory(box: BwrapSandbox) -> None:
     # Root in the sandbox has no CAP_SYS_PTRACE: an undumpable process (the METR driver makes itself one) keeps
     # its memory and descriptors to itself, even from another root process.

@@ -202,12 +202,14 @@ class BwrapSandbox:
             )
 
     def _prepare(self) -> None:
-        """Create the workspace and give it to the agent's host user."""
+        """Create the workspace and give the agent's host user what no sandbox user owns (files put there from the
+        host); what a sandbox made stays whose it was (a resumed run keeps set-up's root-owned files root's)."""
         self.workspace.mkdir(parents=True, exist_ok=True)
         if self.as_host_root:
             for folder, _, files in os.walk(self.workspace):
                 for name in [folder, *(os.path.join(folder, f) for f in files)]:
-                    os.lchown(name, self.agent_host_uid, self.agent_host_uid)
+                    if not HOST_UID_BASE <= os.lstat(name).st_uid < HOST_UID_BASE + UID_COUNT:
+                        os.lchown(name, self.agent_host_uid, self.agent_host_uid)
 
     def _start_argv(self, limits: Limits, fds: dict[str, int]) -> list[str]:
         """bubblewrap's command line; `fds` are the descriptors it reads: info, passwd, group, and block (when
