@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from proctor.cli._checks import RUN_FLAGS, describe, exit_if_all_failed, notes
+from proctor.cli._processes import WORKER_PARENT_ENV, exit_with_parent
 from proctor.cli._render import print_runs, run_tree
 from proctor.models import get_model
 from proctor.runner import (
@@ -297,6 +299,8 @@ def worker(
     db: Db = None,
 ) -> None:
     """Drive queued runs as they appear: forks and runs resumed or intervened in from the web interface."""
+    if parent := os.environ.get(WORKER_PARENT_ENV):  # started by `proctor view`: end with it
+        exit_with_parent(int(parent))
     store = Store(db)
     driven = asyncio.run(work(store, concurrency=concurrency, poll=poll, once=once))
     console.print(f"drove {driven} runs")
