@@ -1,10 +1,10 @@
 """A real HTTP model server on 127.0.0.1 with scripted answers, for tests and benchmarks.
 
 It speaks the OpenAI chat-completions API (`POST /v1/chat/completions`) and Anthropic's Messages API
-(`POST /v1/messages`). Answers come from a queue of scripted `Reply`s, then from a default (an echo of the
-last message). Replies can inject faults: an HTTP error with Retry-After, an answer slower than the client's
-timeout, a body that is not JSON, an answer missing its fields. The server records every request and the most
-requests it had in flight at once.
+(`POST /v1/messages`), and lists one model at `GET /v1/models` (the check made before runs start). Answers come
+from a queue of scripted `Reply`s, then from a default (an echo of the last message). Replies can inject faults:
+an HTTP error with Retry-After, an answer slower than the client's timeout, a body that is not JSON, an answer
+missing its fields. The server records every request and the most requests it had in flight at once.
 
 It is an asyncio server (stdlib only) in a background thread, so it serves hundreds of concurrent keep-alive
 connections. For benchmarks, run it in its own process so it does not share the client's interpreter:
@@ -119,6 +119,7 @@ class LoopbackServer:
         max_n: Return at most this many choices, as servers that ignore `n` do.
         default: Builds the answer when the script is empty; None echoes the last message.
         tls: Serve HTTPS with this server context (`https://` URLs) instead of plain HTTP.
+        key: If set, answer 401 to every request that does not carry this key (as a bearer token or `x-api-key`).
     """
 
     def __init__(
@@ -128,8 +129,10 @@ class LoopbackServer:
         max_n: int | None = None,
         default: Callable[[RecordedRequest], Reply] | None = None,
         tls: ssl.SSLContext | None = None,
+        key: str | None = None,
     ) -> None:
         self.delay = delay
+        self.key = key
         self.tls = tls
         self.max_n = max_n
         self.default = default
@@ -255,9 +258,15 @@ class LoopbackServer:
     async def _answer(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes] | None:
         with self._lock:
             self.requests.append(request)
-            script = self._queue.popleft() if self._queue else None
+            listing = request.method == "GET" and request.path == "/v1/models"
+            script = self._queue.popleft() if self._queue and not listing else None
         if request.path == "/health":
             return 200, {}, b'{"ok": true}'
+        given = {request.headers.get("x-api-key"), request.headers.get("authorization", "").removeprefix("Bearer ")}
+        if self.key is not None and self.key not in given:
+            return 401, {}, _error_body(401, anthropic=request.path == "/v1/messages")
+        if listing:  # what `proctor run` asks before it stores any run (scripted replies are kept for the runs)
+            return 200, {}, json.dumps({"object": "list", "data": [{"id": "loopback", "object": "model"}]}).encode()
         if request.method != "POST" or request.path not in ("/v1/chat/completions", "/v1/messages"):
             return 404, {}, json.dumps({"error": {"message": f"no route {request.path}"}}).encode()
         if script is None:

@@ -200,7 +200,8 @@ def test_oversee_run_and_report_from_the_command_line(server: LoopbackServer, tm
 
     settings = config(server, protocols=["naive", "debate", "oracle"], judges=["openai/weak", "openai/strong"])
     (tmp_path / "oversight.yaml").write_text(json.dumps(settings.model_dump(mode="json")))
-    env = os.environ | {"PROCTOR_DB": f"sqlite:///{tmp_path / 'o.db'}", "COLUMNS": "200"}
+    # The saved config holds no key (secrets are never saved): the environment gives it.
+    env = os.environ | {"PROCTOR_DB": f"sqlite:///{tmp_path / 'o.db'}", "COLUMNS": "200", "OPENAI_API_KEY": "test"}
     proctor = [sys.executable, "-m", "proctor", "oversee"]
     ran = subprocess.run(
         [*proctor, "run", "sample", "--limit", "4", "--config", str(tmp_path / "oversight.yaml")],

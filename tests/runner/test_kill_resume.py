@@ -57,8 +57,13 @@ def test_sigkill_then_resume_loses_and_repeats_no_step(reachable_tmp: Path) -> N
         completed = [s for s in before if s.done]
         assert run.status is RunStatus.RUNNING and 3 <= len(completed) < STEPS
 
+        # The api_key given in the config was not stored: the resumed run reads it from the environment.
         resumed = subprocess.run(
-            [sys.executable, "-m", "proctor", "resume", run.id], env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "proctor", "resume", run.id],
+            env=env | {"OPENAI_API_KEY": "test"},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert resumed.returncode == 0, resumed.stderr
 

@@ -90,11 +90,16 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def test_view_serves_the_app_with_a_worker_and_stops_both(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'p.db'}"
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def start_view(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    """`proctor view` on `port` in a process of its own, once it serves the login page."""
+    url = f"sqlite:///{tmp_path / 'p.db'}"
     server = subprocess.Popen(
         [sys.executable, "-m", "proctor", "view", "--port", str(port), "--db", url, "--scale", "1-7"],
         stdout=subprocess.PIPE,
@@ -102,19 +107,74 @@ def test_view_serves_the_app_with_a_worker_and_stops_both(tmp_path: Path) -> Non
         text=True,
         env=os.environ | {"COLUMNS": "200"},
     )
+    deadline, answer = time.monotonic() + 30, None
+    while time.monotonic() < deadline and answer is None:
+        try:
+            answer = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    assert answer is not None and answer.status_code == 200 and "Log in" in answer.text
+    return server
+
+
+def the_worker(view: int) -> int:
+    """The one child process of the view: its worker."""
+    workers = children(view)
+    assert len(workers) == 1 and "worker" in Path(f"/proc/{workers[0]}/cmdline").read_text()
+    return workers[0]
+
+
+def gone(pid: int, within: float) -> bool:
+    """Whether process `pid` has ended (or is a zombie waiting for its parent) within `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if "zombie" in Path(f"/proc/{pid}/status").read_text():
+                return True
+        except FileNotFoundError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
+def test_view_serves_the_app_with_a_worker_and_stops_both(tmp_path: Path) -> None:
+    server = start_view(tmp_path, free_port())
     try:
-        deadline, answer = time.monotonic() + 30, None
-        while time.monotonic() < deadline:
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert answer is not None and answer.status_code == 200 and "Log in" in answer.text
-        workers = children(server.pid)
-        assert len(workers) == 1 and "worker" in Path(f"/proc/{workers[0]}/cmdline").read_text()
+        worker = the_worker(server.pid)
     finally:
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=30)
     assert "started a worker" in output
-    assert not Path(f"/proc/{workers[0]}").exists() or "zombie" in Path(f"/proc/{workers[0]}/status").read_text()
+    assert gone(worker, within=0)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_the_worker_ends_with_the_view(signum: int, tmp_path: Path) -> None:
+    server = start_view(tmp_path, free_port())
+    try:
+        worker = the_worker(server.pid)
+        server.send_signal(signum)  # SIGKILL: the view cannot stop its worker, which notices by itself
+        server.wait(timeout=10)
+        assert gone(worker, within=5)
+    finally:
+        server.kill()
+        server.communicate(timeout=10)
+
+
+def test_a_port_in_use_is_reported_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "proctor", "view", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'p.db'}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: port {port} is in use on 127.0.0.1: stop what listens there, or give another --port"
+    )
+    assert "started a worker" not in result.stdout and "proctor on http" not in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -14,29 +15,54 @@ from proctor.cli import (
     _web,  # noqa: F401  (registers view and users)
 )
 from proctor.cli._app import ConfigError, app
+from proctor.cli._checks import describe
+from proctor.cli._processes import ListenError, sigterm_as_interrupt
 from proctor.models import ModelError
-from proctor.runner import UnknownChooserError
+from proctor.protocols import ExperimentError
+from proctor.protocols.datasets import DatasetError
+from proctor.runner import SettingError, UnknownChooserError
 from proctor.sandbox import SandboxError
 from proctor.store import StoreError
 from proctor.tasks import TaskError
 
-USER_ERRORS = (ConfigError, ModelError, SandboxError, StoreError, TaskError, UnknownChooserError, ValidationError)
+USER_ERRORS = (
+    ConfigError,
+    DatasetError,
+    ExperimentError,
+    ListenError,
+    ModelError,
+    SandboxError,
+    SettingError,
+    StoreError,
+    TaskError,
+    UnknownChooserError,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: a mistake in the command (a mistyped option, model, task path, database URL) gets one line
-    on standard error and exit code 2, never a traceback."""
+    on standard error and exit code 2, never a traceback. SIGTERM stops a command as Ctrl-C does."""
+    with sigterm_as_interrupt():
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> NoReturn:
     try:
         code = app(args=argv, standalone_mode=False)
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)
     except TyperException as error:  # a usage error: unknown option, missing argument, bad value
-        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        format_message = getattr(error, "format_message", None)  # Click's errors name the option there
+        message = str(format_message() if format_message is not None else error)
+        print(f"error: {message.splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
     except SQLAlchemyError as error:  # e.g. a database another version of proctor wrote
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         print(f"error: database: {reason}", file=sys.stderr)
+        sys.exit(2)
+    except ValidationError as error:
+        print(f"error: {describe(error)}", file=sys.stderr)
         sys.exit(2)
     except USER_ERRORS as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -4,30 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from proctor.cli._checks import RUN_FLAGS, describe, exit_if_all_failed, notes
+from proctor.cli._processes import WORKER_PARENT_ENV, exit_with_parent
 from proctor.cli._render import print_runs, run_tree
 from proctor.models import get_model
 from proctor.runner import (
-    ChooserConfig,
     RunConfig,
     RunLimits,
-    StuckConfig,
     fork_async,
     get_chooser,
+    preflight_async,
     resume_async,
     run_tasks_async,
     work,
 )
 from proctor.runner._actions import option_fields
-from proctor.sandbox import Limits
-from proctor.store import RunStatus, Store, ops
+from proctor.store import RunRecord, RunStatus, Store, ops
 from proctor.tasks import load_tasks
 
 app = typer.Typer(
@@ -44,6 +46,8 @@ Db = Annotated[
     str | None, typer.Option("--db", envvar="PROCTOR_DB", help="Database URL (default: SQLite in the user data dir).")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+RESUME_FLAGS = {name: f"--max-{name}" for name in ("steps", "tokens", "cost", "seconds")}
 
 BASELINE_NOTE = (
     "note: {model} is a scripted baseline, not a language model: it solves some tasks by fixed rules and "
@@ -72,7 +76,7 @@ def run(
     allow_internet: Annotated[bool, typer.Option(help="Grant full_internet to tasks that ask.")] = False,
     sandbox: Annotated[str, typer.Option(help="Sandbox backend: bwrap or docker.")] = "bwrap",
     command_timeout: Annotated[float, typer.Option(help="Seconds per command.")] = 60.0,
-    concurrency: Annotated[int, typer.Option(help="Runs at once.")] = 4,
+    concurrency: Annotated[int, typer.Option(help="Runs at once.", min=1)] = 4,
     config: Annotated[Path | None, typer.Option(help="A RunConfig as JSON or YAML (flags are ignored).")] = None,
     db: Db = None,
     json_out: Json = False,
@@ -81,24 +85,30 @@ def run(
     if config is not None:
         run_config = load_config(config)
     else:
-        run_config = RunConfig(
-            model=model,
-            options=options,
-            generate={"temperature": temperature},  # type: ignore[arg-type]
-            chooser=ChooserConfig(name=chooser, model=rater),
-            limits=RunLimits(steps=max_steps, tokens=max_tokens, cost=max_cost, seconds=max_seconds),
-            checkpoint=RunLimits(steps=checkpoint_steps, cost=checkpoint_cost),
-            stuck=StuckConfig(every=stuck_every, after_failures=stuck_after, restart=not no_restart),
-            sandbox=sandbox,
-            command_limits=Limits(timeout=command_timeout),
-            allow_internet=allow_internet,
-        )
+        try:  # validated as a whole, so a value out of range is named by its flag
+            run_config = RunConfig.model_validate(
+                {
+                    "model": model,
+                    "options": options,
+                    "generate": {"temperature": temperature},
+                    "chooser": {"name": chooser, "model": rater},
+                    "limits": {"steps": max_steps, "tokens": max_tokens, "cost": max_cost, "seconds": max_seconds},
+                    "checkpoint": {"steps": checkpoint_steps, "cost": checkpoint_cost},
+                    "stuck": {"every": stuck_every, "after_failures": stuck_after, "restart": not no_restart},
+                    "sandbox": sandbox,
+                    "command_limits": {"timeout": command_timeout},
+                    "allow_internet": allow_internet,
+                }
+            )
+        except ValidationError as error:
+            raise ConfigError(describe(error, RUN_FLAGS)) from None
     agent = get_model(run_config.model, **run_config.model_options)  # a mistyped name fails here, before any run
     get_chooser(run_config.chooser, agent)
     loaded = load_tasks(tasks, only=task)
+    asyncio.run(preflight_async(run_config))  # no key, no server, no sandbox: one line, nothing stored
     store = Store(db)
     if run_config.model.startswith("scripted/"):
-        console.print(BASELINE_NOTE.format(model=run_config.model), style="yellow")
+        notes.print(BASELINE_NOTE.format(model=run_config.model), style="yellow")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=json_out) as progress:
         bar = progress.add_task(f"running {len(loaded)} tasks with {run_config.model}", total=len(loaded))
@@ -107,14 +117,15 @@ def run(
         )
     if json_out:
         print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
-        return
-    print_runs(console, records, title=f"runs of {tasks}")
-    scored = [r.score for r in records if r.score is not None]
-    solved = sum(1 for s in scored if s >= 1.0)
-    mean = sum(scored) / len(scored) if scored else 0.0
-    console.print(
-        f"solved {solved}/{len(records)} · mean score {mean:.2f} over {len(scored)} scored runs · db {store.url}"
-    )
+    else:
+        print_runs(console, records, title=f"runs of {tasks}")
+        scored = [r.score for r in records if r.score is not None]
+        solved = sum(1 for s in scored if s >= 1.0)
+        mean = sum(scored) / len(scored) if scored else 0.0
+        console.print(
+            f"solved {solved}/{len(records)} · mean score {mean:.2f} over {len(scored)} scored runs · db {store.url}"
+        )
+    exit_if_all_failed(records)
 
 
 def load_config(path: Path) -> RunConfig:
@@ -127,13 +138,27 @@ def load_config(path: Path) -> RunConfig:
         raise ConfigError(f"{path}: cannot read config: {error}") from error
     try:
         return RunConfig.model_validate(data)
-    except ValueError as error:
-        first = str(error).splitlines()
-        raise ConfigError(f"{path}: invalid config: {' '.join(first[:3])}") from error
+    except ValidationError as error:
+        raise ConfigError(f"{path}: invalid config: {describe(error)}") from None
 
 
 class ConfigError(ValueError):
     """A run config file is unreadable or invalid."""
+
+
+def stored_config(record: RunRecord) -> RunConfig:
+    """The RunConfig a stored run was made with.
+
+    Raises:
+        ConfigError: the run was not made by the runner (an oversight protocol's run has its own config).
+    """
+    try:
+        return RunConfig.model_validate(record.config)
+    except ValidationError as error:
+        raise ConfigError(
+            f"run {record.id} was not made by `proctor run` (its config: {describe(error)}): "
+            "only runs of agents on tasks can be resumed or forked"
+        ) from None
 
 
 @app.command()
@@ -148,25 +173,41 @@ def resume(
     """Continue a run (killed, paused, failed or over a limit) from its last completed step."""
     store = Store(db)
     raised = {"steps": max_steps, "tokens": max_tokens, "cost": max_cost, "seconds": max_seconds}
-    record = asyncio.run(resume_async(store, run_id, limits={k: v for k, v in raised.items() if v is not None}))
+    limits: dict[str, object] = {k: v for k, v in raised.items() if v is not None}
+    stored = store.run(run_id)
+    config = stored_config(stored)
+    try:  # the raised limits are checked as the config will hold them
+        config.limits = RunLimits.model_validate(config.limits.model_dump() | limits)
+    except ValidationError as error:
+        raise ConfigError(describe(error, RESUME_FLAGS)) from None
+    asyncio.run(preflight_async(config))  # e.g. a key that was not stored must be in the environment again
+    record = asyncio.run(resume_async(store, stored.id, limits=limits))
     print_runs(console, [record], title="resumed")
+    exit_if_all_failed([record])
 
 
 @app.command()
 def fork(
     run_id: Annotated[str, typer.Argument(help="The run to fork.")],
-    step: Annotated[int, typer.Option(help="Keep steps before this index; continue from it.")],
+    step: Annotated[int, typer.Option(help="Keep steps before this index; continue from it.", min=0)],
     model: Annotated[str | None, typer.Option(help="Continue with another model.")] = None,
     option: Annotated[str | None, typer.Option(help="Your own option for step STEP, e.g. '<bash>ls</bash>'.")] = None,
     no_run: Annotated[bool, typer.Option("--no-run", help="Create the fork without running it.")] = False,
     db: Db = None,
 ) -> None:
     """Start a new run that continues from step K of another."""
-    if model is not None:
-        get_model(model)
     store = Store(db)
-    record = asyncio.run(fork_async(store, run_id, step, model=model, option=option, drive=not no_run))
+    source = store.run(run_id)
+    config = stored_config(source)
+    if model is not None and model != config.model:
+        config = config.model_copy(update={"model": model, "model_options": {}})
+    get_model(config.model, **config.model_options)
+    if not no_run:  # a fork driven now must be able to run; one only created is checked when it is driven
+        asyncio.run(preflight_async(config))
+    record = asyncio.run(fork_async(store, source.id, step, model=model, option=option, drive=not no_run))
     print_runs(console, [record], title=f"fork of {record.forked_from_run_id} at step {step}")
+    if not no_run:
+        exit_if_all_failed([record])
 
 
 @app.command()
@@ -175,7 +216,7 @@ def runs(
     task: Annotated[str | None, typer.Option(help="Only tasks whose id contains this.")] = None,
     model: Annotated[str | None, typer.Option(help="Only models whose name contains this.")] = None,
     all_runs: Annotated[bool, typer.Option("--all", help="Include delegated subtask runs.")] = False,
-    limit: Annotated[int, typer.Option(help="Most runs listed.")] = 50,
+    limit: Annotated[int, typer.Option(help="Most runs listed.", min=1)] = 50,
     db: Db = None,
     json_out: Json = False,
 ) -> None:
@@ -252,12 +293,14 @@ def pause(
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Runs at once.")] = 4,
+    concurrency: Annotated[int, typer.Option(help="Runs at once.", min=1)] = 4,
     once: Annotated[bool, typer.Option("--once", help="Stop when no run is queued.")] = False,
     poll: Annotated[float, typer.Option(help="Seconds between looks for queued runs.")] = 1.0,
     db: Db = None,
 ) -> None:
     """Drive queued runs as they appear: forks and runs resumed or intervened in from the web interface."""
+    if parent := os.environ.get(WORKER_PARENT_ENV):  # started by `proctor view`: end with it
+        exit_with_parent(int(parent))
     store = Store(db)
     driven = asyncio.run(work(store, concurrency=concurrency, poll=poll, once=once))
     console.print(f"drove {driven} runs")

@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from proctor.cli import _studies  # noqa: F401  (adds `oversee study create` and `oversee study report`)
 from proctor.cli._app import BASELINE_NOTE, ConfigError, Db, console
+from proctor.cli._checks import describe, exit_if_all_failed, notes
 from proctor.cli._oversee import oversee_app
 from proctor.cli._render import percent
-from proctor.models import get_model
+from proctor.models import check_model, get_model
 from proctor.protocols import OversightConfig, Report, items, load_dataset, plot, report, run_experiment
-from proctor.store import Store
+from proctor.runner import check_models
+from proctor.store import RunStatus, Store
 
 
 @oversee_app.command("run")
@@ -40,8 +43,8 @@ def run(
     judge_questions: Annotated[
         bool, typer.Option("--judge-questions", help="Consultancy: the judge asks questions.")
     ] = False,
-    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Questions in flight at once.")] = 64,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.", min=1)] = None,
+    concurrency: Annotated[int, typer.Option(help="Questions in flight at once.", min=1)] = 64,
     seed: Annotated[int, typer.Option(help="Seed of distractors and assignments.")] = 0,
     config: Annotated[Path | None, typer.Option(help="An OversightConfig as JSON or YAML (flags are ignored).")] = None,
     db: Db = None,
@@ -52,10 +55,12 @@ def run(
 
         try:
             settings = OversightConfig.model_validate(yaml.safe_load(config.read_text()))
-        except (OSError, yaml.YAMLError, ValueError) as error:
+        except ValidationError as error:
+            raise ConfigError(f"{config}: invalid oversight config: {describe(error)}") from None
+        except (OSError, yaml.YAMLError) as error:
             raise ConfigError(f"{config}: invalid oversight config: {str(error).splitlines()[0]}") from error
     else:
-        settings = OversightConfig(
+        settings = _settings(
             protocols=protocol or ["naive", "consultancy", "debate"],
             debater=debater,
             opponents=opponent or [],
@@ -70,15 +75,17 @@ def run(
             concurrency=concurrency,
             seed=seed,
         )
-    for name in {settings.debater, *settings.opponents, *settings.judges}:
-        get_model(name, **settings.model_options.get(name, {}))  # a mistyped model fails before anything runs
+    unknown = [p for p in settings.protocols if p not in _known()]
+    if unknown:
+        raise ConfigError(f"unknown protocol {unknown[0]!r} (protocols: {', '.join(sorted(_known()))})")
+    models = [settings.debater, *settings.opponents, *settings.judges, *filter(None, [settings.preference])]
+    named = {m: settings.model_options.get(m, {}) for m in models}
+    asyncio.run(check_models(named))  # no key, no server: one line, before anything is stored
     name, questions = load_dataset(dataset)
     questions = questions[:limit] if limit else questions
-    for scripted in sorted(
-        {m for m in (settings.debater, *settings.opponents, *settings.judges) if m.startswith("scripted/")}
-    ):
-        console.print(BASELINE_NOTE.format(model=scripted), style="yellow")
-    total = sum(len(items(questions, settings, p)) for p in settings.protocols if p in _known())
+    for scripted in sorted(m for m in named if m.startswith("scripted/")):
+        notes.print(BASELINE_NOTE.format(model=scripted), style="yellow")
+    total = sum(len(items(questions, settings, p)) for p in settings.protocols)
     store = Store(db)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -86,8 +93,19 @@ def run(
         experiment = asyncio.run(
             run_experiment(questions, settings, store, dataset=name, on_done=lambda: progress.advance(bar))
         )
-    print_report(report(store, experiment))
-    console.print(f"experiment {experiment} · plots: proctor oversee report {experiment} --plots DIR")
+    runs = store.experiment_runs(experiment)
+    if not all(r.status is RunStatus.FAILED for r in runs):  # else there is nothing to report, only why
+        print_report(report(store, experiment))
+        console.print(f"experiment {experiment} · plots: proctor oversee report {experiment} --plots DIR")
+    exit_if_all_failed(runs)
+
+
+def _settings(**values: Any) -> OversightConfig:
+    """The OversightConfig of `oversee run`'s flags; a value out of range is named by its flag."""
+    try:
+        return OversightConfig(**values)
+    except ValidationError as error:
+        raise ConfigError(describe(error, {name: f"--{name.replace('_', '-')}" for name in values})) from None
 
 
 def _known() -> set[str]:
@@ -148,9 +166,9 @@ def print_report(result: Report) -> None:
 def gdc(
     dataset: Annotated[str, typer.Argument(help="sample, quality-sample, bugs, or a JSONL file.")],
     model: Annotated[str, typer.Option(help="The model measured: generator, discriminator and critic.")],
-    samples: Annotated[int, typer.Option(help="Answers sampled per question (N of best-of-N).")] = 4,
-    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Questions in flight at once.")] = 16,
+    samples: Annotated[int, typer.Option(help="Answers sampled per question (N of best-of-N).", min=1)] = 4,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.", min=1)] = None,
+    concurrency: Annotated[int, typer.Option(help="Questions in flight at once.", min=1)] = 16,
     json_out: Annotated[bool, typer.Option("--json", help="Print the gaps as JSON.")] = False,
     db: Db = None,
 ) -> None:
@@ -158,12 +176,16 @@ def gdc(
     from proctor.protocols import measure_gdc
 
     agent = get_model(model)
+    asyncio.run(check_model(agent))  # no key, no server: one line, before anything is stored
     name, questions = load_dataset(dataset)
     questions = questions[:limit] if limit else questions
     store = Store(db)
     experiment, gaps = asyncio.run(
         measure_gdc(questions, agent, store, dataset=name, samples=samples, concurrency=concurrency)
     )
+    if gaps is None:  # every question failed
+        exit_if_all_failed(store.experiment_runs(experiment))
+        raise ConfigError(f"dataset {dataset!r} has no questions")
     if json_out:
         print(json.dumps({"experiment": experiment, **gaps.model_dump(mode="json")}, indent=2))
         return

@@ -32,7 +32,7 @@ def export(
     run: Annotated[list[str] | None, typer.Option("--run", help="Only these runs (repeatable).")] = None,
     task: Annotated[str | None, typer.Option(help="Only tasks whose id contains this.")] = None,
     model: Annotated[str | None, typer.Option(help="Only models whose name contains this.")] = None,
-    limit: Annotated[int, typer.Option(help="Most runs.")] = 100_000,
+    limit: Annotated[int, typer.Option(help="Most runs.", min=1)] = 100_000,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of standard output.")
     ] = None,

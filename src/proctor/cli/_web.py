@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Annotated
@@ -10,6 +11,7 @@ import typer
 from rich.table import Table
 
 from proctor.cli._app import ConfigError, Db, app, console
+from proctor.cli._processes import WORKER_PARENT_ENV, listening_socket, stop
 from proctor.store import Role, Store, UserError, users
 
 
@@ -37,25 +39,23 @@ def view(
     except ValidationError as error:
         raise ConfigError(str(error.errors()[0]["msg"]).removeprefix("Value error, ")) from error
     store = Store(db)
+    sock = listening_socket(host, port)  # a port in use fails here, before a worker starts or anything is said
     with store.engine.connect() as conn:
         if not users.list_users(conn):
             console.print("no users yet: add one with  proctor users add NAME --role admin", style="yellow")
     worker = None
-    if not no_worker:
-        command = [sys.executable, "-m", "proctor", "worker", "--db", store.url]
-        worker = subprocess.Popen(command)
-        console.print(f"started a worker (pid {worker.pid}) on {store.url}")
-    console.print(f"proctor on http://{host}:{port}  (database {store.url})")
     try:
-        uvicorn.run(create_app(store, settings), host=host, port=port, log_level="warning")
+        if not no_worker:
+            command = [sys.executable, "-m", "proctor", "worker", "--db", store.url]
+            worker = subprocess.Popen(command, env=os.environ | {WORKER_PARENT_ENV: str(os.getpid())})
+            console.print(f"started a worker (pid {worker.pid}) on {store.url}")
+        console.print(f"proctor on http://{host}:{port}  (database {store.url})")
+        config = uvicorn.Config(create_app(store, settings), host=host, port=port, log_level="warning")
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            stop(worker)
+        sock.close()
 
 
 users_app = typer.Typer(help="Add users, assign runs to them, list them.", no_args_is_help=True)

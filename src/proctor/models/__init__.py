@@ -5,6 +5,8 @@ import proctor.models._scripted  # noqa: F401  (registers the scripted provider)
 from proctor.models import _hf  # noqa: F401  (registers the hf provider; torch loads on first use)
 from proctor.models._anthropic import AnthropicModel
 from proctor.models._base import (
+    CHECK_TIMEOUT,
+    Checkable,
     Completion,
     GenerateConfig,
     Generation,
@@ -14,6 +16,7 @@ from proctor.models._base import (
     TokenLogprob,
     UnknownModelError,
     Usage,
+    check_model,
     get_model,
     provider,
     providers,
@@ -29,11 +32,15 @@ from proctor.models._limits import (
 )
 from proctor.models._openai import OpenAIModel
 from proctor.models._prices import PRICES, price_of
+from proctor.models._secrets import REDACTED, is_secret, redact
 
 __all__ = [
+    "CHECK_TIMEOUT",
     "DEFAULT_CONCURRENCY",
     "PRICES",
+    "REDACTED",
     "AnthropicModel",
+    "Checkable",
     "ClientOptions",
     "Completion",
     "GenerateConfig",
@@ -47,12 +54,15 @@ __all__ = [
     "TokenLogprob",
     "UnknownModelError",
     "Usage",
+    "check_model",
     "close_clients",
     "concurrency",
     "get_model",
     "in_flight",
+    "is_secret",
     "price_of",
     "provider",
     "providers",
+    "redact",
     "set_concurrency",
 ]

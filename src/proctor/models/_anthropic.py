@@ -13,16 +13,17 @@ from proctor.models._base import (
     Generation,
     Message,
     Model,
-    ModelError,
     Usage,
     provider,
 )
 from proctor.models._http import (
     ClientOptions,
+    api_key,
     http_client,
     import_sdk,
     loop_cached,
     parse_options,
+    probe,
     translate_error,
 )
 from proctor.models._limits import (
@@ -101,13 +102,8 @@ class AnthropicModel:
         def build() -> AsyncAnthropic:
             from anthropic import AsyncAnthropic
 
-            api_key = options.api_key or os.environ.get(KEY_ENV)
-            if not api_key:
-                if options.base_url is None:
-                    raise ModelError(f"{self.name}: no API key: set {KEY_ENV}, or pass api_key=...")
-                api_key = "unused"
             return AsyncAnthropic(
-                api_key=api_key,
+                api_key=api_key(options, model=self.name, key_env=KEY_ENV),
                 base_url=options.base_url,
                 timeout=options.timeout,
                 max_retries=0,  # our retries apply, with backoff shared across models
@@ -115,6 +111,27 @@ class AnthropicModel:
             )
 
         return loop_cached(("anthropic-sdk", options.base_url, options.api_key, options.timeout), build)
+
+    async def check(self, timeout: float) -> None:
+        """The key is there (or a base URL) and the API lists its models (`GET /v1/models`) within `timeout`.
+
+        Raises:
+            ModelError: no key, no answer, or a refused key; the message says what to fix.
+        """
+        api_key(self.options, model=self.name, key_env=KEY_ENV)
+        sdk = await import_sdk("anthropic")
+        import httpx2  # loaded with the SDK above
+
+        client = self._client(sdk)
+        await probe(
+            lambda: client.get("/v1/models", cast_to=httpx2.Response, options={"timeout": timeout}),
+            sdk,
+            model=self.name,
+            url=self.options.base_url or ANTHROPIC_URL,
+            timeout=timeout,
+            key_env=KEY_ENV,
+            url_env="ANTHROPIC_BASE_URL",
+        )
 
     async def _call(self, params: dict[str, Any]) -> Attempted[tuple[Completion, Usage]]:
         sdk = await import_sdk("anthropic")

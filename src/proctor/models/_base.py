@@ -28,19 +28,19 @@ class Message(BaseModel):
 class GenerateConfig(BaseModel):
     """Sampling settings for one call."""
 
-    n: int = 1
+    n: int = Field(default=1, ge=1)
     """How many completions to sample."""
-    temperature: float | None = None
+    temperature: float | None = Field(default=None, ge=0)
     """Sampling temperature; None leaves the provider's default."""
-    top_p: float | None = None
+    top_p: float | None = Field(default=None, gt=0, le=1)
     """Nucleus sampling mass; None leaves the provider's default."""
-    max_tokens: int = 1024
+    max_tokens: int = Field(default=1024, ge=1)
     """Most tokens per completion."""
     stop: list[str] | None = None
     """Strings that end a completion."""
     logprobs: bool = False
     """Ask for the log-probabilities of the top tokens at each position, where the provider returns them."""
-    top_logprobs: int = 0
+    top_logprobs: int = Field(default=0, ge=0)
     """How many alternatives per position when `logprobs` is set."""
     seed: int | None = None
     """Sampling seed, where the provider supports one."""
@@ -108,6 +108,39 @@ class Model(Protocol):
     async def generate(self, messages: list[Message], config: GenerateConfig) -> Generation:
         """Sample `config.n` completions for `messages`."""
         ...
+
+
+CHECK_TIMEOUT = 5.0
+"""Seconds a model's server has to answer the check made before a command stores any run."""
+
+
+@runtime_checkable
+class Checkable(Protocol):
+    """A model that can say, before any run is stored, whether it can be used: the hook a provider adds to its
+    models when they need something (a key, a server that answers, a local folder). Models without it (the
+    scripted and human ones) need nothing."""
+
+    async def check(self, timeout: float) -> None:
+        """Check what can be checked cheaply — the key or base URL is there, the server answers one cheap request
+        within `timeout` seconds, the local files exist.
+
+        Raises:
+            ModelError: what is missing, with how to fix it.
+        """
+        ...
+
+
+async def check_model(model: Model, *, timeout: float = CHECK_TIMEOUT) -> None:
+    """Check that `model` can be used (see `Checkable`); nothing to do for a model without the hook.
+
+    Example:
+        await check_model(get_model("openai/gpt-4o-mini"))  # ModelError: ... no API key: set OPENAI_API_KEY ...
+
+    Raises:
+        ModelError: what is missing, with how to fix it.
+    """
+    if isinstance(model, Checkable):
+        await model.check(timeout)
 
 
 ProviderFactory = Callable[..., Model]

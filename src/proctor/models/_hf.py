@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import threading
 import time
 import weakref
@@ -255,6 +256,21 @@ class HFModel:
             HFModelError: torch/transformers are missing or the model cannot be loaded.
         """
         _load(self.model, self.device, self.dtype, self.trust_remote_code)
+
+    async def check(self, timeout: float) -> None:
+        """A model named by a path (`/…`, `./…`, `~/…`) is a folder that exists, and torch and transformers are
+        installed; the weights are not loaded (that is slow), so a broken checkpoint fails its first run.
+
+        Raises:
+            HFModelError: the folder or the libraries are missing.
+        """
+        if self.model.startswith(("/", ".", "~")) and not Path(self.model).expanduser().is_dir():
+            raise HFModelError(
+                f"{self.name}: no folder {self.model}: give a folder written by save_pretrained, or a hub id"
+            )
+        missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise HFModelError(f"the hf provider needs {' and '.join(missing)}: pip install 'proctor[hf]'")
 
     async def generate(self, messages: list[Message], config: GenerateConfig) -> Generation:
         """Sample `config.n` completions for `messages` in a worker thread.

@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import functools
 import importlib
+import os
 import ssl
 import sys
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Callable, Hashable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from proctor.models._base import ModelError
 from proctor.models._limits import RetryableError, RetryPolicy, parse_retry_after
+from proctor.models._secrets import REDACTED
 
 if TYPE_CHECKING:
     import httpx2
@@ -134,7 +136,8 @@ class ClientOptions(BaseModel):
     base_url: str | None = None
     """The API's base URL, e.g. `http://localhost:8000/v1`; None for the provider's default."""
     api_key: str | None = None
-    """The API key; None reads the provider's environment variable (e.g. OPENAI_API_KEY)."""
+    """The API key; None reads the provider's environment variable (e.g. OPENAI_API_KEY). Never stored: a saved
+    config holds `"<redacted>"`, which reads the environment variable again."""
     timeout: float = Field(default=120.0, gt=0)
     """Seconds one request may take before it is abandoned and retried."""
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
@@ -157,6 +160,72 @@ def parse_options(provider: str, options: dict[str, Any]) -> ClientOptions:
         known = ", ".join(ClientOptions.model_fields)
         message = f"bad options for provider {provider!r}: {error}\n(known options: {known})"
         raise ModelError(message) from None
+
+
+NO_KEY = "unused"
+"""Sent to servers that check no key; the SDKs refuse to start without one."""
+
+
+def api_key(options: ClientOptions, *, model: str, key_env: str) -> str:
+    """The key a model sends: the `api_key` option, else the environment variable `key_env`, else (for a server
+    given by `base_url`, which may check none) a placeholder.
+
+    Raises:
+        ModelError: no key for the provider's own API, or the run's key was not stored and the environment has
+            none.
+    """
+    if options.api_key == REDACTED:
+        if key := os.environ.get(key_env):
+            return key
+        raise ModelError(
+            f"{model}: the api_key this run was given is not stored (secrets never are): set {key_env} to give it again"
+        )
+    key = options.api_key or os.environ.get(key_env)
+    if key:
+        return key
+    if options.base_url is not None:
+        return NO_KEY
+    raise ModelError(
+        f"{model}: no API key: set {key_env}, or pass api_key=... (or base_url=... for a server that needs no key)"
+    )
+
+
+async def probe(
+    request: Callable[[], Awaitable[object]],
+    sdk: ModuleType,
+    *,
+    model: str,
+    url: str,
+    timeout: float,
+    key_env: str,
+    url_env: str,
+) -> None:
+    """Make one cheap request (`request`, e.g. listing the models) to see that the server answers and takes the key.
+
+    Any answer shows that the server is there (a 5xx may pass), except a refused key (401, 403) and a 404, which
+    says the API is not at `url`.
+
+    Raises:
+        ModelError: no answer within `timeout`, a refused connection or certificate, a refused key, or a 404.
+    """
+    try:
+        await request()
+    except Exception as error:
+        if isinstance(error, sdk.APIStatusError) and error.status_code == 404:
+            raise ModelError(
+                f"{model}: no model API at {url} (HTTP 404 from {error.request.url}): give the API's base URL "
+                f"(option base_url or {url_env})"
+            ) from None
+        if isinstance(error, sdk.APIStatusError) and error.status_code not in (401, 403):
+            return
+        translated = translate_error(error, sdk, model=model, timeout=timeout, key_env=key_env)
+        if isinstance(translated, ModelError):
+            raise translated from None
+        reason = " ".join(str(translated).split())
+        raise ModelError(
+            f"{model}: the server at {url} does not answer ({reason}): start it, or give the right base_url "
+            f"(option base_url or {url_env})"
+        ) from None
 
 
 def translate_error(error: Exception, sdk: ModuleType, *, model: str, timeout: float, key_env: str) -> Exception:

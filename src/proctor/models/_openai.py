@@ -20,17 +20,18 @@ from proctor.models._base import (
     Generation,
     Message,
     Model,
-    ModelError,
     TokenLogprob,
     Usage,
     provider,
 )
 from proctor.models._http import (
     ClientOptions,
+    api_key,
     http_client,
     import_sdk,
     loop_cached,
     parse_options,
+    probe,
     translate_error,
 )
 from proctor.models._limits import (
@@ -55,9 +56,6 @@ LOCAL_SERVERS: dict[str, tuple[str, str, str]] = {
     "llamacpp": ("LLAMACPP_BASE_URL", "http://localhost:8080/v1", "LLAMACPP_API_KEY"),
 }
 
-# Sent to servers that check no key; the SDK refuses to start without one.
-_NO_KEY = "unused"
-
 
 class OpenAIModel:
     """A model behind the OpenAI chat-completions API.
@@ -72,12 +70,14 @@ class OpenAIModel:
         options: ClientOptions,
         *,
         key_env: str,
+        url_env: str,
         price: tuple[float, float] | None,
     ) -> None:
         self.name = f"{provider_name}/{model}"
         self.model = model
         self.options = options
         self.key_env = key_env
+        self.url_env = url_env
         self.price = price
         self.limit = limit_key(provider_name, options.base_url)
         if options.max_concurrency is not None:
@@ -135,16 +135,8 @@ class OpenAIModel:
         def build() -> AsyncOpenAI:
             from openai import AsyncOpenAI
 
-            api_key = options.api_key or os.environ.get(self.key_env)
-            if not api_key:
-                if options.base_url is None:
-                    raise ModelError(
-                        f"{self.name}: no API key: set {self.key_env}, or pass api_key=... "
-                        "(or base_url=... for a server that needs no key)"
-                    )
-                api_key = _NO_KEY
             return AsyncOpenAI(
-                api_key=api_key,
+                api_key=api_key(options, model=self.name, key_env=self.key_env),
                 base_url=options.base_url,
                 timeout=options.timeout,
                 max_retries=0,  # our retries apply, with backoff shared across models
@@ -153,6 +145,27 @@ class OpenAIModel:
 
         key = ("openai-sdk", options.base_url, options.api_key, self.key_env, options.timeout)
         return loop_cached(key, build)
+
+    async def check(self, timeout: float) -> None:
+        """The key is there (or a base URL) and the server lists its models (`GET /models`) within `timeout`.
+
+        Raises:
+            ModelError: no key, no answer, or a refused key; the message says what to fix.
+        """
+        api_key(self.options, model=self.name, key_env=self.key_env)
+        sdk = await import_sdk("openai")
+        import httpx2  # loaded with the SDK above
+
+        client = self._client(sdk)
+        await probe(
+            lambda: client.get("/models", cast_to=httpx2.Response, options={"timeout": timeout}),
+            sdk,
+            model=self.name,
+            url=self.options.base_url or OPENAI_URL,
+            timeout=timeout,
+            key_env=self.key_env,
+            url_env=self.url_env,
+        )
 
     async def _call(self, params: dict[str, Any], n: int) -> Attempted[tuple[list[Completion], Usage]]:
         sdk = await import_sdk("openai")
@@ -219,7 +232,7 @@ def openai_model(model: str, **options: Any) -> Model:
     if parsed.base_url is None and os.environ.get("OPENAI_BASE_URL"):
         parsed.base_url = os.environ["OPENAI_BASE_URL"]
     price = parsed.price or price_of(model)
-    return OpenAIModel("openai", model, parsed, key_env="OPENAI_API_KEY", price=price)
+    return OpenAIModel("openai", model, parsed, key_env="OPENAI_API_KEY", url_env="OPENAI_BASE_URL", price=price)
 
 
 def _local_server(provider_name: str) -> None:
@@ -229,7 +242,7 @@ def _local_server(provider_name: str) -> None:
         parsed = parse_options(provider_name, options)
         if parsed.base_url is None:
             parsed.base_url = os.environ.get(url_env) or default_url
-        return OpenAIModel(provider_name, model, parsed, key_env=key_env, price=parsed.price)
+        return OpenAIModel(provider_name, model, parsed, key_env=key_env, url_env=url_env, price=parsed.price)
 
     factory.__name__ = f"{provider_name}_model"
     factory.__doc__ = f"A {provider_name} server speaking the OpenAI API, at `base_url=`, {url_env} or {default_url}."

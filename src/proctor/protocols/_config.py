@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from proctor.models import redact
 
 
 class OversightConfig(BaseModel):
@@ -28,7 +30,8 @@ class OversightConfig(BaseModel):
     preference: str | None = None
     """The model that rates best-of-N candidates for persuasiveness (None: the judge)."""
     model_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Provider options per model name (base_url, api_key, max_concurrency, …)."""
+    """Provider options per model name (base_url, api_key, max_concurrency, …). Keys and other secrets are used,
+    never saved: a saved config holds `"<redacted>"` instead."""
     rounds: int = Field(default=3, ge=1)
     """Rounds of argument (each debater or the consultant speaks once a round)."""
     best_of: int = Field(default=1, ge=1)
@@ -49,3 +52,8 @@ class OversightConfig(BaseModel):
     """Questions in flight at once."""
     seed: int = 0
     """Seed for the choice of distractors and balanced assignments."""
+
+    @field_serializer("model_options")
+    def _without_secrets(self, options: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # Every run of the experiment saves this config: the keys stay in memory only.
+        return {name: redact(given) for name, given in options.items()}

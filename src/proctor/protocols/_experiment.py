@@ -150,6 +150,9 @@ async def _judge_one(
     )
     try:
         verdict = await PROTOCOLS[protocol](session, item)
+    except asyncio.CancelledError:  # stopped (Ctrl-C): never left `running`
+        await writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
+        raise
     except Exception as error:  # a model that failed for good: the case is recorded as failed, the rest go on
         await writer.write(ops.set_status, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
         return

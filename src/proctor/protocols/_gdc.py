@@ -184,13 +184,17 @@ async def measure_gdc(
     dataset: str,
     samples: int = 4,
     concurrency: int = 16,
-) -> tuple[str, GDCGaps]:
-    """Sample, discriminate and critique every question's answers; returns the experiment id and the gaps."""
+) -> tuple[str, GDCGaps | None]:
+    """Sample, discriminate and critique every question's answers; returns the experiment id and the gaps (None
+    when no question could be measured: every run failed, each with its error stored).
+
+    A question whose model call fails for good is stored as a failed run and left out; cancelled, its run is
+    stored as killed. No run is left `running`."""
     experiment = uuid.uuid4().hex[:10]
     limit = asyncio.Semaphore(concurrency)
     async with Writer(store) as writer:
 
-        async def one(question: Question) -> GDCItem:
+        async def one(question: Question) -> GDCItem | None:
             async with limit:
                 await writer.write(ops.upsert_task, question_task(dataset, question))
                 config = {
@@ -206,7 +210,15 @@ async def measure_gdc(
                     config=config,
                     status=RunStatus.RUNNING,
                 )
-                return await _one(writer, model, question, samples, run_id)
+                try:
+                    return await _one(writer, model, question, samples, run_id)
+                except asyncio.CancelledError:
+                    await writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
+                    raise
+                except Exception as error:  # a model that failed for good: recorded, the other questions go on
+                    await writer.write(ops.set_status, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
+                    return None
 
         found = await asyncio.gather(*(one(q) for q in questions))
-    return experiment, gdc_gaps(found)
+    measured = [item for item in found if item is not None]
+    return experiment, gdc_gaps(measured) if measured else None

@@ -194,7 +194,16 @@ class Session:
             source=self.source,
         )
         copy.index = at
-        text = await copy.turn(speaker=speaker, model=model, messages=messages, answer=None, round=round, kind="answer")
+        try:
+            text = await copy.turn(
+                speaker=speaker, model=model, messages=messages, answer=None, round=round, kind="answer"
+            )
+        except BaseException as error:  # the fork ends with its debate, never left `running`
+            cancelled = isinstance(error, asyncio.CancelledError)
+            reason = "cancelled" if cancelled else f"{type(error).__name__}: {error}"
+            status = RunStatus.KILLED if cancelled else RunStatus.FAILED
+            await self.writer.write(ops.set_status, fork_id, status, reason)
+            raise
         option = {
             "text": text,
             "action": "answer",

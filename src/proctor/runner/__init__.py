@@ -1,7 +1,16 @@
 """The runner: the step loop, its choosers, and its configuration."""
 
 from proctor.runner._actions import ACTION_HELP, Action, ParseError, option_fields, parse_action
-from proctor.runner._batch import fork, fork_async, resume, resume_async, run_tasks, run_tasks_async, work
+from proctor.runner._batch import (
+    SettingError,
+    fork,
+    fork_async,
+    resume,
+    resume_async,
+    run_tasks,
+    run_tasks_async,
+    work,
+)
 from proctor.runner._choosers import (
     Choice,
     ChoiceRequest,
@@ -14,6 +23,7 @@ from proctor.runner._choosers import (
 )
 from proctor.runner._config import ChooserConfig, RunConfig, RunLimits, StuckConfig
 from proctor.runner._loop import Runner
+from proctor.runner._preflight import check_models, check_sandbox, models_of, preflight, preflight_async
 from proctor.runner._stuck import StuckEffect, StuckReport, StuckRow, stuck_report
 
 __all__ = [
@@ -28,17 +38,23 @@ __all__ = [
     "RunConfig",
     "RunLimits",
     "Runner",
+    "SettingError",
     "StuckConfig",
     "StuckEffect",
     "StuckReport",
     "StuckRow",
     "UnknownChooserError",
+    "check_models",
+    "check_sandbox",
     "chooser",
     "fork",
     "fork_async",
     "get_chooser",
+    "models_of",
     "option_fields",
     "parse_action",
+    "preflight",
+    "preflight_async",
     "rate_1_to_5",
     "resume",
     "resume_async",

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from proctor.runner._actions import option_fields
 from proctor.runner._config import RunConfig
 from proctor.runner._loop import Runner
@@ -26,10 +28,16 @@ async def run_tasks_async(
 ) -> list[RunRecord]:
     """Run every task once with `config`, at most `concurrency` at a time; returns the stored runs in task order.
 
+    Call `preflight_async(config)` first to fail at once, storing nothing, when the runs cannot work. Stopped
+    (cancelled, or by an error), the batch stores its runs in flight and those it had not started as killed.
+
     Example:
         records = await run_tasks_async(load_tasks("examples"), RunConfig(), Store())
+
+    Raises:
+        SettingError: `concurrency` is less than 1.
     """
-    limit = asyncio.Semaphore(concurrency)
+    limit = asyncio.Semaphore(at_least_one("concurrency", concurrency))
     async with Runner(store, workspaces=workspaces) as runner:
         # Created concurrently, so the writer stores them in shared transactions; gather keeps task order.
         run_ids = await asyncio.gather(*(runner.create(task, config) for task in tasks))
@@ -41,9 +49,35 @@ async def run_tasks_async(
                 on_done(record)
             return record
 
-        async with asyncio.TaskGroup() as group:
-            jobs = [group.create_task(one(run_id)) for run_id in run_ids]
+        try:
+            async with asyncio.TaskGroup() as group:
+                jobs = [group.create_task(one(run_id)) for run_id in run_ids]
+        except BaseException as error:  # cancelled (Ctrl-C) or failed: runs not started yet must not stay queued
+            reason = "cancelled before it started" if isinstance(error, asyncio.CancelledError) else str(error)
+            await runner.writer.write(_end_unstarted, run_ids, f"the batch stopped: {reason}")
+            raise
     return [job.result() for job in jobs]
+
+
+class SettingError(ValueError):
+    """A setting out of range (a concurrency of 0, a negative poll interval); the message says what works."""
+
+
+def at_least_one(name: str, value: int) -> int:
+    """`value`, when it is at least 1.
+
+    Raises:
+        SettingError: it is less.
+    """
+    if value < 1:
+        raise SettingError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _end_unstarted(conn: Connection, run_ids: list[str], reason: str) -> None:
+    """Mark the runs of a stopped batch that are still queued as killed, so no worker takes them up later."""
+    for run_id in run_ids:
+        ops.end_if(conn, run_id, (RunStatus.QUEUED,), RunStatus.KILLED, reason)
 
 
 def run_tasks(tasks: Sequence[Task], config: RunConfig, store: Store, *, concurrency: int = 8) -> list[RunRecord]:
@@ -108,7 +142,9 @@ def fork(store: Store, run_id: str, step: int, *, model: str | None = None, opti
 async def work(store: Store, *, concurrency: int = 4, poll: float = 1.0, once: bool = False) -> int:
     """Drive queued runs (new, forked, resumed or intervened in the web interface) as they appear, at most
     `concurrency` at a time; with `once`, stop when none is left. Returns how many runs were driven."""
-    limit = asyncio.Semaphore(concurrency)
+    limit = asyncio.Semaphore(at_least_one("concurrency", concurrency))
+    if poll <= 0:
+        raise SettingError(f"poll must be more than 0 seconds, got {poll}")
     driven = 0
     busy: set[str] = set()
     async with Runner(store) as runner, asyncio.TaskGroup() as group:

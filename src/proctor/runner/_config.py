@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from proctor.models import GenerateConfig
+from proctor.models import GenerateConfig, redact
 from proctor.sandbox import Limits
 
 if TYPE_CHECKING:
@@ -27,33 +27,33 @@ class ChooserConfig(_Strict):
     """`first`, `rating` or `human` (or a registered chooser's name)."""
     model: str | None = None
     """The rating model for `rating` (None: the agent's own model)."""
-    samples: int = 5
+    samples: int = Field(default=5, ge=1)
     """For `rating` without log-probabilities: how many sampled ratings are averaged."""
     logprobs: bool = True
     """For `rating`: use the expected rating from token log-probabilities when the provider returns them."""
-    poll_seconds: float = 0.5
+    poll_seconds: float = Field(default=0.5, gt=0)
     """For `human`: how often the store is checked for a person's choice."""
 
 
 class RunLimits(_Strict):
     """Limits on a run (None: no limit). Wall time excludes pauses and waits for a person."""
 
-    steps: int | None = 30
+    steps: int | None = Field(default=30, ge=1)
     """Most action steps."""
-    tokens: int | None = None
+    tokens: int | None = Field(default=None, ge=1)
     """Most tokens (prompt + generated) over all calls."""
-    cost: float | None = None
+    cost: float | None = Field(default=None, gt=0)
     """Most US dollars."""
-    seconds: float | None = None
+    seconds: float | None = Field(default=None, gt=0)
     """Most seconds of wall time."""
 
 
 class StuckConfig(_Strict):
     """When to ask the agent whether it is stuck, and what to do if it is."""
 
-    every: int = 0
+    every: int = Field(default=0, ge=0)
     """Ask every K steps (0: never on a schedule)."""
-    after_failures: int = 3
+    after_failures: int = Field(default=3, ge=0)
     """Ask after this many failed actions in a row (0: never)."""
     restart: bool = True
     """When stuck: restart the context from a summary the model writes."""
@@ -69,8 +69,9 @@ class RunConfig(_Strict):
     model: str = "scripted/baseline"
     """The agent's model, `provider/model`."""
     model_options: dict[str, Any] = Field(default_factory=dict)
-    """Provider options (base_url, device, …) for the agent's model."""
-    options: int = 1
+    """Provider options (base_url, device, …) for the agent's model. Keys and other secrets (api_key, tokens,
+    passwords, authorization headers) are used, never saved: a saved config holds `"<redacted>"` instead."""
+    options: int = Field(default=1, ge=1)
     """How many options the model proposes at each step."""
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     """Sampling settings for proposals (`n` is set from `options`)."""
@@ -90,15 +91,28 @@ class RunConfig(_Strict):
     """Limits on each command the agent runs."""
     allow_internet: bool = False
     """Grant `full_internet` to tasks that ask for it (refused by default)."""
-    task_memory_ceiling_mb: int = 8192
+    task_memory_ceiling_mb: int = Field(default=8192, ge=1)
     """The most memory (MiB) a task's suggested limits (a METR manifest's `memory_gb`) may give its sandbox: a task
     may raise `command_limits.memory_mb` up to this, never past it."""
-    max_delegation_depth: int = 2
+    max_delegation_depth: int = Field(default=2, ge=0)
     """How deep subtasks may nest."""
     subtask: str | None = None
     """For a delegated run: the subtask's instructions (instead of the task's)."""
-    observation_chars: int = 8000
+    observation_chars: int = Field(default=8000, ge=1)
     """Most characters of an observation shown to the model (the store keeps all it got)."""
+
+    @field_serializer("model_options")
+    def _without_secrets(self, options: dict[str, Any]) -> dict[str, Any]:
+        # Every saved copy (the stored run, exports, --json) is made by serializing: the key stays in memory only.
+        return redact(options)
+
+    @field_validator("command_limits")
+    @classmethod
+    def _positive_limits(cls, limits: Limits) -> Limits:
+        for name, value in limits.model_dump().items():
+            if value <= 0:
+                raise ValueError(f"command_limits.{name} must be more than 0, got {value}")
+        return limits
 
 
 def _tighter(a: float | None, b: float | None) -> float | None:

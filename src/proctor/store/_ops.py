@@ -299,6 +299,16 @@ def claim(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...]) -> 
     return True
 
 
+def end_if(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...], status: RunStatus, error: str) -> bool:
+    """Atomically end a run that is in one of `statuses` (say, a queued run its command gave up on before it
+    started) with `status` and the reason; False, and nothing changed, if it is not in one of them."""
+    values = _with_status({"status": status, "error": error}) | {"_by_id": run_id}
+    if conn.execute(_claim_statement(statuses), values).rowcount != 1:
+        return False
+    add_event(conn, run_id, "status", {"status": status.value, "error": error})
+    return True
+
+
 def finish_run(conn: Connection, /, run_id: str, status: RunStatus, **values: Any) -> RunRecord:
     """Set a run's status (see `set_status`) and return the run as now stored, in the same statement."""
     values = _with_status({**values, "status": status, "error": values.get("error")})
