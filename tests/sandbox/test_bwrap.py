@@ -368,6 +368,18 @@ async def test_unreachable_workspace(tmp_path: Path) -> None:
         assert (await box.exec("true")).exit_code == 0
 
 
+async def test_closing_sandboxes_reaps_nothing_behind_the_child_watcher(
+    workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Closing must not reap an exited bubblewrap itself (asyncio's kill() polls first): the child watcher would
+    # log "Unknown child process" on standard error, a stray line among a command's one-line errors.
+    boxes = [get_sandbox("bwrap", workspace=workspace.parent / f"box{i}") for i in range(8)]
+    await asyncio.gather(*(box.exec("true") for box in boxes))
+    await asyncio.gather(*(box.close() for box in boxes))
+    await asyncio.sleep(0.2)
+    assert not [r for r in caplog.records if "Unknown child process" in r.getMessage()]
+
+
 async def test_many_commands_leave_no_process_behind(box: BwrapSandbox) -> None:
     # Each command's processes must be gone once it returns: leftovers (say, zombies nobody reaps) would count
     # against the process limit until a long run could start no command at all.

@@ -31,7 +31,7 @@ from typing import Any
 from proctor.sandbox._base import ExecResult, Limits, SandboxError, sandbox_backend
 from proctor.sandbox._cgroup import SandboxCgroup, remove_stale_cgroups
 from proctor.sandbox._net import Internet, attach_internet
-from proctor.sandbox._process import run_capped
+from proctor.sandbox._process import run_capped, send_signal
 
 AGENT_UID = 1000
 """The agent's uid (and gid) inside the sandbox."""
@@ -369,8 +369,7 @@ class BwrapSandbox:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)  # the pid namespace ends with its first process
         if self._init is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self._init.kill()
+            send_signal(self._init)
             await self._init.wait()
         if self.cgroup is not None:
             await asyncio.to_thread(self.cgroup.remove)

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 from proctor.sandbox._base import ExecResult, Limits, SandboxError, sandbox_backend
-from proctor.sandbox._process import run_capped
+from proctor.sandbox._process import run_capped, send_signal
 
 AGENT_USER = "1000:1000"
 """The agent's uid:gid inside the container."""
@@ -157,8 +157,7 @@ class DockerSandbox:
                 [self.docker, "exec", "--user", "0:0", self.name, "/bin/sh", "-c", f"kill -9 $({find})"],
                 Limits(timeout=30),
             )
-            if proc.returncode is None:
-                proc.kill()
+            send_signal(proc)
 
         argv = self.command(command, marker=marker, as_root=as_root, env=env, stdin=stdin is not None)
         return await run_capped(argv, limits, stdin=stdin, kill=kill)

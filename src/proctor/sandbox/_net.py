@@ -24,17 +24,18 @@ answers. Ping gets no answer: pasta relays it on ping sockets, which `net.ipv4.p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import os
 import pwd
 import shutil
+import signal
 import socket
 import struct
 import sys
 from pathlib import Path
 
 from proctor.sandbox._base import SandboxError
+from proctor.sandbox._process import send_signal
 
 INTERFACE = "eth0"
 """The interface's name inside the sandbox, whatever the host's is called."""
@@ -64,12 +65,11 @@ class Internet:
     async def close(self) -> None:
         """Stop pasta; the sandbox's interface goes with it. Calling it again does nothing."""
         if self._process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._process.terminate()
+            send_signal(self._process, signal.SIGTERM)
             try:
                 await asyncio.wait_for(self._process.wait(), 5)
             except TimeoutError:
-                self._process.kill()
+                send_signal(self._process)
                 await self._process.wait()
         if self._log >= 0:
             os.close(self._log)

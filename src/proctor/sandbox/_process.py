@@ -128,6 +128,17 @@ async def run_capped(
     )
 
 
+def send_signal(proc: asyncio.subprocess.Process, sig: int = signal.SIGKILL) -> None:
+    """Signal a child that may have exited, without reaping it.
+
+    asyncio's `kill()` and `terminate()` poll the child first, which reaps an exited one under the child
+    watcher's feet: the watcher then logs "Unknown child process" and reports exit code 255.
+    """
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
+
+
 async def _kill_group(proc: asyncio.subprocess.Process) -> None:
     """SIGKILL the process group the command leads (it was started in its own session)."""
     with contextlib.suppress(ProcessLookupError):
