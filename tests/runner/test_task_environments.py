@@ -14,7 +14,7 @@ from proctor.models import GenerateConfig, Message
 from proctor.runner import RunConfig, Runner
 from proctor.runner._actions import INTERNET_REFUSED, SCORE_HELP
 from proctor.runner._config import with_task_limits
-from proctor.sandbox import Limits
+from proctor.sandbox import BwrapSandbox, Limits
 from proctor.store import RunStatus, Store
 from proctor.tasks import Task, TaskLimits, load_tasks
 
@@ -139,6 +139,14 @@ async def test_an_option_of_megabytes_is_a_step_like_any_other(sqlite_store: Sto
 async def test_a_refused_permission_is_told_to_the_agent(sqlite_store: Store, reachable_tmp: Path) -> None:
     run_id = await drive(sqlite_store, online_task(reachable_tmp), RunConfig(model="double/told"))
     assert sqlite_store.run(run_id).submission == "told"
+
+
+async def test_the_runs_sandbox_gets_the_memory_the_task_asks_for(sqlite_store: Store, task: Task) -> None:
+    task.info = task.info.model_copy(update={"limits": TaskLimits(memory_mb=3072)})
+    async with Runner(sqlite_store) as runner:
+        run_id = await runner.create(task, RunConfig(command_limits=Limits(memory_mb=1024)))
+        sandbox = runner.sandbox(sqlite_store.run(run_id), task)
+    assert isinstance(sandbox, BwrapSandbox) and sandbox.limits.memory_mb == 3072
 
 
 def test_task_memory_raises_limits_up_to_the_ceiling(task: Task) -> None:

@@ -149,24 +149,26 @@ async def test_network_is_the_sandboxs_own_never_the_hosts_loopback(workspace: P
     assert box._internet is None  # pasta stopped with the sandbox
 
 
-async def test_fork_bomb_is_bounded_and_the_host_still_spawns(box: BwrapSandbox) -> None:
+async def test_fork_bomb_is_bounded_and_the_host_still_spawns(workspace: Path) -> None:
+    box = get_sandbox("bwrap", workspace=workspace, limits=Limits(processes=64))
     marker = f"bomb{uuid.uuid4().hex[:8]}"
     # The bomb rages in the background while the shell sleeps past the time limit.
     bomb = f"bash -c ': {marker}; :(){{ :|:& }};:; sleep 30'"
-    result = await box.exec(bomb, limits=Limits(timeout=3, processes=64))
+    result = await box.exec(bomb, limits=Limits(timeout=3))
     assert result.timed_out
     assert result.duration < 5
     assert "Resource temporarily unavailable" in result.stderr  # forks hit the process limit
     assert subprocess.run(["true"], check=False).returncode == 0
     assert await gone(marker)
     # The limit holds inside too: 100 background sleeps cannot all start under a limit of 64.
-    many = await box.exec("for i in $(seq 100); do sleep 2 & done; wait", limits=Limits(processes=64))
+    many = await box.exec("for i in $(seq 100); do sleep 2 & done; wait")
     assert many.exit_code != 0
     assert "fork" in many.stderr.lower()
+    await box.close()
 
 
 async def test_four_gib_allocation_fails(box: BwrapSandbox) -> None:
-    result = await box.exec("python3 -c 'bytearray(4 << 30)'", limits=Limits(memory_mb=1024))
+    result = await box.exec("python3 -c 'bytearray(4 << 30)'")  # the sandbox has 1024 MiB
     assert result.exit_code != 0
     assert box.cgroup is None or box.cgroup.usage().oom_kills >= 1
 
@@ -175,7 +177,7 @@ async def test_four_gib_allocation_fails(box: BwrapSandbox) -> None:
 async def test_memory_is_limited_for_the_sandbox_as_a_whole(box: BwrapSandbox) -> None:
     # Four processes of 400 MB each: fine one by one under 1 GiB, not together.
     hold = "python3 -c 'import time; b = bytearray(400 << 20); time.sleep(3)'"
-    result = await box.exec(f"for i in 1 2 3 4; do {hold} & done; wait", limits=Limits(memory_mb=1024, timeout=20))
+    result = await box.exec(f"for i in 1 2 3 4; do {hold} & done; wait", limits=Limits(timeout=20))
     assert box.cgroup is not None
     usage = box.cgroup.usage()
     assert usage.oom_kills >= 1, result
@@ -184,10 +186,12 @@ async def test_memory_is_limited_for_the_sandbox_as_a_whole(box: BwrapSandbox) -
 
 
 @ROOT
-async def test_tmpfs_counts_against_the_memory_limit(box: BwrapSandbox) -> None:
+async def test_tmpfs_counts_against_the_memory_limit(workspace: Path) -> None:
     # /tmp is memory: its pages are charged to the sandbox, and it holds at most half of the sandbox's memory, so
     # filling it can take neither the host's memory nor the room the sandbox's commands need.
-    limits = Limits(memory_mb=256, timeout=20)
+    box = get_sandbox("bwrap", workspace=workspace, limits=Limits(memory_mb=256))
+    assert isinstance(box, BwrapSandbox)
+    limits = Limits(timeout=20)
     kept = await box.exec("head -c 100M /dev/zero > /tmp/kept && echo ok", limits=limits)
     assert kept.stdout == "ok\n"
     assert box.cgroup is not None
@@ -197,6 +201,7 @@ async def test_tmpfs_counts_against_the_memory_limit(box: BwrapSandbox) -> None:
     assert box.cgroup.usage().memory_peak_bytes <= 256 << 20
     again = await box.exec("rm /tmp/fill && echo noted > /tmp/note && cat /tmp/note && ls /tmp", limits=limits)
     assert again.stdout.split() == ["noted", "kept", "note"]
+    await box.close()
 
 
 async def test_without_a_cgroup_limits_hold_per_process_and_tmpfs_is_capped(
@@ -204,14 +209,14 @@ async def test_without_a_cgroup_limits_hold_per_process_and_tmpfs_is_capped(
 ) -> None:
     # The documented fallback where no cgroup can be made (an ordinary user, no delegated cgroup).
     monkeypatch.setattr(_bwrap.SandboxCgroup, "create", classmethod(lambda cls, name: None))
-    box = get_sandbox("bwrap", workspace=workspace)
+    box = get_sandbox("bwrap", workspace=workspace, limits=Limits(memory_mb=512, processes=32))
     assert isinstance(box, BwrapSandbox)
     try:
-        big = await box.exec("python3 -c 'bytearray(2 << 30)'", limits=Limits(memory_mb=512))
+        big = await box.exec("python3 -c 'bytearray(2 << 30)'")
         assert big.exit_code != 0 and "MemoryError" in big.stderr
-        fill = await box.exec("head -c 700M /dev/zero > /tmp/fill", limits=Limits(memory_mb=512))
+        fill = await box.exec("head -c 700M /dev/zero > /tmp/fill")
         assert fill.exit_code != 0 and "No space left on device" in fill.stderr
-        many = await box.exec("for i in $(seq 100); do sleep 2 & done; wait", limits=Limits(processes=32))
+        many = await box.exec("for i in $(seq 100); do sleep 2 & done; wait")
         assert "fork" in many.stderr.lower()
     finally:
         await box.close()
@@ -380,14 +385,16 @@ async def test_closing_sandboxes_reaps_nothing_behind_the_child_watcher(
     assert not [r for r in caplog.records if "Unknown child process" in r.getMessage()]
 
 
-async def test_many_commands_leave_no_process_behind(box: BwrapSandbox) -> None:
+async def test_many_commands_leave_no_process_behind(workspace: Path) -> None:
     # Each command's processes must be gone once it returns: leftovers (say, zombies nobody reaps) would count
     # against the process limit until a long run could start no command at all.
-    limits = Limits(processes=6, timeout=10)
-    results = [await box.exec("true", limits=limits) for _ in range(40)]
+    box = get_sandbox("bwrap", workspace=workspace, limits=Limits(processes=6))
+    results = [await box.exec("true", limits=Limits(timeout=10)) for _ in range(40)]
     assert [r.exit_code for r in results] == [0] * 40
+    assert isinstance(box, BwrapSandbox)
     if box.cgroup is not None:
         assert box.cgroup.usage().pids <= 3  # bubblewrap's two processes and the resident sleep
+    await box.close()
 
 
 def test_leftovers_of_earlier_sandboxes_are_cleaned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

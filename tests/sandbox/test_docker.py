@@ -60,9 +60,10 @@ async def test_limits_become_docker_flags(folder: Path) -> None:
     double = folder / "docker-double"
     double.write_text(DOCKER_DOUBLE)
     double.chmod(double.stat().st_mode | stat.S_IXUSR)
-    box = get_sandbox("docker", workspace=folder / "workspace", docker=str(double))
-    limits = Limits(timeout=5, memory_mb=256, processes=32)
-    result = await box.exec("echo ran", limits=limits, env={"TASK_VAR": "x"})
+    box = get_sandbox(
+        "docker", workspace=folder / "workspace", docker=str(double), limits=Limits(memory_mb=256, processes=32)
+    )
+    result = await box.exec("echo ran", limits=Limits(timeout=5), env={"TASK_VAR": "x"})
     assert result.exit_code == 0 and result.stdout == "ran\n"
     container = list(itertools.pairwise((folder / "run-args").read_text().splitlines()))
     for pair in [

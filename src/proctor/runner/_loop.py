@@ -149,7 +149,8 @@ class Runner:
         config = self.config_of(record)
         workspace = Path(record.workspace or self.workspaces / record.id)
         network = "full_internet" in task.info.permissions and config.allow_internet
-        return get_sandbox(config.sandbox, workspace=workspace, network=network)
+        limits = with_task_limits(config, task).command_limits  # a task may ask for more memory, up to a ceiling
+        return get_sandbox(config.sandbox, workspace=workspace, network=network, limits=limits)
 
     async def setup(self, progress: Progress, task: Task, sandbox: Sandbox, config: RunConfig) -> None:
         """Set the task up in a run's sandbox, once (delegated runs share their parent's workspace); a fork then

@@ -47,7 +47,7 @@ async def check_sandbox(name: str, *, workspaces: Path | None = None, limits: Li
     limits = (limits or Limits()).model_copy(update={"timeout": SANDBOX_SECONDS})
     try:
         root.mkdir(parents=True, exist_ok=True)
-        sandbox = await asyncio.to_thread(get_sandbox, name, workspace=workspace)
+        sandbox = await asyncio.to_thread(get_sandbox, name, workspace=workspace, limits=limits)
         try:
             result = await sandbox.exec("true", limits=limits)
         finally:

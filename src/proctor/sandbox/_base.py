@@ -14,7 +14,8 @@ class SandboxError(Exception):
 
 
 class Limits(BaseModel):
-    """Resource limits on one command."""
+    """Resource limits: time and output of one command; memory and processes of the sandbox it runs in (given when
+    the sandbox is built; per command where the sandbox has no cgroup)."""
 
     timeout: float = 60.0
     """Wall-clock seconds before the command is killed."""
@@ -85,7 +86,8 @@ _backends: dict[str, SandboxFactory] = {}
 def sandbox_backend(name: str) -> Callable[[SandboxFactory], SandboxFactory]:
     """Register a sandbox backend under `name`.
 
-    The factory is called as `factory(workspace=Path, network=bool, **options)`.
+    The factory is called as `factory(workspace=Path, network=bool, limits=Limits, **options)`: `limits` gives
+    the memory and processes of the sandbox as a whole; each command's own `limits` give its time and output.
     """
 
     def register(factory: SandboxFactory) -> SandboxFactory:
@@ -100,8 +102,11 @@ def sandbox_backends() -> list[str]:
     return sorted(_backends)
 
 
-def get_sandbox(name: str, *, workspace: Path, network: bool = False, **options: Any) -> Sandbox:
-    """Build a sandbox of backend `name` on `workspace`.
+def get_sandbox(
+    name: str, *, workspace: Path, network: bool = False, limits: Limits | None = None, **options: Any
+) -> Sandbox:
+    """Build a sandbox of backend `name` on `workspace`, with `limits` on its memory and processes (default:
+    `Limits()`).
 
     Raises:
         SandboxError: no backend of that name, or the backend cannot run here.
@@ -109,4 +114,4 @@ def get_sandbox(name: str, *, workspace: Path, network: bool = False, **options:
     factory = _backends.get(name)
     if factory is None:
         raise SandboxError(f"unknown sandbox backend {name!r} (backends: {', '.join(sandbox_backends())})")
-    return factory(workspace=workspace, network=network, **options)
+    return factory(workspace=workspace, network=network, limits=limits or Limits(), **options)

@@ -161,12 +161,15 @@ class BwrapSandbox:
         await box.close()
     """
 
-    def __init__(self, *, workspace: Path, network: bool = False, workdir: str = "/home/agent") -> None:
+    def __init__(
+        self, *, workspace: Path, network: bool = False, limits: Limits | None = None, workdir: str = "/home/agent"
+    ) -> None:
         """Check the tools and where the workspace is; nothing starts before the first command.
 
         Args:
             workspace: The host folder the agent works in; created if missing.
             network: Give the sandbox outbound network of its own (never the host's loopback).
+            limits: Memory and processes of the sandbox as a whole (its cgroup; default `Limits()`).
             workdir: Where the workspace appears inside the sandbox.
 
         Raises:
@@ -178,6 +181,7 @@ class BwrapSandbox:
         self.workspace = workspace.parent.resolve() / workspace.name
         self.workdir = workdir
         self.network = network
+        self.limits = limits or Limits()
         self.as_host_root = os.geteuid() == 0
         """Run by root: many uids are mapped and the sandbox gets a cgroup."""
         self.host_uid = HOST_UID_BASE if self.as_host_root else os.getuid()
@@ -187,7 +191,6 @@ class BwrapSandbox:
         self._init: asyncio.subprocess.Process | None = None
         self._pid = 0  # the host pid of the namespaces' first process
         self._lock = asyncio.Lock()
-        self._applied: tuple[int, int] | None = None
         self._internet: Internet | None = None
         if self.as_host_root:
             self._check_reachable(self.workspace)
@@ -211,11 +214,11 @@ class BwrapSandbox:
                     if not HOST_UID_BASE <= os.lstat(name).st_uid < HOST_UID_BASE + UID_COUNT:
                         os.lchown(name, self.agent_host_uid, self.agent_host_uid)
 
-    def _start_argv(self, limits: Limits, fds: dict[str, int]) -> list[str]:
+    def _start_argv(self, fds: dict[str, int]) -> list[str]:
         """bubblewrap's command line; `fds` are the descriptors it reads: info, passwd, group, and block (when
         proctor maps the uids)."""
         # tmpfs pages are memory the sandbox cannot free by killing a process: caps leave room for commands.
-        tmp_size, root_size = str(limits.memory_mb << 19), str(limits.memory_mb << 18)
+        tmp_size, root_size = str(self.limits.memory_mb << 19), str(self.limits.memory_mb << 18)
         argv = [self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--hostname", "sandbox"]
         argv += [*_system_binds(), "--proc", "/proc", "--dev", "/dev"]
         for name in ("passwd", "group"):
@@ -233,11 +236,13 @@ class BwrapSandbox:
             argv += ["--userns-block-fd", str(fds["block"]), "--uid", "0", "--gid", "0"]
         return [*argv, "--", "/bin/sh", "-c", "echo && exec sleep infinity"]
 
-    async def _start(self, limits: Limits) -> None:
-        """Make the namespaces (and the cgroup) and wait until they are ready for commands."""
+    async def _start(self) -> None:
+        """Make the namespaces (and the cgroup, with the sandbox's limits) and wait until they are ready."""
         self._prepare()
         if self.as_host_root:
             self.cgroup = SandboxCgroup.create(f"sandbox-{uuid.uuid4().hex[:16]}")
+            if self.cgroup is not None:  # the sandbox's resident processes count too
+                self.cgroup.set_limits(self.limits.memory_mb << 20, self.limits.processes + 4)
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe() if self.as_host_root else (-1, -1)
         fds = {"info": info_w, "passwd": _memfd("passwd", _PASSWD.encode()), "group": _memfd("group", _GROUP.encode())}
@@ -248,7 +253,7 @@ class BwrapSandbox:
             popen.update(user=self.host_uid, group=self.host_uid, extra_groups=[])
         try:
             self._init = await asyncio.create_subprocess_exec(
-                *self._start_argv(limits, fds),
+                *self._start_argv(fds),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,  # a line once the namespaces are ready
                 stderr=asyncio.subprocess.PIPE,
@@ -289,14 +294,7 @@ class BwrapSandbox:
         await self.close()
         raise SandboxError(f"bubblewrap could not start the sandbox: {message or 'no message'}")
 
-    def _apply(self, limits: Limits) -> None:
-        """Set the cgroup's limits to this command's, when they changed (the sandbox's resident processes count)."""
-        wanted = (limits.memory_mb, limits.processes)
-        if self.cgroup is not None and wanted != self._applied:
-            self.cgroup.set_limits(limits.memory_mb << 20, limits.processes + 4)
-            self._applied = wanted
-
-    def command(self, command: str, limits: Limits, *, as_root: bool = False) -> tuple[list[str], list[int]]:
+    def command(self, command: str, *, as_root: bool = False) -> tuple[list[str], list[int]]:
         """The host command line that runs `command` in the sandbox (which must have started).
 
         Returns:
@@ -316,9 +314,9 @@ class BwrapSandbox:
             # Commands are the OOM killer's first victims, so the namespaces' resident processes outlive them.
             prefix = self.cgroup.shell_prefix(oom_score_adj=1000)
             return ["/bin/sh", "-c", prefix + 'exec "$@"', "sh", *argv], fds
-        # No cgroup: limits per process. bwrap's init and the resident sleep run as the same user: count them in.
-        nproc = limits.processes + 2 + (0 if self.as_host_root else _tasks_of(self.host_uid))
-        return [self.prlimit, f"--as={limits.memory_mb << 20}", f"--nproc={nproc}", "--", *argv], fds
+        # No cgroup: the sandbox's limits per process. bwrap's init and the resident sleep run as the same user.
+        nproc = self.limits.processes + 2 + (0 if self.as_host_root else _tasks_of(self.host_uid))
+        return [self.prlimit, f"--as={self.limits.memory_mb << 20}", f"--nproc={nproc}", "--", *argv], fds
 
     async def exec(
         self,
@@ -333,7 +331,7 @@ class BwrapSandbox:
 
         Args:
             command: The shell command, of any length.
-            limits: Time, memory, process and output limits (defaults: `Limits()`).
+            limits: Time and output limits (defaults: `Limits()`); memory and processes are the sandbox's.
             as_root: Run as uid 0 inside the sandbox (task set-up and scoring only).
             env: Extra environment variables (the host's environment is never passed).
             stdin: Bytes for the command's standard input.
@@ -344,11 +342,10 @@ class BwrapSandbox:
         limits = limits or Limits()
         async with self._lock:
             if self._init is None:
-                await self._start(limits)
+                await self._start()
             elif self._init.returncode is not None:
                 raise SandboxError("the sandbox has ended (its resident processes were killed); resume the run")
-            self._apply(limits)
-        argv, fds = self.command(command, limits, as_root=as_root)
+        argv, fds = self.command(command, as_root=as_root)
         home = "/root" if as_root else self.workdir
         user = "root" if as_root else "agent"
         base_env = {"PATH": PATH, "HOME": home, "LANG": "C.UTF-8", "USER": user, "LOGNAME": user}
@@ -374,4 +371,4 @@ class BwrapSandbox:
         if self.cgroup is not None:
             await asyncio.to_thread(self.cgroup.remove)
             self.cgroup = None
-        self._init, self._pid, self._applied = None, 0, None
+        self._init, self._pid = None, 0

@@ -35,6 +35,7 @@ class DockerSandbox:
         *,
         workspace: Path,
         network: bool = False,
+        limits: Limits | None = None,
         workdir: str = "/home/agent",
         image: str = DEFAULT_IMAGE,
         docker: str | None = None,
@@ -44,6 +45,7 @@ class DockerSandbox:
         Args:
             workspace: The host folder the agent works in; created if missing.
             network: Attach the default bridge network (otherwise `--network none`).
+            limits: Memory and processes of the container (default `Limits()`).
             workdir: Where the workspace appears inside the container.
             image: The image commands run in.
             docker: The docker CLI; found on PATH when not given.
@@ -73,6 +75,7 @@ class DockerSandbox:
         self.workspace = workspace.resolve()
         self.workdir = workdir
         self.network = network
+        self.limits = limits or Limits()
         self.image = image
         self.name = f"proctor-{uuid.uuid4().hex[:12]}"
         self._started = False
@@ -83,8 +86,9 @@ class DockerSandbox:
                 for name in [folder, *(os.path.join(folder, f) for f in files)]:
                     os.lchown(name, 1000, 1000)
 
-    def start_command(self, limits: Limits) -> list[str]:
+    def start_command(self) -> list[str]:
         """The `docker run` argv of the container whose resident process keeps it alive."""
+        limits = self.limits
         memory = f"{limits.memory_mb}m"
         argv = [self.docker, "run", "--detach", "--name", self.name, "--init"]
         argv += ["--network", "bridge" if self.network else "none"]
@@ -126,7 +130,7 @@ class DockerSandbox:
 
         Args:
             command: The shell command.
-            limits: Time, memory, process and output limits (defaults: `Limits()`).
+            limits: Time and output limits (defaults: `Limits()`); memory and processes are the container's.
             as_root: Run as root in the container (task set-up and scoring only).
             env: Extra environment variables.
             stdin: Bytes for the command's standard input.
@@ -140,7 +144,7 @@ class DockerSandbox:
         limits = limits or Limits()
         async with self._lock:
             if not self._started:
-                result = await run_capped(self.start_command(limits), Limits(timeout=120))
+                result = await run_capped(self.start_command(), Limits(timeout=120))
                 if result.exit_code != 0:
                     raise SandboxError(f"docker could not start the sandbox: {result.stderr.strip()}")
                 self._started = True
