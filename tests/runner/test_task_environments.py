@@ -4,9 +4,14 @@ the agent is told of, and task resources that raise limits up to a ceiling."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import textwrap
+import time
 from pathlib import Path
 
+import pytest
 from doubles import script, sequence, turns
 from runner_tasks import online_task
 
@@ -68,6 +73,38 @@ class TaskFamily:
         raise RuntimeError("a family with intermediate scoring is scored by aggregate_scores")
 """
 
+TOOLED_FAMILY = """
+import json
+import subprocess
+from pathlib import Path
+
+
+class TaskFamily:
+    standard_version = "0.3.0"
+
+    @staticmethod
+    def install():
+        # As in METR's Dockerfile: system packages and Python packages, as root, with network.
+        subprocess.check_call(["apt-get", "install", "-y", "--no-install-recommends", "hello"])
+        subprocess.check_call(
+            ["python3", "-m", "pip", "install", "--break-system-packages", "--no-cache-dir", "tabulate"]
+        )
+        Path("/root/tasks.json").write_text(json.dumps({"greet": {"expected": "Hello, world!"}}))
+
+    @staticmethod
+    def get_tasks():
+        # Called after install(), as the standard says: the tasks come from what install() wrote.
+        return json.loads(Path("/root/tasks.json").read_text())
+
+    @staticmethod
+    def get_instructions(t):
+        return "Run `hello` and submit what it prints."
+
+    @staticmethod
+    def score(t, submission):
+        return 1.0 if submission.strip() == t["expected"] else 0.0
+"""
+
 FETCH = "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8123/secret.txt').read().decode())\""
 sequence(
     "scorer-asker",
@@ -78,6 +115,13 @@ sequence(
         "<score></score>",
         '<write path="answer.txt">wrong now</write>',
         "<submit>done</submit>",
+    ],
+)
+sequence(
+    "tool-user",
+    [
+        "<bash>hello && python3 -c 'import tabulate; print(tabulate.tabulate([[1, 2]]))' && touch /usr/bin/mine</bash>",
+        "<submit>Hello, world!</submit>",
     ],
 )
 sequence(
@@ -118,6 +162,28 @@ async def test_start_processes_live_on_and_intermediate_scores_aggregate(
     assert logged == [0.0, 1.0, 0.0]  # the agent's two, and the last one taken at submission
     # aggregate_scores (the best) decides, not the last score nor score(t, submission).
     assert run.status is RunStatus.DONE and run.score == 1.0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="layered system folders need proctor to run as root")
+async def test_install_apt_and_pip_packages_the_agent_then_uses(sqlite_store: Store, reachable_tmp: Path) -> None:
+    family = reachable_tmp / "metr_tooled"
+    family.mkdir()
+    (family / "metr_tooled.py").write_text(textwrap.dedent(TOOLED_FAMILY))
+    before = sorted(os.listdir("/usr/bin"))
+    started = time.perf_counter()
+    cache = Path(tempfile.mkdtemp(prefix="proctor-layer-test-"))  # private, as proctor requires of its cache
+    [task] = load_tasks(family, cache_dir=cache)  # installs: apt-get and pip, into the family's layer
+    print(f"layer build with apt-get install hello and pip install tabulate: {time.perf_counter() - started:.2f} s")
+    assert task.info.id == "metr_tooled/greet"
+    run_id = await drive(sqlite_store, task, RunConfig(model="double/tool-user"))
+    run = sqlite_store.run(run_id)
+    shutil.rmtree(cache)
+    assert run.status is RunStatus.DONE, run.error
+    first = sqlite_store.steps(run_id)[0].observation
+    assert first is not None and first.output.startswith("Hello, world!\n") and "-  -" in first.output
+    assert "Permission denied" in first.stderr  # the agent uses the packages; it cannot change the system
+    assert run.status is RunStatus.DONE and run.score == 1.0
+    assert sorted(os.listdir("/usr/bin")) == before and shutil.which("hello") is None  # the host is untouched
 
 
 async def test_the_agent_is_told_of_intermediate_scoring_only_where_offered(sqlite_store: Store, task: Task) -> None:

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,10 +35,10 @@ async def new_sandbox(scratch: Path) -> AsyncIterator[Callable[..., Sandbox]]:
     count = 0
     built: list[Sandbox] = []
 
-    def build(network: bool = False) -> Sandbox:
+    def build(network: bool = False, **options: Any) -> Sandbox:
         nonlocal count
         count += 1
-        box = get_sandbox("bwrap", workspace=scratch / f"workspace{count}", network=network)
+        box = get_sandbox("bwrap", workspace=scratch / f"workspace{count}", network=network, **options)
         built.append(box)
         return box
 

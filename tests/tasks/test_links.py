@@ -168,8 +168,8 @@ def test_the_install_cache_is_made_private(scratch: Path, cache_parent: Path) ->
     cache = cache_parent / "cache"
     [task] = load_tasks(family_folder(scratch), cache_dir=cache)
     assert stat.S_IMODE(cache.stat().st_mode) == 0o700
-    [installed] = list(cache.glob("metr_cached-*"))
-    assert stat.S_IMODE(installed.stat().st_mode) == 0o700
+    assert stat.S_IMODE((cache / "layers").stat().st_mode) == 0o700  # the family's installed layer is in there
+    [installed] = list((cache / "layers").glob("metr_cached-*"))
     assert (installed / "root" / "installed.txt").read_text() == "yes"  # install() ran, in the sandbox
     assert task.info.id == "metr_cached/one"
 

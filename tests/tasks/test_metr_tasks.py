@@ -58,7 +58,7 @@ def assets_sum(examples: dict[str, Task]) -> MetrTask:
 async def test_start_copies_assets_as_root_that_the_agent_can_use(
     assets_sum: MetrTask, new_sandbox: Callable[..., Sandbox], install_cache: Path
 ) -> None:
-    sandbox = new_sandbox()
+    sandbox = new_sandbox(**await assets_sum.sandbox_options("bwrap"))  # on the family's installed layer
     await assets_sum.setup(sandbox)
     # The agent (uid 1000) reads, changes and removes what start() created as root.
     used = await sandbox.exec(
@@ -70,9 +70,8 @@ async def test_start_copies_assets_as_root_that_the_agent_can_use(
     # The family folder is never visible to the agent.
     hidden = await sandbox.exec("ls /root/metr_assets.py")
     assert hidden.exit_code != 0
-    # install() ran once, into a cached copy of the family, not into the bundled folder.
-    [installed] = list(install_cache.glob("metr_assets-*"))
-    assert (installed / "installed").is_file()
+    # install() ran once, into the family's layer, not into the bundled folder.
+    [installed] = list((install_cache / "layers").glob("metr_assets-*"))
     assert (installed / "root" / "assets" / "data" / "numbers.txt").is_file()
     assert not (Path(assets_sum.info.source) / "assets" / "data").exists()
     assert await assets_sum.score(sandbox, "11274") == 1.0
@@ -80,11 +79,14 @@ async def test_start_copies_assets_as_root_that_the_agent_can_use(
 
 
 async def test_install_is_cached_by_content(assets_sum: MetrTask, new_sandbox: Callable[..., Sandbox]) -> None:
+    await assets_sum.setup(new_sandbox(**await assets_sum.sandbox_options("bwrap")))
+    layer = next((assets_sum.cache_dir / "layers").glob("metr_assets-*"))
+    stamp = layer.stat().st_mtime_ns
+    await assets_sum.setup(new_sandbox(**await assets_sum.sandbox_options("bwrap")))
+    assert layer.stat().st_mtime_ns == stamp
+    # Without a layer (a backend that cannot layer, proctor not run by root), /root is what install() left.
     await assets_sum.setup(new_sandbox())
-    marker = next(assets_sum.cache_dir.glob("metr_assets-*/installed"))
-    stamp = marker.stat().st_mtime_ns
-    await assets_sum.setup(new_sandbox())
-    assert marker.stat().st_mtime_ns == stamp
+    assert next(assets_sum.cache_dir.glob("metr_assets-*/root/assets/data/numbers.txt")).is_file()
 
 
 async def test_manual_scoring_returns_none(examples: dict[str, Task], new_sandbox: Callable[..., Sandbox]) -> None:

@@ -144,13 +144,14 @@ class Runner:
             raise TaskError(f"task {task_id!r} is no longer in {source}")
         return self.tasks[task_id]
 
-    def sandbox(self, record: RunRecord, task: Task) -> Sandbox:
-        """A run's sandbox on its workspace, with network only if the task asks and the config grants it."""
+    def sandbox(self, record: RunRecord, task: Task, **options: Any) -> Sandbox:
+        """A run's sandbox on its workspace, with network only if the task asks and the config grants it; `options`
+        are what the task asks of it (a METR family's installed layer)."""
         config = self.config_of(record)
         workspace = Path(record.workspace or self.workspaces / record.id)
         network = "full_internet" in task.info.permissions and config.allow_internet
         limits = with_task_limits(config, task).command_limits  # a task may ask for more memory, up to a ceiling
-        return get_sandbox(config.sandbox, workspace=workspace, network=network, limits=limits)
+        return get_sandbox(config.sandbox, workspace=workspace, network=network, limits=limits, **options)
 
     async def setup(self, progress: Progress, task: Task, sandbox: Sandbox, config: RunConfig) -> None:
         """Set the task up in a run's sandbox, once (delegated runs share their parent's workspace); a fork then
@@ -229,7 +230,9 @@ class Runner:
         record = progress.record
         try:
             task = await self.task(record.task_id)
-            sandbox = self.sandbox(record, task)
+            environment = getattr(task, "sandbox_options", None)  # what the task needs of its sandbox, if anything
+            options = await environment(self.config_of(record).sandbox) if environment is not None else {}
+            sandbox = self.sandbox(record, task, **options)
         except (TaskError, SandboxError) as error:
             await self.writer.write(ops.set_status, record.id, RunStatus.FAILED, str(error))
             return None

@@ -30,6 +30,7 @@ from typing import Any
 
 from proctor.sandbox._base import ExecResult, Limits, SandboxError, sandbox_backend
 from proctor.sandbox._cgroup import SandboxCgroup, remove_stale_cgroups
+from proctor.sandbox._layers import Layer, LayeredRoot, remove_stale
 from proctor.sandbox._net import Internet, attach_internet
 from proctor.sandbox._process import run_capped, send_signal
 
@@ -56,13 +57,14 @@ _GROUP = "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n"
 
 
 @functools.cache
-def _system_binds() -> tuple[str, ...]:
-    """Read-only /usr and /etc, and /bin, /lib... as the host has them (symlinks or folders); looked up once."""
-    args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+def _system_binds(layered: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Read-only /usr and /etc, and /bin, /lib... as the host has them (symlinks or folders), but for the folders
+    a layered sandbox binds itself; looked up once."""
+    args = [arg for top in ("usr", "etc") if top not in layered for arg in ("--ro-bind", f"/{top}", f"/{top}")]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
+        elif os.path.isdir(top) and top[1:] not in layered:
             args += ["--ro-bind", top, top]
     resolv = Path("/etc/resolv.conf")
     if resolv.is_symlink():  # e.g. into /run/systemd/resolve, which is not bound otherwise
@@ -141,7 +143,7 @@ def clean_leftovers() -> list[Path]:
     Returns:
         What was removed.
     """
-    removed = remove_stale_cgroups()
+    removed = [*remove_stale_cgroups(), *(remove_stale() if os.geteuid() == 0 else [])]
     legacy = [*Path(LEGACY_STAGING).glob("proctor-staged-*"), Path(LEGACY_STAGING) / f"proctor-{os.getuid()}"]
     for folder in legacy:
         with contextlib.suppress(FileNotFoundError):
@@ -162,7 +164,14 @@ class BwrapSandbox:
     """
 
     def __init__(
-        self, *, workspace: Path, network: bool = False, limits: Limits | None = None, workdir: str = "/home/agent"
+        self,
+        *,
+        workspace: Path,
+        network: bool = False,
+        limits: Limits | None = None,
+        layer: Layer | None = None,
+        install: bool = False,
+        workdir: str = "/home/agent",
     ) -> None:
         """Check the tools and where the workspace is; nothing starts before the first command.
 
@@ -170,10 +179,15 @@ class BwrapSandbox:
             workspace: The host folder the agent works in; created if missing.
             network: Give the sandbox outbound network of its own (never the host's loopback).
             limits: Memory and processes of the sandbox as a whole (its cgroup; default `Limits()`).
+            layer: Start from this layer over the host's system folders (a METR family's install), with a
+                writable layer of the sandbox's own on top, thrown away by `close()`.
+            install: Build `layer` instead: what root inside writes to the system folders becomes the layer
+                when `commit()` ends the sandbox.
             workdir: Where the workspace appears inside the sandbox.
 
         Raises:
-            SandboxError: bubblewrap or a util-linux tool is missing, or the workspace is unreachable.
+            SandboxError: bubblewrap or a util-linux tool is missing, the workspace is unreachable, or a layer is
+                asked for when proctor does not run as root.
         """
         self.bwrap, self.nsenter, self.prlimit, self.setpriv = (
             _tool(name) for name in ("bwrap", "nsenter", "prlimit", "setpriv")
@@ -187,6 +201,9 @@ class BwrapSandbox:
         self.host_uid = HOST_UID_BASE if self.as_host_root else os.getuid()
         """The host uid of root inside the sandbox (of every uid inside, when not run by root)."""
         self.agent_host_uid = HOST_UID_BASE + AGENT_UID if self.as_host_root else os.getuid()
+        self.layered = None if layer is None else LayeredRoot(layer, install=install, uid_base=HOST_UID_BASE)
+        """The sandbox's layered system folders, if it has them."""
+        self._keep_layer = False
         self.cgroup: SandboxCgroup | None = None
         self._init: asyncio.subprocess.Process | None = None
         self._pid = 0  # the host pid of the namespaces' first process
@@ -219,12 +236,15 @@ class BwrapSandbox:
         proctor maps the uids)."""
         # tmpfs pages are memory the sandbox cannot free by killing a process: caps leave room for commands.
         tmp_size, root_size = str(self.limits.memory_mb << 19), str(self.limits.memory_mb << 18)
+        layered = self.layered.trees if self.layered is not None else ()
         argv = [self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--hostname", "sandbox"]
-        argv += [*_system_binds(), "--proc", "/proc", "--dev", "/dev"]
-        for name in ("passwd", "group"):
-            argv += ["--perms", "0644", "--ro-bind-data", str(fds[name]), f"/etc/{name}"]
+        argv += [*_system_binds(layered), *(self.layered.bwrap_args() if self.layered else [])]
+        argv += ["--proc", "/proc", "--dev", "/dev"]
+        if self.layered is None:  # a layered /etc has its own passwd and group (with the agent), and /root on disk
+            for name in ("passwd", "group"):
+                argv += ["--perms", "0644", "--ro-bind-data", str(fds[name]), f"/etc/{name}"]
+            argv += ["--perms", "0700", "--size", root_size, "--tmpfs", "/root"]
         argv += ["--perms", "1777", "--size", tmp_size, "--tmpfs", "/tmp"]
-        argv += ["--perms", "0700", "--size", root_size, "--tmpfs", "/root"]
         argv += ["--perms", "0755", "--dir", "/run"]
         for folder in ROOT_ONLY:
             argv += ["--perms", "0700", "--dir", folder]
@@ -234,11 +254,15 @@ class BwrapSandbox:
             argv += ["--disable-userns", "--uid", str(AGENT_UID), "--gid", str(AGENT_UID)]
         else:  # proctor maps the uids itself once the namespace exists
             argv += ["--userns-block-fd", str(fds["block"]), "--uid", "0", "--gid", "0"]
-        return [*argv, "--", "/bin/sh", "-c", "echo && exec sleep infinity"]
+        argv += ["--", "/bin/sh", "-c", "echo && exec sleep infinity"]
+        # The layers' launcher starts as root, mounts them in a namespace of its own, and becomes host_uid.
+        return [*self.layered.launcher(), *argv] if self.layered is not None else argv
 
     async def _start(self) -> None:
         """Make the namespaces (and the cgroup, with the sandbox's limits) and wait until they are ready."""
         self._prepare()
+        if self.layered is not None:
+            await asyncio.to_thread(self.layered.prepare)
         if self.as_host_root:
             self.cgroup = SandboxCgroup.create(f"sandbox-{uuid.uuid4().hex[:16]}")
             if self.cgroup is not None:  # the sandbox's resident processes count too
@@ -249,7 +273,7 @@ class BwrapSandbox:
         if self.as_host_root:
             fds["block"] = block_r
         popen: dict[str, Any] = {}
-        if self.as_host_root:
+        if self.as_host_root and self.layered is None:
             popen.update(user=self.host_uid, group=self.host_uid, extra_groups=[])
         try:
             self._init = await asyncio.create_subprocess_exec(
@@ -368,7 +392,14 @@ class BwrapSandbox:
         if self._init is not None:
             send_signal(self._init)
             await self._init.wait()
+        if self.layered is not None:
+            await asyncio.to_thread(self.layered.close, keep=self._keep_layer)
         if self.cgroup is not None:
             await asyncio.to_thread(self.cgroup.remove)
             self.cgroup = None
         self._init, self._pid = None, 0
+
+    async def commit(self) -> None:
+        """End an install sandbox (built with `layer` and `install`), keeping what it wrote as the layer."""
+        self._keep_layer = True
+        await self.close()

@@ -79,3 +79,6 @@ class Task(Protocol):
     async def teardown(self, sandbox: Sandbox) -> None:
         """Clean up after the run (METR `teardown`)."""
         ...
+
+    # A task may also define `async def sandbox_options(self, backend: str) -> dict[str, Any]`: options its run's
+    # sandbox is built with (a METR family's installed layer); the runner awaits it before building the sandbox.

@@ -28,8 +28,9 @@ from typing import Any
 import platformdirs
 from pydantic import BaseModel, Field, ValidationError
 
-from proctor.sandbox import Limits, Sandbox, SandboxError, copy_in, folder_entries, get_sandbox
+from proctor.sandbox import BwrapSandbox, Limits, Sandbox, SandboxError, copy_in, folder_entries, get_sandbox
 from proctor.sandbox._bwrap import AGENT_UID
+from proctor.sandbox._layers import Layer
 from proctor.tasks._base import TaskInfo
 from proctor.tasks._spec import (
     ManifestSpec,
@@ -168,12 +169,15 @@ async def read_family(folder: Path, backend: str, cache_dir: Path, problems: lis
     metadata = _metadata_cache.get(digest)
     if metadata is None:
         try:
-            methods = await _in_sandbox(backend, folder, name, "methods", {})
-            root = folder
+            methods = await _in_sandbox(backend, folder, name, "methods")
+            root: Path | Layer = folder
             if "install" in methods["methods"]:
                 env = _environment(name, methods["required_environment_variables"])
-                root = await installed_root(folder, name, digest, backend, cache_dir, env)
-            metadata = FamilyMetadata.model_validate(await _in_sandbox(backend, root, name, "metadata", {}))
+                if layered(backend):
+                    root = await family_layer(folder, name, digest, cache_dir, env)
+                else:
+                    root = await installed_root(folder, name, digest, backend, cache_dir, env)
+            metadata = FamilyMetadata.model_validate(await _in_sandbox(backend, root, name, "metadata"))
         except FamilyError as error:
             problems.append(f"{folder / error.file}: {error}")
             return None
@@ -202,14 +206,19 @@ def _checked(output: dict[str, Any]) -> Any:
     return output["result"]
 
 
-async def _in_sandbox(backend: str, root: Path, name: str, operation: str, env: dict[str, str]) -> Any:
-    """One driver operation in a throwaway sandbox whose /root holds a copy of `root`."""
+async def _in_sandbox(backend: str, root: Path | Layer, name: str, operation: str) -> Any:
+    """One driver operation in a throwaway sandbox whose /root holds a copy of `root`, or on the family's layer."""
     with tempfile.TemporaryDirectory(prefix="proctor-metr-") as folder:
         os.chmod(folder, 0o711)  # the sandbox's host user only needs to pass through
-        sandbox = get_sandbox(backend, workspace=Path(folder) / "workspace", network=False)
+        workspace = Path(folder) / "workspace"
+        if isinstance(root, Layer):
+            sandbox = get_sandbox(backend, workspace=workspace, layer=root)
+        else:
+            sandbox = get_sandbox(backend, workspace=workspace)
         try:
-            await copy_in(sandbox, root, FAMILY_TARGET, as_root=True)
-            return _checked(await run_driver(sandbox, name, operation, env=env, timeout=120.0))
+            if not isinstance(root, Layer):
+                await copy_in(sandbox, root, FAMILY_TARGET, as_root=True)
+            return _checked(await run_driver(sandbox, name, operation, timeout=120.0))
         finally:
             await sandbox.close()
 
@@ -277,6 +286,19 @@ class MetrTask:
     def __repr__(self) -> str:
         return f"MetrTask({self.info.id!r})"
 
+    async def sandbox_options(self, backend: str) -> dict[str, Any]:
+        """What the run's sandbox must be built with: the family's layer, when it has `install()` and the backend
+        can layer (the family is installed first, once).
+
+        Raises:
+            TaskRunError: a required environment variable is unset, or install failed.
+        """
+        if "install" not in self.family.metadata.methods or not layered(backend):
+            return {}
+        env = _environment(self.info.id, self.info.required_environment_variables)
+        family = self.family
+        return {"layer": await family_layer(family.folder, family.name, family.digest, self.cache_dir, env)}
+
     async def setup(self, sandbox: Sandbox) -> None:
         """Copy the (installed) family to /root, call `start(t)` and give the workspace to the agent as METR does.
 
@@ -336,6 +358,8 @@ class MetrTask:
 
     async def _call(self, sandbox: Sandbox, operation: str, request: dict[str, Any]) -> Any:
         env = _environment(self.info.id, self.info.required_environment_variables)
+        if getattr(sandbox, "layered", None) is not None:
+            self._ready.add(sandbox)  # the family's layer holds its installed /root
         if sandbox not in self._ready:  # a resumed run's new sandbox has not been set up
             root = self.family.folder
             if "install" in self.family.metadata.methods:
@@ -361,6 +385,49 @@ def _backend_of(sandbox: Sandbox) -> str:
 _install_locks: dict[tuple[int, str], asyncio.Lock] = {}
 STALE_SECONDS = 3600.0
 """Staging folders older than this are left from an install that died; they are removed."""
+
+
+def layered(backend: str) -> bool:
+    """Whether families install into a layer over the host's system folders (`apt-get install`, `pip install`
+    work): with the bwrap backend, when proctor runs as root. Otherwise only /root persists from install()."""
+    return backend == "bwrap" and os.geteuid() == 0
+
+
+async def family_layer(folder: Path, name: str, digest: str, cache_dir: Path, env: dict[str, str]) -> Layer:
+    """The family's layer: `install()` run once, as root with network, in a sandbox layered over the host's system
+    folders with the family in /root; what it wrote is kept, keyed by the family's content digest.
+
+    Raises:
+        TaskRunError: the cache folder is not proctor's own, or install failed (with what its command printed).
+    """
+    layer = Layer(f"{name}-{digest[:20]}", cache=private_folder(cache_dir) / "layers")
+    lock = _install_locks.setdefault((id(asyncio.get_running_loop()), str(layer.path)), asyncio.Lock())
+    async with lock:
+        if layer.ready:
+            return layer
+        with tempfile.TemporaryDirectory(prefix="proctor-install-") as scratch:
+            os.chmod(scratch, 0o711)  # the sandbox's host user only needs to pass through
+            workspace = Path(scratch) / "workspace"
+            sandbox = BwrapSandbox(workspace=workspace, network=True, layer=layer, install=True)
+            try:
+                await copy_in(sandbox, folder, FAMILY_TARGET, as_root=True)
+                _installed(folder, await run_driver(sandbox, name, "install", env=env))
+                await sandbox.commit()
+            finally:
+                await sandbox.close()
+    return layer
+
+
+def _installed(folder: Path, output: dict[str, Any]) -> None:
+    """Raise when install() failed, saying what its command (apt-get, pip…) printed last.
+
+    Raises:
+        TaskRunError: naming the family file, the error, and the end of the driver's standard error.
+    """
+    if not output["ok"]:
+        tail = " | ".join(output["stderr"].strip().splitlines()[-3:])
+        said = f"; its standard error ended: {tail}" if tail else ""
+        raise TaskRunError(f"{folder / output['file']}: {output['error']}{said}")
 
 
 async def installed_root(
@@ -403,11 +470,7 @@ async def _install(folder: Path, name: str, backend: str, env: dict[str, str], s
         sandbox = get_sandbox(backend, workspace=workspace, network=False)
         try:
             await copy_in(sandbox, folder, FAMILY_TARGET, as_root=True)
-            output = await run_driver(sandbox, name, "install", env=env)
-            if not output["ok"]:  # say what the failing command (apt-get, pip…) printed
-                tail = " | ".join(output["stderr"].strip().splitlines()[-3:])
-                said = f"; its standard error ended: {tail}" if tail else ""
-                raise TaskRunError(f"{folder / output['file']}: {output['error']}{said}")
+            _installed(folder, await run_driver(sandbox, name, "install", env=env))
             packed = await sandbox.exec(
                 f"umask 077 && tar -c -f {sandbox.workdir}/{INSTALLED} -C {FAMILY_TARGET} .", as_root=True
             )
