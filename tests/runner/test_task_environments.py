@@ -85,6 +85,7 @@ class TaskFamily:
     @staticmethod
     def install():
         # As in METR's Dockerfile: system packages and Python packages, as root, with network.
+        subprocess.check_call(["apt-get", "update", "-q"])
         subprocess.check_call(["apt-get", "install", "-y", "--no-install-recommends", "hello"])
         subprocess.check_call(
             ["python3", "-m", "pip", "install", "--break-system-packages", "--no-cache-dir", "tabulate"]

@@ -23,7 +23,7 @@ from proctor.sandbox._layers import MOUNTS, VAR_SHOWN, Layer, LayeredRoot, remov
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="layered sandboxes need proctor to run as root")
 
 INSTALL = (
-    "apt-get install -y --no-install-recommends hello"
+    "apt-get update -q && apt-get install -y --no-install-recommends hello"
     " && python3 -m pip install --break-system-packages --no-cache-dir tabulate"
 )
 """What the test family's install() runs, as METR's Dockerfile would: a small Debian package and a PyPI one."""
