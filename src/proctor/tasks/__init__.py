@@ -8,7 +8,8 @@ from proctor.tasks._loader import (
     validate_tasks,
     validate_tasks_async,
 )
-from proctor.tasks._metr import IntermediateScore, MetrTask, default_cache_dir
+from proctor.tasks._metr import IntermediateScore, MetrTask
+from proctor.tasks._metr_env import default_cache_dir
 from proctor.tasks._native import NativeTask
 from proctor.tasks._spec import ManifestSpec, ScorerSpec, TaskRunError, TaskSpec
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from proctor.tasks._base import Task, TaskError
-from proctor.tasks._metr import default_cache_dir, family_tasks, read_family
+from proctor.tasks._metr import family_tasks, read_family
+from proctor.tasks._metr_env import default_cache_dir
 from proctor.tasks._native import load_native_task
 
 EXAMPLES = Path(__file__).parent / "examples"
