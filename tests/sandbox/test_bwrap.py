@@ -345,6 +345,13 @@ async def test_environment_is_cleared(box: BwrapSandbox, monkeypatch: pytest.Mon
     assert "PATH=" in result.stdout
 
 
+async def test_no_user_namespaces_inside(box: BwrapSandbox) -> None:
+    for as_root in (False, True):
+        result = await box.exec("unshare -U true", as_root=as_root)
+        assert result.exit_code != 0 and "No space left on device" in result.stderr
+    assert int(Path("/proc/sys/user/max_user_namespaces").read_text()) > 0  # the host's own limit is untouched
+
+
 async def test_agent_is_not_root(box: BwrapSandbox) -> None:
     result = await box.exec("id -u; id -un; touch /etc/x 2>&1 || echo readonly")
     assert result.stdout.splitlines() == [

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -44,6 +45,8 @@ ROOT_ONLY = ("/run/proctor", "/scorer")
 """Folders only root inside the sandbox can enter: what set-up and scoring keep from the agent."""
 ARG_ROOM = 64 * 1024
 """Commands longer than this reach the shell through a file descriptor, not the argument list."""
+NS_GET_USERNS = 0xB701
+"""ioctl on a namespace: the user namespace owning it, as a new descriptor."""
 DROPPED_CAPS = "-sys_ptrace,-sys_admin,-net_raw,-net_admin"
 """What root inside the sandbox cannot do: read other processes' memory and descriptors, mount, and (what would
 reach the host's loopback through pasta) forge packets or re-address the sandbox's interface."""
@@ -208,6 +211,9 @@ class BwrapSandbox:
         self._init: asyncio.subprocess.Process | None = None
         self._pid = 0  # the host pid of the namespaces' first process
         self._lock = asyncio.Lock()
+        self._userns: tuple[int, int] | None = None
+        """Not run by root: descriptors of the user namespace owning the sandbox's namespaces, and of the one
+        bubblewrap nested in it, which commands join in turn."""
         self._internet: Internet | None = None
         if self.as_host_root:
             self._check_reachable(self.workspace)
@@ -303,8 +309,23 @@ class BwrapSandbox:
         assert self._init.stdout is not None
         if not await self._init.stdout.read(1):
             await self._failed_to_start()
+        if not self.as_host_root:
+            with open(f"/proc/{self._pid}/ns/ipc", "rb", buffering=0) as ipc:
+                self._userns = (fcntl.ioctl(ipc.fileno(), NS_GET_USERNS), os.open(f"/proc/{self._pid}/ns/user", 0))
+        else:  # what bubblewrap's --disable-userns does, which its --userns-block-fd excludes
+            await self._forbid_nested_user_namespaces()
         if self.network:
             self._internet = await attach_internet(self._pid)
+
+    async def _forbid_nested_user_namespaces(self) -> None:
+        """No process of the sandbox may make a user namespace (a kernel attack surface it has no use for): the
+        limit is set in the sandbox's own user namespace, from the host's /proc."""
+        limit = "echo 0 > /proc/sys/user/max_user_namespaces"
+        argv = [self.nsenter, "-t", str(self._pid), "-U", "-S", "0", "-G", "0", "--", "/bin/sh", "-c", limit]
+        result = await run_capped(argv, Limits(timeout=10))
+        if result.exit_code != 0:
+            await self.close()
+            raise SandboxError(f"cannot forbid user namespaces in the sandbox: {result.stderr.strip()}")
 
     def _map_uids(self) -> None:
         for kind in ("uid", "gid"):
@@ -325,9 +346,14 @@ class BwrapSandbox:
             The argv, and descriptors to pass to it (the caller closes them afterwards).
         """
         uid = 0 if as_root and self.as_host_root else AGENT_UID
-        argv = [self.nsenter, "-t", str(self._pid), "-U", "-m", "-p", "-n", "-i", "-u", "-r", "-w"]
-        argv += ["-S", str(uid), "-G", str(uid), "--", self.setpriv]
-        argv += [f"--bounding-set={DROPPED_CAPS}"] if uid == 0 else ["--no-new-privs"]
+        joins = ["-t", str(self._pid), "-m", "-p", "-n", "-i", "-u", "-r", "-w"]
+        if self._userns is None:  # root: any namespace may be joined, and any mapped uid taken
+            argv = [self.nsenter, "-U", *joins, "-S", str(uid), "-G", str(uid), "--"]
+        else:  # the namespaces' owner first, then the user namespace bubblewrap nested in it, as uid 1000 there
+            outer, nested = (f"--user=/proc/self/fd/{fd}" for fd in self._userns)
+            argv = [self.nsenter, outer, "--preserve-credentials", *joins, "--"]
+            argv += [self.nsenter, nested, "--preserve-credentials", "--"]
+        argv += [self.setpriv, f"--bounding-set={DROPPED_CAPS}" if uid == 0 else "--no-new-privs"]
         fds: list[int] = []
         if len(command.encode()) > ARG_ROOM:
             fds.append(_memfd("command", command.encode()))
@@ -370,11 +396,12 @@ class BwrapSandbox:
             elif self._init.returncode is not None:
                 raise SandboxError("the sandbox has ended (its resident processes were killed); resume the run")
         argv, fds = self.command(command, as_root=as_root)
+        passed = [*fds, *(self._userns or ())]
         home = "/root" if as_root else self.workdir
         user = "root" if as_root else "agent"
         base_env = {"PATH": PATH, "HOME": home, "LANG": "C.UTF-8", "USER": user, "LOGNAME": user}
         try:
-            return await run_capped(argv, limits, stdin=stdin, env={**base_env, **(env or {})}, pass_fds=fds)
+            return await run_capped(argv, limits, stdin=stdin, env={**base_env, **(env or {})}, pass_fds=passed)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -397,7 +424,9 @@ class BwrapSandbox:
         if self.cgroup is not None:
             await asyncio.to_thread(self.cgroup.remove)
             self.cgroup = None
-        self._init, self._pid = None, 0
+        for fd in self._userns or ():
+            os.close(fd)
+        self._init, self._pid, self._userns = None, 0, None
 
     async def commit(self) -> None:
         """End an install sandbox (built with `layer` and `install`), keeping what it wrote as the layer."""
