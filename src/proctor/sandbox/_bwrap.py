@@ -4,8 +4,9 @@ The sandbox starts with its first command. bubblewrap makes user, pid, mount, ip
 with the host's system folders read-only, size-capped tmpfs folders for `/tmp` and `/root`, the root-only folders
 `/run/proctor` and `/scorer`, and the workspace at `workdir`; a resident `sleep` keeps them alive. Each command
 joins them with nsenter, as the agent (uid 1000) or, for set-up and scoring, as root inside the sandbox, which
-holds no CAP_SYS_PTRACE or CAP_SYS_ADMIN. State lives on between commands as on a machine: files, and processes
-a command leaves running.
+holds no CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_NET_RAW or CAP_NET_ADMIN; no process inside may make a user namespace.
+State lives on between commands as on a machine: files, and processes a command leaves running. A sandbox may
+start from a layer over the host's system folders (`_layers`), and may have outbound network of its own (`_net`).
 
 Run by root, proctor maps 65536 uids into the sandbox (uid N inside is host uid `HOST_UID_BASE + N`), so the agent
 is a host user of its own, apart from set-up and scoring: what set-up makes root-owned stays unwritable by the
