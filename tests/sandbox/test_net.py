@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -343,3 +344,15 @@ async def test_a_missing_process_or_pasta_is_a_sandbox_error(monkeypatch: pytest
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(SandboxError, match=r"^passt not found: apt-get install passt$"):
         await attach_internet(os.getpid())
+
+
+def test_internet_is_available_only_with_pasta_and_a_default_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    from proctor.sandbox import _net
+
+    assert _net.internet_available() == (shutil.which("pasta") is not None and "00000000" in _default_routes())
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert not _net.internet_available()
+
+
+def _default_routes() -> str:
+    return " ".join(line.split()[1] for line in Path("/proc/net/route").read_text().splitlines()[1:])

@@ -150,6 +150,15 @@ async def attach_internet(pid: int) -> Internet:
     return internet
 
 
+def internet_available() -> bool:
+    """Whether a sandbox could be given the internet here: pasta is installed and the host has a default route."""
+    try:
+        _default_route()
+    except SandboxError:
+        return False
+    return shutil.which("pasta") is not None
+
+
 def _default_route() -> tuple[str, str]:
     """The interface and gateway of the host's first IPv4 default route."""
     routes = []

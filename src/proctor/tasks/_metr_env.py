@@ -28,6 +28,7 @@ import platformdirs
 
 from proctor.sandbox import BwrapSandbox, Limits, Sandbox, copy_in, get_sandbox
 from proctor.sandbox._layers import Layer
+from proctor.sandbox._net import internet_available
 from proctor.tasks._spec import TaskRunError
 
 DRIVER = (Path(__file__).parent / "_metr_driver.py").read_text(encoding="utf-8")
@@ -133,7 +134,8 @@ async def family_layer(folder: Path, name: str, digest: str, cache_dir: Path, en
         with tempfile.TemporaryDirectory(prefix="proctor-install-") as scratch:
             os.chmod(scratch, 0o711)  # the sandbox's host user only needs to pass through
             workspace = Path(scratch) / "workspace"
-            sandbox = BwrapSandbox(workspace=workspace, network=True, layer=layer, install=True)
+            # With network where the host has one: an offline host still installs families that need none.
+            sandbox = BwrapSandbox(workspace=workspace, network=internet_available(), layer=layer, install=True)
             try:
                 await copy_in(sandbox, folder, FAMILY_TARGET, as_root=True)
                 _installed(folder, await run_driver(sandbox, name, "install", env=env))
