@@ -17,6 +17,13 @@ POSTGRES = os.environ.get("PROCTOR_TEST_POSTGRES", "postgresql+psycopg:///postgr
 
 
 @pytest.fixture
+def as_root() -> None:
+    """For tests of what proctor does only when run by root (uid mapping, cgroups, layers): they fail, never skip,
+    elsewhere. `make test` runs as root, as CI does."""
+    assert os.geteuid() == 0, "this test needs root: run `make test` as root (uid mapping, cgroups and layers)"
+
+
+@pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     """A fresh SQLite store in a temporary folder."""
     store = Store(f"sqlite:///{tmp_path / 'proctor.db'}")

@@ -165,7 +165,7 @@ async def test_start_processes_live_on_and_intermediate_scores_aggregate(
     assert run.status is RunStatus.DONE and run.score == 1.0
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="layered system folders need proctor to run as root")
+@pytest.mark.usefixtures("as_root")
 async def test_install_apt_and_pip_packages_the_agent_then_uses(sqlite_store: Store, reachable_tmp: Path) -> None:
     family = reachable_tmp / "metr_tooled"
     family.mkdir()

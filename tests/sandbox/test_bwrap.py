@@ -44,7 +44,7 @@ async def box(workspace: Path) -> AsyncIterator[BwrapSandbox]:
     await sandbox.close()
 
 
-ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="uid mapping and cgroups need proctor to run as root")
+ROOT = pytest.mark.usefixtures("as_root")
 
 
 class LoopbackServer:

@@ -20,7 +20,7 @@ import pytest
 from proctor.sandbox import BwrapSandbox, Limits, SandboxError, _bwrap
 from proctor.sandbox._layers import MOUNTS, VAR_SHOWN, Layer, LayeredRoot, remove_stale
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="layered sandboxes need proctor to run as root")
+pytestmark = pytest.mark.usefixtures("as_root")
 
 INSTALL = (
     "apt-get update -q && apt-get install -y --no-install-recommends hello"

@@ -102,6 +102,20 @@ def sandbox_backends() -> list[str]:
     return sorted(_backends)
 
 
+def backend_of(sandbox: Sandbox) -> str:
+    """The name a sandbox's backend is registered under (to build another of the same kind).
+
+    Raises:
+        SandboxError: its class is no registered factory.
+    """
+    for name, factory in _backends.items():
+        if factory is type(sandbox):
+            return name
+    raise SandboxError(
+        f"{type(sandbox).__name__} is not a registered sandbox backend: register it with @sandbox_backend"
+    )
+
+
 def get_sandbox(
     name: str, *, workspace: Path, network: bool = False, limits: Limits | None = None, **options: Any
 ) -> Sandbox:

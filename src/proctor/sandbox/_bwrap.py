@@ -276,7 +276,9 @@ class BwrapSandbox:
                 self.cgroup.set_limits(self.limits.memory_mb << 20, self.limits.processes + 4)
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe() if self.as_host_root else (-1, -1)
-        fds = {"info": info_w, "passwd": _memfd("passwd", _PASSWD.encode()), "group": _memfd("group", _GROUP.encode())}
+        fds = {"info": info_w}
+        if self.layered is None:  # a layered /etc has its own accounts
+            fds |= {"passwd": _memfd("passwd", _PASSWD.encode()), "group": _memfd("group", _GROUP.encode())}
         if self.as_host_root:
             fds["block"] = block_r
         popen: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from proctor.sandbox import Sandbox, SandboxError, copy_in, folder_entries, get_sandbox
+from proctor.sandbox import Sandbox, SandboxError, backend_of, copy_in, folder_entries, get_sandbox
 from proctor.sandbox._bwrap import AGENT_UID
 from proctor.sandbox._layers import Layer
 from proctor.tasks._base import TaskInfo
@@ -293,7 +293,7 @@ class MetrTask:
             root = self.family.folder
             if "install" in self.family.metadata.methods:
                 args = (self.family.name, self.family.digest)
-                root = await installed_root(self.family.folder, *args, _backend_of(sandbox), self.cache_dir, env)
+                root = await installed_root(self.family.folder, *args, backend_of(sandbox), self.cache_dir, env)
             try:
                 await copy_in(sandbox, root, FAMILY_TARGET, as_root=True)
             except SandboxError as error:
@@ -304,11 +304,6 @@ class MetrTask:
             return checked(output)
         except FamilyError as error:
             raise TaskRunError(f"{self.family.folder / error.file}: {error}") from None
-
-
-def _backend_of(sandbox: Sandbox) -> str:
-    """The registered name of a sandbox's backend (installs run in a throwaway sandbox of the same kind)."""
-    return "docker" if type(sandbox).__name__ == "DockerSandbox" else "bwrap"
 
 
 def _check_score(value: Any, where: str) -> float | None:
