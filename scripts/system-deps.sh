@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages proctor needs when they are missing, and starts PostgreSQL for the tests.
-#   scripts/system-deps.sh run    bubblewrap, passt (pasta: the internet for sandboxes granted it)
+#   scripts/system-deps.sh run    bubblewrap, passt (pasta: the internet for sandboxes granted it), e2fsprogs
 #   scripts/system-deps.sh test   those, PostgreSQL (started, with a role for this user), Chromium, openssl,
 #                                 iproute2 and Debian's python3 (the network tests' namespaces and probes)
 set -euo pipefail
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v pasta >/dev/null || need+=(passt)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)  # each workspace's disk of its own (run by root)
 if [ "${1:-run}" = test ]; then
   command -v pg_ctlcluster >/dev/null || need+=(postgresql)
   [ -x /usr/bin/chromium ] || need+=(chromium)  # the browser tests drive Debian's Chromium with Playwright

@@ -9,6 +9,7 @@ from doubles import sequence
 from runner_tasks import write_task
 
 from proctor.runner import RunConfig, Runner, option_fields, resume_async, work
+from proctor.sandbox import open_workspace
 from proctor.store import RunStatus, Store, ops
 from proctor.store._export import preference_pairs
 from proctor.tasks import Task, load_tasks
@@ -40,7 +41,8 @@ async def test_a_queued_fork_is_replayed_and_driven_by_a_worker(sqlite_store: St
     fork = sqlite_store.run(fork_id)
     assert fork.status is RunStatus.DONE and fork.score == 1.0 and fork.workspace != original.workspace
     # The fork's fresh workspace had the original's first two actions replayed into it.
-    assert (Path(fork.workspace or "") / "notes" / "a.txt").read_text() == "first"
+    with open_workspace(Path(fork.workspace or "")) as workspace:
+        assert (workspace / "notes" / "a.txt").read_text() == "first"
     assert sqlite_store.events(fork_id, "setup")[0]["detail"]["replayed"] == 2
     assert [s.chooser for s in sqlite_store.steps(fork_id)] == ["first", "first", "human:ada"]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from loopback_server import LoopbackServer, RecordedRequest, Reply
 from runner_tasks import write_task
 
+from proctor.sandbox import open_workspace
 from proctor.store import RunStatus, Store
 
 STEPS = 8
@@ -79,6 +80,7 @@ def test_sigkill_then_resume_loses_and_repeats_no_step(reachable_tmp: Path) -> N
         (s.id, s.chosen_option_id) for s in completed
     ]
     # Every step ran its command; only a step cut off mid-command may have run twice.
-    log = (Path(run.workspace or "") / "log.txt").read_text().split()
+    with open_workspace(Path(run.workspace or "")) as workspace:
+        log = (workspace / "log.txt").read_text().split()
     assert sorted(set(log), key=int) == [str(k) for k in range(STEPS)]
     assert len(log) - STEPS <= 1

@@ -12,6 +12,7 @@ from doubles import script, sequence, turns
 
 from proctor.models import GenerateConfig, Message
 from proctor.runner import ChooserConfig, RunConfig, RunLimits, Runner, StuckConfig, resume_async
+from proctor.sandbox import open_workspace
 from proctor.store import RunStatus, Store, ops
 from proctor.tasks import Task
 
@@ -37,7 +38,8 @@ async def test_solver_run_is_stored_step_by_step(store: Store, task: Task, tmp_p
     assert all(len(s.options) == 3 and s.done and s.chooser == "first" for s in steps)
     assert steps[0].observation is not None and "the answer is 42" in steps[0].observation.output
     assert steps[1].chosen is not None and steps[1].chosen.argument == {"path": "out/answer.txt", "content": "42"}
-    assert (Path(run.workspace or "") / "out" / "answer.txt").read_text() == "42"
+    with open_workspace(Path(run.workspace or "")) as workspace:  # the run's disk, mounted to read it
+        assert (workspace / "out" / "answer.txt").read_text() == "42"
     assert run.input_tokens == 300 and run.output_tokens == 30 and abs(run.cost - 0.003) < 1e-9
     assert [e["detail"]["status"] for e in store.events(run_id, "status")] == ["running", "scoring", "done"]
 

@@ -22,6 +22,7 @@ from proctor.runner._config import with_task_limits
 from proctor.sandbox import BwrapSandbox, Limits
 from proctor.store import RunStatus, Store
 from proctor.tasks import Task, TaskLimits, load_tasks
+from proctor.tasks._spec import ManifestSpec, manifest_limits
 
 SERVED_FAMILY = """
 import subprocess
@@ -224,3 +225,27 @@ def test_task_memory_raises_limits_up_to_the_ceiling(task: Task) -> None:
     assert with_task_limits(roomy, task).command_limits.memory_mb == 4096
     task.info = task.info.model_copy(update={"limits": TaskLimits(memory_mb=512)})
     assert with_task_limits(config, task).command_limits.memory_mb == 512
+
+
+@pytest.mark.usefixtures("as_root")
+async def test_the_runs_workspace_gets_the_disk_the_task_asks_for(sqlite_store: Store, task: Task) -> None:
+    manifest = ManifestSpec.model_validate({"tasks": {"one": {"resources": {"storage_gb": 0.0625}}}})
+    task.info = task.info.model_copy(update={"limits": manifest_limits(manifest, "one")})  # 64 MiB
+    async with Runner(sqlite_store) as runner:
+        run_id = await runner.create(task, RunConfig(command_limits=Limits(disk_mb=1024)))
+        sandbox = runner.sandbox(sqlite_store.run(run_id), task)
+        try:
+            size = await sandbox.exec("df -k --output=size . | tail -1")
+            full = await sandbox.exec("head -c 100M /dev/zero > fill")
+        finally:
+            await sandbox.close()
+    assert sandbox.limits.disk_mb == 64 and int(size.stdout) <= 64 << 10
+    assert "No space left on device" in full.stderr
+
+
+def test_task_disk_raises_limits_up_to_the_ceiling(task: Task) -> None:
+    task.info = task.info.model_copy(update={"limits": TaskLimits(disk_mb=100_000)})
+    config = RunConfig(command_limits=Limits(disk_mb=1024))
+    assert with_task_limits(config, task).command_limits.disk_mb == config.task_disk_ceiling_mb == 65536
+    small = config.model_copy(update={"task_disk_ceiling_mb": 512})
+    assert with_task_limits(small, task).command_limits.disk_mb == 1024  # never below what is configured

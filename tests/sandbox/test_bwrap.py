@@ -4,6 +4,7 @@ the host stays untouched."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -23,8 +24,11 @@ from proctor.sandbox import (
     clean_leftovers,
     copy_in,
     get_sandbox,
+    open_workspace,
+    remove_workspace,
     sandbox_backends,
 )
+from proctor.sandbox._disk import image_of as disk_image
 
 
 @pytest.fixture
@@ -209,17 +213,123 @@ async def test_without_a_cgroup_limits_hold_per_process_and_tmpfs_is_capped(
 ) -> None:
     # The documented fallback where no cgroup can be made (an ordinary user, no delegated cgroup).
     monkeypatch.setattr(_bwrap.SandboxCgroup, "create", classmethod(lambda cls, name: None))
-    box = get_sandbox("bwrap", workspace=workspace, limits=Limits(memory_mb=512, processes=32))
+    monkeypatch.setattr(_bwrap, "mount_workspace", lambda *args, **kwargs: False)  # nor a disk of its own
+    box = get_sandbox("bwrap", workspace=workspace, limits=Limits(memory_mb=512, processes=32, disk_mb=32))
     assert isinstance(box, BwrapSandbox)
     try:
         big = await box.exec("python3 -c 'bytearray(2 << 30)'")
         assert big.exit_code != 0 and "MemoryError" in big.stderr
-        fill = await box.exec("head -c 700M /dev/zero > /tmp/fill")
+        fill = await box.exec("for i in $(seq 10); do head -c 30M /dev/zero > /tmp/fill$i || exit; done")
         assert fill.exit_code != 0 and "No space left on device" in fill.stderr
+        large = await box.exec("head -c 40M /dev/zero > large; head -c 20M /dev/zero > fits && ls -s fits")
+        assert "File size limit exceeded" in large.stderr and large.stdout == "20480 fits\n"
         many = await box.exec("for i in $(seq 100); do sleep 2 & done; wait")
         assert "fork" in many.stderr.lower()
     finally:
         await box.close()
+
+
+NOBODY_SCRIPT = """
+import asyncio, json, sys
+from pathlib import Path
+from proctor.sandbox import BwrapSandbox, Limits
+
+async def main():
+    box = BwrapSandbox(workspace=Path(sys.argv[1]), limits=Limits(memory_mb=256, processes=32, disk_mb=16))
+    commands = {"id": "id -u", "large": "head -c 32M /dev/zero > large", "fits": "head -c 8M /dev/zero > fits",
+                "memory": "python3 -c 'bytearray(1 << 30)'",
+                "tmp": "for i in $(seq 10); do head -c 15M /dev/zero > /tmp/f$i || exit; done",
+                "forks": "for i in $(seq 60); do sleep 2 & done; wait"}
+    try:
+        print(json.dumps({name: (await box.exec(command)).model_dump() for name, command in commands.items()}))
+    finally:
+        await box.close()
+
+asyncio.run(main())
+"""
+
+
+@ROOT
+def test_run_by_an_ordinary_user_limits_hold_per_process(workspace: Path) -> None:
+    # The documented fallback, end to end: proctor run by `nobody` (no cgroup, no uid map, no disk image).
+    # proctor and its packages are bound where nobody can read them, since their folders may be private.
+    import pydantic
+
+    top = workspace.parent
+    (top / "run.py").write_text(NOBODY_SCRIPT)
+    (top / "workspace").mkdir()
+    os.chown(top / "workspace", 65534, 65534)
+    binds = [Path(_bwrap.__file__).parents[2], Path(pydantic.__file__).parents[1]]
+    shell = f'mkdir {top}/src {top}/site && mount --bind "$1" {top}/src && mount --bind "$2" {top}/site'
+    shell += ' && shift 2 && exec "$@"'
+    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", shell, "sh", *map(str, binds)]
+    argv += ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", f"HOME={top}"]
+    argv += [f"PYTHONPATH={top}/src:{top}/site", "/usr/bin/python3", str(top / "run.py"), str(top / "workspace")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert results["id"]["stdout"] == "1000\n"
+    assert "File size limit exceeded" in results["large"]["stderr"] and results["fits"]["exit_code"] == 0
+    assert "MemoryError" in results["memory"]["stderr"]
+    assert "No space left on device" in results["tmp"]["stderr"]  # /tmp is capped at half the memory
+    assert "fork" in results["forks"]["stderr"].lower()
+    assert (top / "workspace" / "fits").stat().st_uid == 65534
+
+
+@ROOT
+async def test_the_workspace_is_a_disk_of_its_own_size(workspace: Path) -> None:
+    box = get_sandbox("bwrap", workspace=workspace, limits=Limits(disk_mb=32))
+    try:
+        listed = await box.exec("ls -A")
+        size = await box.exec("df -k --output=size . | tail -1")
+        filled = await box.exec("head -c 64M /dev/zero > fill")
+        freed = await box.exec("rm fill && echo fits > after && cat after")
+    finally:
+        await box.close()
+    assert listed.stdout == "" and int(size.stdout) <= 32 << 10  # no lost+found shown
+    assert filled.exit_code != 0 and "No space left on device" in filled.stderr
+    assert freed.stdout == "fits\n"
+    image = disk_image(workspace)
+    assert image.stat().st_mode & 0o777 == 0o600 and image.stat().st_uid == 0
+    assert image.stat().st_blocks * 512 < 48 << 20  # sparse: the host holds what was written, not more
+
+
+@ROOT
+async def test_a_closed_runs_workspace_opens_to_read(workspace: Path) -> None:
+    box = get_sandbox("bwrap", workspace=workspace)
+    await box.exec("mkdir out && echo 42 > out/answer.txt")
+    await box.close()
+    assert not os.path.ismount(workspace) and not (workspace / "out").exists()
+    with open_workspace(workspace) as folder:
+        assert (folder / "out" / "answer.txt").read_text() == "42\n"
+    assert not os.path.ismount(workspace)
+    remove_workspace(workspace)
+    assert not workspace.exists() and not disk_image(workspace).exists()
+
+
+@ROOT
+async def test_sandboxes_on_one_workspace_share_one_disk(workspace: Path) -> None:
+    # A delegated run's sandbox shares its parent's workspace; either may close first, another may start later.
+    parent = get_sandbox("bwrap", workspace=workspace)
+    try:
+        await parent.exec("echo a > a")
+        child = get_sandbox("bwrap", workspace=workspace)
+        seen = await child.exec("cat a && echo b > b")
+        await child.close()
+        after_child = await parent.exec("cat b && echo c > c")
+        later = get_sandbox("bwrap", workspace=workspace)
+        try:
+            seen_later = await later.exec("cat c && echo d > d")
+            last = await parent.exec("cat d")
+        finally:
+            await later.close()
+    finally:
+        await parent.close()
+    assert (seen.stdout, after_child.stdout, seen_later.stdout, last.stdout) == ("a\n", "b\n", "c\n", "d\n")
+    with open_workspace(workspace) as folder:
+        assert sorted(p.name for p in folder.iterdir()) == ["a", "b", "c", "d"]
+    loops = subprocess.run(["losetup", "-j", str(disk_image(workspace))], capture_output=True, text=True, check=True)
+    assert loops.stdout == ""  # the loop device went with the last mount
 
 
 async def test_time_limit_kills_the_whole_tree(box: BwrapSandbox) -> None:
@@ -296,7 +406,8 @@ async def test_root_files_stay_roots_in_a_new_sandbox_on_the_workspace(workspace
     first = get_sandbox("bwrap", workspace=workspace)
     await first.exec("echo rules > rules.txt && chmod 644 rules.txt", as_root=True)
     await first.close()
-    (workspace / "from-host.txt").write_text("put there by proctor")
+    with open_workspace(workspace) as folder:
+        (folder / "from-host.txt").write_text("put there by proctor")
     second = get_sandbox("bwrap", workspace=workspace)
     try:
         result = await second.exec("echo mine > rules.txt; echo mine >> from-host.txt && cat from-host.txt")

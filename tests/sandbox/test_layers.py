@@ -147,7 +147,9 @@ async def test_runs_do_not_see_each_others_writes(built: Built, workspace: Path)
             as_root=True,
         )
         agent = await box.exec("echo run1 > /var/tmp/proctor-marker && echo run1 > /tmp/proctor-marker")
-        upper_owner = os.stat(first.scratch / "upper/usr/bin/proctor-marker").st_uid
+        assert box._init is not None  # bubblewrap's first process stays in the launcher's namespace, on the disk
+        upper = Path(f"/proc/{box._init.pid}/root") / str(first.rw).lstrip("/") / "upper"
+        upper_owner = os.stat(upper / "usr/bin/proctor-marker").st_uid
     finally:
         await box.close()
     assert wrote.exit_code == 0 and agent.exit_code == 0, wrote.stderr + agent.stderr
@@ -165,6 +167,20 @@ async def test_runs_do_not_see_each_others_writes(built: Built, workspace: Path)
     assert seen.exit_code == 0  # tabulate is there again
     assert sorted(str(p) for p in built.layer.path.rglob("*")) == layer_files
     assert not Path("/usr/bin/proctor-marker").exists() and not Path("/etc/proctor-marker").exists()
+
+
+async def test_a_runs_writable_layer_has_a_disk_limit(built: Built, workspace: Path) -> None:
+    box = BwrapSandbox(workspace=workspace, layer=built.layer, limits=Limits(disk_mb=48))
+    root = box.layered
+    assert root is not None
+    try:
+        filled = await box.exec("head -c 64M /dev/zero > /usr/share/filler", as_root=True)
+        freed = await box.exec("rm /usr/share/filler && echo fits > /etc/after", as_root=True)
+    finally:
+        await box.close()
+    assert filled.exit_code != 0 and "No space left on device" in filled.stderr
+    assert freed.exit_code == 0, freed.stderr
+    assert not root.scratch.exists()  # the image went with the sandbox
 
 
 def test_the_hosts_system_folders_are_untouched(built: Built) -> None:

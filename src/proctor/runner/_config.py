@@ -94,6 +94,8 @@ class RunConfig(_Strict):
     task_memory_ceiling_mb: int = Field(default=8192, ge=1)
     """The most memory (MiB) a task's suggested limits (a METR manifest's `memory_gb`) may give its sandbox: a task
     may raise `command_limits.memory_mb` up to this, never past it."""
+    task_disk_ceiling_mb: int = Field(default=65536, ge=1)
+    """The most disk (MiB) a task's suggested limits (a METR manifest's `storage_gb`) may give its workspace."""
     max_delegation_depth: int = Field(default=2, ge=0)
     """How deep subtasks may nest."""
     subtask: str | None = None
@@ -119,9 +121,15 @@ def _tighter(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
 
 
+def _raised(configured: int, suggested: int | None, ceiling: int) -> int:
+    """A task's suggested size (memory, disk), which may also be larger than configured, up to `ceiling`."""
+    return configured if suggested is None else min(suggested, max(ceiling, configured))
+
+
 def with_task_limits(config: RunConfig, task: Task) -> RunConfig:
     """The config with the limits the task suggests applied (when `task_limits` is set): where they are tighter,
-    and its memory also where it is larger, up to `task_memory_ceiling_mb`."""
+    and its memory and disk also where they are larger, up to `task_memory_ceiling_mb` and
+    `task_disk_ceiling_mb`."""
     suggested = task.info.limits
     if not config.task_limits:
         return config
@@ -136,10 +144,9 @@ def with_task_limits(config: RunConfig, task: Task) -> RunConfig:
     command = config.command_limits.model_copy(
         update={
             "timeout": _tighter(config.command_limits.timeout, suggested.command_timeout),
-            # A task may ask for more memory than the default (METR manifests do), up to the ceiling.
-            "memory_mb": config.command_limits.memory_mb
-            if suggested.memory_mb is None
-            else min(suggested.memory_mb, max(config.task_memory_ceiling_mb, config.command_limits.memory_mb)),
+            # A task may ask for more than the default (METR manifests do), up to the ceilings.
+            "memory_mb": _raised(config.command_limits.memory_mb, suggested.memory_mb, config.task_memory_ceiling_mb),
+            "disk_mb": _raised(config.command_limits.disk_mb, suggested.disk_mb, config.task_disk_ceiling_mb),
         }
     )
     return config.model_copy(update={"limits": limits, "command_limits": command})

@@ -9,7 +9,6 @@ temporary workspace. Numbers out of range are refused earlier, when the config i
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from proctor.models import CHECK_TIMEOUT, check_model, get_model
 from proctor.runner._config import RunConfig, default_workspaces
-from proctor.sandbox import Limits, SandboxError, get_sandbox
+from proctor.sandbox import Limits, SandboxError, get_sandbox, remove_workspace
 
 SANDBOX_SECONDS = 60.0
 """Most seconds the sandbox check's `true` may take (Docker may have to start a container)."""
@@ -55,7 +54,7 @@ async def check_sandbox(name: str, *, workspaces: Path | None = None, limits: Li
     except OSError as error:
         raise SandboxError(f"the {name} sandbox cannot start: {error}") from error
     finally:
-        await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)
+        await asyncio.to_thread(remove_workspace, workspace)
     if result.exit_code != 0:
         detail = " ".join(result.stderr.split())[:300] or f"exit code {result.exit_code}"
         raise SandboxError(

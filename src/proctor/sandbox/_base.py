@@ -26,6 +26,9 @@ class Limits(BaseModel):
     """Most processes (and threads) alive at once in the sandbox (per command where no cgroup can be made)."""
     output_bytes: int = 1_000_000
     """Most bytes of stdout and stderr each that are kept; past it the command is killed."""
+    disk_mb: int = 8192
+    """Disk, in MiB, of the workspace, and of a layered sandbox's writable layer, each: a file system of that size
+    (sparse: the host's disk holds only what is written); where proctor is not root, the size of each file."""
 
 
 class ExecResult(BaseModel):

@@ -11,7 +11,8 @@ start from a layer over the host's system folders (`_layers`), and may have outb
 Run by root, proctor maps 65536 uids into the sandbox (uid N inside is host uid `HOST_UID_BASE + N`), so the agent
 is a host user of its own, apart from set-up and scoring: what set-up makes root-owned stays unwritable by the
 agent. The sandbox then has a cgroup: memory (tmpfs pages included) and processes are limited for all its
-processes together. Run by another user, one uid is mapped, that user's: every command runs as uid 1000 and
+processes together; the workspace, and a layered sandbox's writable layer, are file systems of a fixed size
+(`_disk`). Run by another user, one uid is mapped, that user's: every command runs as uid 1000 and
 limits hold per process (see docs/sandbox.md).
 """
 
@@ -32,6 +33,7 @@ from typing import Any
 
 from proctor.sandbox._base import ExecResult, Limits, SandboxError, sandbox_backend
 from proctor.sandbox._cgroup import SandboxCgroup, remove_stale_cgroups
+from proctor.sandbox._disk import mount_workspace, unmount_workspace
 from proctor.sandbox._layers import Layer, LayeredRoot, remove_stale
 from proctor.sandbox._net import Internet, attach_internet
 from proctor.sandbox._process import run_capped, send_signal
@@ -205,7 +207,11 @@ class BwrapSandbox:
         self.host_uid = HOST_UID_BASE if self.as_host_root else os.getuid()
         """The host uid of root inside the sandbox (of every uid inside, when not run by root)."""
         self.agent_host_uid = HOST_UID_BASE + AGENT_UID if self.as_host_root else os.getuid()
-        self.layered = None if layer is None else LayeredRoot(layer, install=install, uid_base=HOST_UID_BASE)
+        self.layered = (
+            None
+            if layer is None
+            else LayeredRoot(layer, install=install, uid_base=HOST_UID_BASE, disk_mb=self.limits.disk_mb)
+        )
         """The sandbox's layered system folders, if it has them."""
         self._keep_layer = False
         self.cgroup: SandboxCgroup | None = None
@@ -216,6 +222,8 @@ class BwrapSandbox:
         """Not run by root: descriptors of the user namespace owning the sandbox's namespaces, and of the one
         bubblewrap nested in it, which commands join in turn."""
         self._internet: Internet | None = None
+        self._disk = False
+        """The workspace's own file system is mounted on the host (`_disk`), until `close()`."""
         if self.as_host_root:
             self._check_reachable(self.workspace)
 
@@ -233,6 +241,7 @@ class BwrapSandbox:
         host); what a sandbox made stays whose it was (a resumed run keeps set-up's root-owned files root's)."""
         self.workspace.mkdir(parents=True, exist_ok=True)
         if self.as_host_root:
+            self._disk = mount_workspace(self.workspace, self.limits.disk_mb, owner=self.agent_host_uid)
             for folder, _, files in os.walk(self.workspace):
                 for name in [folder, *(os.path.join(folder, f) for f in files)]:
                     if not HOST_UID_BASE <= os.lstat(name).st_uid < HOST_UID_BASE + UID_COUNT:
@@ -369,7 +378,8 @@ class BwrapSandbox:
             return ["/bin/sh", "-c", prefix + 'exec "$@"', "sh", *argv], fds
         # No cgroup: the sandbox's limits per process. bwrap's init and the resident sleep run as the same user.
         nproc = self.limits.processes + 2 + (0 if self.as_host_root else _tasks_of(self.host_uid))
-        return [self.prlimit, f"--as={self.limits.memory_mb << 20}", f"--nproc={nproc}", "--", *argv], fds
+        size = f"--fsize={self.limits.disk_mb << 20}"
+        return [self.prlimit, f"--as={self.limits.memory_mb << 20}", f"--nproc={nproc}", size, "--", *argv], fds
 
     async def exec(
         self,
@@ -429,7 +439,9 @@ class BwrapSandbox:
             self.cgroup = None
         for fd in self._userns or ():
             os.close(fd)
-        self._init, self._pid, self._userns = None, 0, None
+        if self._disk:
+            await asyncio.to_thread(unmount_workspace, self.workspace)
+        self._init, self._pid, self._userns, self._disk = None, 0, None, False
 
     async def commit(self) -> None:
         """End an install sandbox (built with `layer` and `install`), keeping what it wrote as the layer."""

@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -116,13 +117,16 @@ class Layer:
 
 class LayeredRoot:
     """One sandbox's system folders: the host's (idmapped, read-only), a base, the family's layer when running,
-    and a writable upper folder: the layer being built (install), or the run's own, removed by `close()`.
+    and a writable upper folder: the layer being built (install), or the run's own, removed by `close()`, on a
+    file system of `disk_mb` MiB of its own (an image the launcher mounts).
 
     Usage: `prepare()`, start bubblewrap as `[*launcher(), bwrap, ..., *bwrap_args(), ...]` *as host root* (the
     launcher drops to `uid_base`), let the sandbox end, then `close(keep=...)`.
     """
 
-    def __init__(self, layer: Layer, *, install: bool, uid_base: int, agent_uid: int = 1000) -> None:
+    def __init__(
+        self, layer: Layer, *, install: bool, uid_base: int, agent_uid: int = 1000, disk_mb: int = 8192
+    ) -> None:
         if install and layer.ready:
             raise _error(f"layer {layer.digest} is already built: start run sandboxes from it, or remove() it")
         if not install and not layer.ready:
@@ -130,9 +134,12 @@ class LayeredRoot:
         if os.geteuid() != 0:
             raise _error("layered sandboxes need proctor to run as root (idmapped mounts and overlayfs need it)")
         self.layer, self.install, self.uid_base, self.agent_uid = layer, install, uid_base, agent_uid
+        self.disk_mb = disk_mb
         name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.scratch = layer.cache / ".scratch" / name
         """This sandbox's base, upper and work folders (private)."""
+        self.rw = self.scratch if install else self.scratch / "rw"
+        """Where the upper and work folders are: for a run, the mount point of their disk image."""
         self.mounts = MOUNTS / name
         self.trees = (*host_trees(), *NEW_TREES)
 
@@ -161,16 +168,22 @@ class LayeredRoot:
         _private(MOUNTS, 0o711)
         for tree in self.trees:
             st = os.stat(f"/{tree}") if tree in host_trees() else os.stat("/")
-            for part in ("base", "upper"):
-                (self.scratch / part / tree).mkdir(parents=True)
-                self._like(self.scratch / part / tree, st)
+            for made in (self.scratch / "base" / tree, self.rw / "upper" / tree):
+                made.mkdir(parents=True)
+                self._like(made, st)
                 if tree in NEW_TREES:
-                    os.chmod(self.scratch / part / tree, NEW_TREES[tree])
-            (self.scratch / "work" / tree).mkdir(parents=True)
+                    os.chmod(made, NEW_TREES[tree])
+            (self.rw / "work" / tree).mkdir(parents=True)
             for kind in ("host", "root") if tree in host_trees() else ("root",):
                 (self.mounts / kind / tree).mkdir(parents=True, mode=0o711)
         os.chmod(self.mounts, 0o711)
         self._fill_base(self.scratch / "base")
+        if not self.install:  # the run's writes go to an image of their own; its mount point starts empty
+            from proctor.sandbox._disk import make_image  # here, not above, as in _error
+
+            make_image(self.scratch / "rw.disk", self.disk_mb, owner=0, content=self.rw)
+            shutil.rmtree(self.rw)
+            os.mkdir(self.rw, 0o700)
 
     def _fill_base(self, base: Path) -> None:
         shown = ["/etc"]
@@ -255,7 +268,7 @@ class LayeredRoot:
         lowers = [] if self.install else [str(self.layer.path / tree)]
         lowers.append(str(self.scratch / "base" / tree))
         lowers += [str(self.mounts / "host" / tree)] if tree in host_trees() else []
-        upper, work = self.scratch / "upper" / tree, self.scratch / "work" / tree
+        upper, work = self.rw / "upper" / tree, self.rw / "work" / tree
         return f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work},redirect_dir=off,index=off,metacopy=off"
 
     def launcher(self) -> list[str]:
@@ -263,7 +276,8 @@ class LayeredRoot:
         as host root, with no `user=`; its errors reach bubblewrap's standard error."""
         overlays = [(str(self.mounts / "root" / tree), self._options(tree)) for tree in self.trees]
         host = [(f"/{tree}", str(self.mounts / "host" / tree)) for tree in host_trees()]
-        spec = {"uid": self.uid_base, "host": host, "overlays": overlays}
+        disk = [] if self.install else [str(self.scratch / "rw.disk"), str(self.rw)]
+        spec = {"uid": self.uid_base, "host": host, "disk": disk, "overlays": overlays}
         return [sys.executable, "-I", "-S", str(Path(__file__).resolve()), json.dumps(spec), "--"]
 
     def bwrap_args(self) -> list[str]:
@@ -354,6 +368,11 @@ def _launch(spec: dict[str, Any], argv: list[str]) -> NoReturn:
         if _syscall(libc, _SYS_MOVE_MOUNT, tree, b"", _AT_FDCWD, target.encode(), _MOVE_MOUNT_F_EMPTY_PATH):
             _fail(f"move_mount to {target}", "check that the folder exists")
         os.close(tree)
+    if spec["disk"]:
+        image, target = spec["disk"]
+        mount = subprocess.run(["mount", "-o", "loop,nosuid,nodev", image, target], capture_output=True, check=False)
+        if mount.returncode != 0:
+            _fail(f"the writable layer's disk {image}", mount.stderr.decode(errors="replace").strip())
     for target, options in spec["overlays"]:
         flags = ctypes.c_ulong(_MS_NOSUID | _MS_NODEV)
         if libc.mount(b"overlay", target.encode(), b"overlay", flags, options.encode()) != 0:

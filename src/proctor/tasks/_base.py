@@ -28,6 +28,8 @@ class TaskLimits(BaseModel):
     """Wall-clock seconds before one command is killed (sandbox `Limits.timeout`)."""
     memory_mb: int | None = None
     """Memory per command in MiB (sandbox `Limits.memory_mb`)."""
+    disk_mb: int | None = None
+    """Disk of the workspace in MiB (sandbox `Limits.disk_mb`)."""
 
 
 class TaskInfo(BaseModel):

@@ -26,7 +26,7 @@ from typing import Any
 
 import platformdirs
 
-from proctor.sandbox import BwrapSandbox, Limits, Sandbox, copy_in, get_sandbox
+from proctor.sandbox import BwrapSandbox, Limits, Sandbox, copy_in, get_sandbox, open_workspace
 from proctor.sandbox._layers import Layer
 from proctor.sandbox._net import internet_available
 from proctor.tasks._spec import TaskRunError
@@ -205,7 +205,7 @@ async def _install(folder: Path, name: str, backend: str, env: dict[str, str], s
                 raise TaskRunError(f"{name}: cannot read back the installed /root: {packed.stderr.strip()}")
         finally:
             await sandbox.close()
-        with tarfile.open(workspace / INSTALLED) as archive:
+        with open_workspace(workspace), tarfile.open(workspace / INSTALLED) as archive:
             archive.extractall(staging / "root", filter="data")  # no links out, no devices, no setuid bits
 
 

@@ -82,7 +82,7 @@ class ResourcesSpec(BaseModel):
     memory_gb: float | None = Field(default=None, gt=0)
     """Memory requested; becomes the sandbox memory limit."""
     storage_gb: float | None = Field(default=None, gt=0)
-    """Disk requested (not enforced)."""
+    """Disk requested; becomes the workspace's disk limit."""
     gpu: GpuSpec | None = None
     """GPUs requested (not provided by proctor's sandboxes)."""
 
@@ -108,11 +108,12 @@ class ManifestSpec(BaseModel):
 
 
 def manifest_limits(manifest: ManifestSpec | None, task_name: str) -> TaskLimits:
-    """The limits a manifest implies for one task (memory only: CPUs, disk and GPUs are not enforced)."""
+    """The limits a manifest implies for one task (memory and disk: CPUs and GPUs are not enforced)."""
     if manifest is None or task_name not in manifest.tasks:
         return TaskLimits()
-    memory_gb = manifest.tasks[task_name].resources.memory_gb
-    return TaskLimits(memory_mb=None if memory_gb is None else int(memory_gb * 1024))
+    resources = manifest.tasks[task_name].resources
+    memory_mb, disk_mb = (None if gb is None else int(gb * 1024) for gb in (resources.memory_gb, resources.storage_gb))
+    return TaskLimits(memory_mb=memory_mb, disk_mb=disk_mb)
 
 
 def read_yaml(path: Path, problems: list[str]) -> Any:
