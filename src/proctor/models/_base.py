@@ -16,13 +16,40 @@ class UnknownModelError(ModelError):
     """A model name that names no registered provider, or is not of the form `provider/model`."""
 
 
+class Tool(BaseModel):
+    """A tool a model may call (native tool calling: OpenAI functions, Anthropic tool use, chat templates)."""
+
+    name: str
+    """The tool's name, as the model calls it."""
+    description: str
+    """What it does, for the model."""
+    parameters: dict[str, Any]
+    """Its arguments, as a JSON Schema object."""
+
+
+class ToolCall(BaseModel):
+    """One call of a tool, as the model made it."""
+
+    id: str
+    """The provider's id of the call; a tool message answers it by this id."""
+    name: str
+    """The tool called (it may name no tool there is)."""
+    arguments: str
+    """The arguments exactly as the model wrote them: JSON text, perhaps malformed."""
+
+
 class Message(BaseModel):
     """One message of a conversation sent to a model."""
 
-    role: Literal["system", "user", "assistant"]
-    """Who speaks: the system prompt, the user (task, observations), or the assistant (the model itself)."""
+    role: Literal["system", "user", "assistant", "tool"]
+    """Who speaks: the system prompt, the user (task, observations), the assistant (the model itself), or a
+    tool's result."""
     content: str
     """The text of the message."""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    """An assistant message's tool calls."""
+    tool_call_id: str | None = None
+    """A tool message: the call it answers."""
 
 
 class GenerateConfig(BaseModel):
@@ -44,6 +71,8 @@ class GenerateConfig(BaseModel):
     """How many alternatives per position when `logprobs` is set."""
     seed: int | None = None
     """Sampling seed, where the provider supports one."""
+    tools: list[Tool] | None = None
+    """Tools the model may call (set by an agent for each request, not in a saved config)."""
 
 
 class Usage(BaseModel):
@@ -81,6 +110,8 @@ class Completion(BaseModel):
     """The generated text."""
     logprobs: list[TokenLogprob] | None = None
     """Per-position log-probabilities, when asked for and returned."""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    """The tools it called, in order (when `tools` were offered)."""
 
 
 class Generation(BaseModel):
