@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from proctor.agents import AgentRun, TagsAgent, rebuild
 from proctor.models import Completion, GenerateConfig, Generation, Message, Model, provider
 from proctor.runner import RunConfig, RunLimits, Runner
-from proctor.runner import _context as context
 from proctor.store import RunStatus, Store, Writer, ops
 from proctor.tasks import load_tasks
 
@@ -160,7 +160,9 @@ def main() -> None:
             started = time.perf_counter()
             steps = store.steps(run_id)
             reads.append(time.perf_counter() - started)
-            context.rebuild(steps, task.info.instructions, 8000)
+            rebuild(
+                TagsAgent(), AgentRun(instructions=task.info.instructions, options=1, generate=GenerateConfig()), steps
+            )
             rebuilds.append(time.perf_counter() - started)
             resumes.append(asyncio.run(resume_once(store, run_id, root / "workspaces")))
         store.close()

@@ -15,9 +15,9 @@ import pytest
 from doubles import script, sequence, turns
 from runner_tasks import online_task
 
+from proctor.agents._actions import INTERNET_REFUSED, SCORE_HELP
 from proctor.models import GenerateConfig, Message
 from proctor.runner import RunConfig, Runner
-from proctor.runner._actions import INTERNET_REFUSED, SCORE_HELP
 from proctor.runner._config import with_task_limits
 from proctor.sandbox import BwrapSandbox, Limits
 from proctor.store import RunStatus, Store

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -12,11 +13,13 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from proctor.agents import agents
+from proctor.agents._actions import option_fields
 from proctor.cli._checks import RUN_FLAGS, describe, exit_if_all_failed, notes
 from proctor.cli._processes import WORKER_PARENT_ENV, exit_with_parent
-from proctor.cli._render import print_runs, run_tree
+from proctor.cli._render import print_runs, print_side_by_side, run_tree
 from proctor.models import get_model
 from proctor.runner import (
     RunConfig,
@@ -28,7 +31,6 @@ from proctor.runner import (
     run_tasks_async,
     work,
 )
-from proctor.runner._actions import option_fields
 from proctor.store import RunRecord, RunStatus, Store, ops
 from proctor.tasks import load_tasks
 
@@ -59,6 +61,9 @@ BASELINE_NOTE = (
 def run(
     tasks: Annotated[str, typer.Argument(help="A task folder, a suite folder, or 'examples'.")],
     model: Annotated[str, typer.Option(help="The agent's model, provider/model.")] = "scripted/baseline",
+    agent: Annotated[
+        list[str] | None, typer.Option("--agent", help="The agent (see `proctor agents`); repeat to compare.")
+    ] = None,
     task: Annotated[list[str] | None, typer.Option("--task", help="Only these task ids or names (repeatable).")] = None,
     options: Annotated[int, typer.Option(help="Options proposed per step.")] = 1,
     chooser: Annotated[str, typer.Option(help="first, rating or human.")] = "first",
@@ -89,6 +94,7 @@ def run(
             run_config = RunConfig.model_validate(
                 {
                     "model": model,
+                    "agent": (agent or ["tags"])[0],
                     "options": options,
                     "generate": {"temperature": temperature},
                     "chooser": {"name": chooser, "model": rater},
@@ -102,21 +108,26 @@ def run(
             )
         except ValidationError as error:
             raise ConfigError(describe(error, RUN_FLAGS)) from None
-    agent = get_model(run_config.model, **run_config.model_options)  # a mistyped name fails here, before any run
-    get_chooser(run_config.chooser, agent)
+    configs = [run_config] if config is not None or not agent else [agent_config(run_config, a) for a in agent]
+    model_ = get_model(run_config.model, **run_config.model_options)  # a mistyped name fails here, before any run
+    get_chooser(run_config.chooser, model_)
     loaded = load_tasks(tasks, only=task)
     asyncio.run(preflight_async(run_config))  # no key, no server, no sandbox: one line, nothing stored
     store = Store(db)
     if run_config.model.startswith("scripted/"):
         notes.print(BASELINE_NOTE.format(model=run_config.model), style="yellow")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    records: list[RunRecord] = []
     with Progress(*columns, console=console, transient=True, disable=json_out) as progress:
-        bar = progress.add_task(f"running {len(loaded)} tasks with {run_config.model}", total=len(loaded))
-        records = asyncio.run(
-            run_tasks_async(loaded, run_config, store, concurrency=concurrency, on_done=lambda r: progress.advance(bar))
-        )
+        for each in configs:
+            what = f"running {len(loaded)} tasks with {each.model} ({each.agent})"
+            bar = progress.add_task(what, total=len(loaded))
+            advance = functools.partial(_advance, progress, bar)
+            records += asyncio.run(run_tasks_async(loaded, each, store, concurrency=concurrency, on_done=advance))
     if json_out:
         print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+    elif len(configs) > 1:
+        print_side_by_side(console, records, [c.agent for c in configs], title=f"runs of {tasks} · {run_config.model}")
     else:
         print_runs(console, records, title=f"runs of {tasks}")
         scored = [r.score for r in records if r.score is not None]
@@ -126,6 +137,25 @@ def run(
             f"solved {solved}/{len(records)} · mean score {mean:.2f} over {len(scored)} scored runs · db {store.url}"
         )
     exit_if_all_failed(records)
+
+
+def _advance(progress: Progress, bar: TaskID, record: RunRecord) -> None:
+    progress.advance(bar)
+
+
+def agent_config(config: RunConfig, name: str) -> RunConfig:
+    """`config` with agent `name`, refused in one line if no agent has that name."""
+    try:
+        return RunConfig.model_validate(config.model_dump() | {"agent": name})
+    except ValidationError as error:
+        raise ConfigError(describe(error, {"agent": "--agent"})) from None
+
+
+@app.command("agents")
+def list_agents() -> None:
+    """List the agents a run may use (`--agent NAME`), one line each."""
+    for name, description in agents().items():
+        console.print(f"{name:<12} {description}", highlight=False, markup=False)
 
 
 def load_config(path: Path) -> RunConfig:

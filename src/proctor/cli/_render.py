@@ -77,6 +77,27 @@ def print_runs(console: Console, records: Sequence[RunRecord], *, title: str) ->
     console.print(table)
 
 
+def print_side_by_side(console: Console, records: Sequence[RunRecord], agents: list[str], *, title: str) -> None:
+    """A table of tasks × agents: each run's score (or status), then each agent's runs solved and mean score."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("task")
+    for name in agents:
+        table.add_column(name, justify="right")
+    cells: dict[tuple[str, str], str] = {}
+    for r in records:
+        cells[r.task_id, r.config.get("agent", "tags")] = r.status.value if r.score is None else f"{r.score:.2f}"
+    for task in dict.fromkeys(r.task_id for r in records):
+        table.add_row(task, *(cells.get((task, name), "—") for name in agents))
+    summary = []
+    for name in agents:
+        scores = [r.score or 0.0 for r in records if r.config.get("agent", "tags") == name]
+        solved = sum(1 for s in scores if s >= 1.0)
+        summary.append(f"{solved}/{len(scores)} · {sum(scores) / max(len(scores), 1):.2f}")
+    table.add_section()
+    table.add_row("solved · mean", *summary)
+    console.print(table)
+
+
 def _first_lines(text: str, full: bool, lines: int = 6) -> str:
     if full:
         return text

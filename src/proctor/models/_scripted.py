@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from proctor.models._base import (
     Generation,
     Message,
     Model,
+    ToolCall,
     UnknownModelError,
     Usage,
     provider,
@@ -173,7 +175,7 @@ class ScriptedBaseline:
 
     def respond(self, messages: list[Message]) -> str:
         """The completion for this point of the conversation (one action, after a line of plan)."""
-        users = [m.content for m in messages if m.role == "user"]
+        users = [m.content for m in messages if m.role in ("user", "tool")]
         instructions = users[0] if users else ""
         step = sum(1 for m in messages if m.role == "assistant")
         observation = users[-1] if step > 0 and len(users) > 1 else ""
@@ -186,12 +188,29 @@ class ScriptedBaseline:
     async def generate(self, messages: list[Message], config: GenerateConfig) -> Generation:
         """`config.n` identical completions from the rules; zero tokens, zero cost."""
         text = self.respond(messages)
+        completion = Completion(text=text) if config.tools is None else _as_tool_call(text, len(messages))
         return Generation(
             model=self.name,
-            completions=[Completion(text=text) for _ in range(config.n)],
+            completions=[completion for _ in range(config.n)],
             usage=Usage(input_tokens=0, output_tokens=0, cost=0.0),
             latency=0.0,
         )
+
+
+_TOOLS = {"bash": ("bash", "command"), "submit": ("submit", "answer"), "delegate": ("delegate", "instructions")}
+_TOOLS |= {"write": ("write_file", "content")}
+_TAG = re.compile(r"<(bash|submit|delegate|write)(?: path=\"([^\"]*)\")?>(.*?)</\1>", re.DOTALL)
+
+
+def _as_tool_call(text: str, position: int) -> Completion:
+    """The rule's action as a native tool call, when the request offers tools (the `react` agent)."""
+    found = _TAG.search(text)
+    if found is None:
+        return Completion(text=text)
+    tool, key = _TOOLS[found.group(1)]
+    arguments = {key: found.group(3)} | ({"path": found.group(2)} if found.group(2) else {})
+    call = ToolCall(id=f"call_{position}", name=tool, arguments=json.dumps(arguments))
+    return Completion(text=text[: found.start()].strip(), tool_calls=[call])
 
 
 @provider("scripted")

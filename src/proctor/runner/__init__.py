@@ -1,6 +1,6 @@
 """The runner: the step loop, its choosers, and its configuration."""
 
-from proctor.runner._actions import ACTION_HELP, Action, ParseError, option_fields, parse_action
+from proctor.agents._actions import ACTION_HELP, Action, ParseError, option_fields, parse_action
 from proctor.runner._batch import (
     SettingError,
     fork,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from proctor.runner._actions import option_fields
+from proctor.agents._actions import option_fields
 from proctor.runner._config import RunConfig
 from proctor.runner._loop import Runner
 from proctor.store import RunRecord, RunStatus, Store, ops

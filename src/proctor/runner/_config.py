@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from proctor.agents._base import get_agent_factory
 from proctor.models import GenerateConfig, redact
 from proctor.sandbox import Limits
 
@@ -68,6 +69,10 @@ class RunConfig(_Strict):
 
     model: str = "scripted/baseline"
     """The agent's model, `provider/model`."""
+    agent: str = "tags"
+    """The agent (scaffold) the model works through: `tags`, `react`, or a registered agent's name."""
+    agent_options: dict[str, Any] = Field(default_factory=dict)
+    """Options for the agent, passed to its factory."""
     model_options: dict[str, Any] = Field(default_factory=dict)
     """Provider options (base_url, device, …) for the agent's model. Keys and other secrets (api_key, tokens,
     passwords, authorization headers) are used, never saved: a saved config holds `"<redacted>"` instead."""
@@ -107,6 +112,12 @@ class RunConfig(_Strict):
     def _without_secrets(self, options: dict[str, Any]) -> dict[str, Any]:
         # Every saved copy (the stored run, exports, --json) is made by serializing: the key stays in memory only.
         return redact(options)
+
+    @field_validator("agent")
+    @classmethod
+    def _known_agent(cls, name: str) -> str:
+        get_agent_factory(name)  # an unknown name is refused with the names there are
+        return name
 
     @field_validator("command_limits")
     @classmethod

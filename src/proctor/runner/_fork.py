@@ -5,27 +5,30 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from proctor.runner._actions import write_command
-from proctor.sandbox import Sandbox
+from proctor.runner._execute import SANDBOX_ACTIONS, run_action
+from proctor.sandbox import Limits, Sandbox
 from proctor.store import StepRecord, Store
 
 
-async def replay(store: Store, sandbox: Sandbox, steps: list[StepRecord]) -> int:
-    """Re-run the chosen shell commands and file writes of the completed `steps`, and of the subtasks they
-    delegated, in `sandbox`; returns how many actions were replayed."""
+async def replay(store: Store, sandbox: Sandbox, steps: list[StepRecord], limits: Limits | None = None) -> int:
+    """Re-run the chosen actions that change the workspace (shell, Python, file writes and edits, each tool call
+    of an option of calls) of the completed `steps`, and of the subtasks they delegated, in `sandbox`; returns how
+    many actions were replayed."""
     count = 0
     for step in steps:
         chosen = step.chosen
         if not step.done or step.kind != "action" or chosen is None or chosen.action is None:
             continue
         argument: dict[str, Any] = chosen.argument or {}
-        if chosen.action == "bash":
-            await sandbox.exec(argument["command"])
-            count += 1
-        elif chosen.action == "write":
-            await sandbox.exec(write_command(argument["path"]), stdin=argument["content"].encode())
-            count += 1
-        elif chosen.action == "delegate" and step.observation and step.observation.child_run_id:
-            child_steps = await asyncio.to_thread(store.steps, step.observation.child_run_id)
-            count += await replay(store, sandbox, child_steps)
+        actions: list[dict[str, Any]] = (
+            argument["calls"] if chosen.action == "calls" else [{"action": chosen.action, "argument": argument}]
+        )
+        for action in actions:
+            if action["action"] in SANDBOX_ACTIONS and action["action"] != "read":
+                await run_action(sandbox, action["action"], action["argument"], limits or Limits())
+                count += 1
+        children = {call.get("child_run_id") for call in step.observation.calls or []} if step.observation else set()
+        children.add(step.observation.child_run_id if step.observation else None)
+        for child in sorted(c for c in children if c is not None):
+            count += await replay(store, sandbox, await asyncio.to_thread(store.steps, child), limits)
     return count

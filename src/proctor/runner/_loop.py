@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from proctor.models import Generation, Message, Model, ModelError, get_model
-from proctor.runner import _context as context
-from proctor.runner._actions import INTERNET_REFUSED, SCORE_HELP, option_fields, write_command
+from proctor.agents import AgentRun, advance, get_agent, rebuild
+from proctor.agents import _context as context
+from proctor.agents._actions import INTERNET_REFUSED, SCORE_HELP
+from proctor.models import GenerateConfig, Generation, Message, Model, ModelError, Tool, get_model
 from proctor.runner._choosers import Choice, ChoiceRequest, ChooserServices, get_chooser
 from proctor.runner._config import RunConfig, RunLimits, default_workspaces, with_task_limits
+from proctor.runner._execute import SANDBOX_ACTIONS, run_action
 from proctor.runner._fork import replay
 from proctor.runner._transactions import WITHOUT_EFFECTS, Progress, claim_run, complete_step, create_run, end_run
 from proctor.sandbox import Sandbox, SandboxError, clean_leftovers, get_sandbox
@@ -39,6 +41,15 @@ class _Run:
         self.model = runner.model(self.config.model, self.config.model_options)
         self.chooser = get_chooser(self.config.chooser, self.model)
         self.instructions = self.config.subtask or _instructions(task, self.config)
+        self.agent = get_agent(self.config.agent, **self.config.agent_options)
+        self.agent_run = AgentRun(
+            instructions=self.instructions,
+            options=self.config.options,
+            generate=self.config.generate,
+            observation_chars=self.config.observation_chars,
+            intermediate_scoring=task.info.intermediate_scoring,
+            delegation=self.config.max_delegation_depth > 0,
+        )
         self.tokens = record.input_tokens + record.output_tokens
         self.cost = record.cost
         self._active_before = record.active_seconds
@@ -47,6 +58,8 @@ class _Run:
         self.final: RunRecord | None = None
         """The run as stored at its end, when the last write read it back."""
         self.pause_requested = False
+        self.tools: list[Tool] | None = None
+        """The tools the agent last offered the model."""
 
     @property
     def active(self) -> float:
@@ -100,6 +113,21 @@ class _Run:
             int(self.active // c.seconds) if c.seconds else 0,
         ]
         return max(levels)
+
+
+class _Proposer:
+    """The run's model, for an agent proposing one step: each call's usage is kept, to store with the step."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.model = run.model.name
+        self.usages: list[dict[str, Any]] = []
+
+    async def generate(self, messages: list[Message], config: GenerateConfig) -> Generation:
+        generation = await self.run.model.generate(messages, config)
+        self.run.tools = config.tools  # a conversation with tool calls goes on offering the tools
+        self.usages.append(self.run.usage(generation, self.model, "agent", None))
+        return generation
 
 
 class Runner:
@@ -249,8 +277,7 @@ class Runner:
 
     async def _loop(self, run: _Run, progress: Progress) -> None:
         steps = progress.steps
-        limit = run.config.observation_chars
-        messages = context.rebuild(steps, run.instructions, limit)
+        messages = rebuild(run.agent, run.agent_run, steps)
         # A step cut off mid-way is finished from what is stored; an interrupted stuck check is left as it is.
         pending = steps[-1] if steps and not steps[-1].done and steps[-1].kind == "action" else None
         index = len(steps)
@@ -277,13 +304,13 @@ class Runner:
                     index += 1
                     last_kind = "stuck_check"
                     if restart is not None:
-                        messages = context.apply_step(messages, restart, run.instructions, limit)
+                        messages = advance(run.agent, run.agent_run, messages, restart)
                         index += 1
                     continue
             step = pending or await self._propose(run, index, messages)
             pending = None
             step = await self._act(run, step, messages)
-            messages = context.apply_step(messages, step, run.instructions, limit)
+            messages = advance(run.agent, run.agent_run, messages, step)
             index = step.index + 1
             action_steps += 1
             last_kind = "action"
@@ -299,16 +326,16 @@ class Runner:
                 return
 
     async def _propose(self, run: _Run, index: int, messages: list[Message]) -> StepRecord:
-        config = run.config.generate.model_copy(update={"n": run.config.options})
+        proposer = _Proposer(run)
         try:
-            generation = await run.model.generate(messages, config)
+            proposals = await run.agent.propose(run.agent_run, messages, proposer)
         except ModelError as error:
             await run.record_usage(None, run.model.name, "agent", str(error))
             raise
         source = source_of(run.model.name)
-        fields = [option_fields(c.text, source) for c in generation.completions]
-        usage = run.usage(generation, run.model.name, "agent", None)
-        step_id, option_ids = await run.write(ops.start_step, run.id, index, "action", fields, usage=usage)
+        fields = [proposal.model_dump() | {"source": source} for proposal in proposals]
+        usages = proposer.usages
+        step_id, option_ids = await run.write(ops.start_step, run.id, index, "action", fields, usages=usages)
         # The step as stored, built from what was written rather than read back.
         options = [OptionRecord(id=i, index=n, **f) for n, (i, f) in enumerate(zip(option_ids, fields, strict=True))]
         return StepRecord(id=step_id, index=index, kind="action", options=options)
@@ -352,25 +379,37 @@ class Runner:
         argument: dict[str, Any],
         parse_error: str | None,
     ) -> ObservationRecord:
-        limits = run.config.command_limits
         if action is None:
             return ObservationRecord(kind="error", output=f"Could not parse your reply: {parse_error}", failed=True)
-        if action == "bash":
-            result = await run.sandbox.exec(argument["command"], limits=limits)
-            failed = result.exit_code != 0 or result.timed_out or result.truncated
-            return ObservationRecord(
-                kind="bash",
-                failed=failed,
-                **result.model_dump(exclude={"stdout", "duration"}),
-                output=result.stdout,
-            )
-        if action == "write":
-            return await self._write_file(run, argument["path"], argument["content"])
+        if action in SANDBOX_ACTIONS:
+            return await run_action(run.sandbox, action, argument, run.config.command_limits)
+        if action == "calls":
+            return await self._calls(run, step, argument["calls"])
         if action == "delegate":
             return await self._delegate(run, step, argument["instructions"])
         if action == "score":
             return await self._intermediate_score(run)
         return ObservationRecord(kind="submit", output=argument["answer"])
+
+    async def _calls(self, run: _Run, step: StepRecord, calls: list[dict[str, Any]]) -> ObservationRecord:
+        """An option's tool calls, run in order until one submits; each call's result is kept apart."""
+        results: list[dict[str, Any]] = []
+        for call in calls:
+            if call["error"] is not None:
+                result = ObservationRecord(kind="error", output=call["error"], failed=True)
+            else:
+                result = await self._execute(run, step, call["action"], call["argument"], None)
+            results.append(result.model_dump(exclude={"calls"}) | {"id": call["id"], "tool": call["tool"]})
+            if result.kind == "submit" and not result.failed:
+                return result.model_copy(update={"calls": results})
+        shown = [f"[{r['tool']}] {context.show_observation(ObservationRecord(**r), 10**9)}" for r in results]
+        return ObservationRecord(
+            kind="calls",
+            output="\n\n".join(shown),
+            failed=any(r["failed"] for r in results),
+            child_run_id=next((r["child_run_id"] for r in results if r["child_run_id"]), None),
+            calls=results,
+        )
 
     async def _intermediate_score(self, run: _Run) -> ObservationRecord:
         """Score the work so far, when the task offers it; the entry joins the run's score log (its events)."""
@@ -384,24 +423,16 @@ class Runner:
         shown = f"score: {entry.score}" + (f"\n{entry.message}" if entry.message else "")
         return ObservationRecord(kind="score", output=shown)
 
-    async def _write_file(self, run: _Run, path: str, content: str) -> ObservationRecord:
-        result = await run.sandbox.exec(write_command(path), limits=run.config.command_limits, stdin=content.encode())
-        if result.exit_code != 0:
-            return ObservationRecord(
-                kind="write",
-                output=f"could not write {path}: {result.stderr.strip()}",
-                exit_code=result.exit_code,
-                failed=True,
-            )
-        return ObservationRecord(kind="write", output=f"wrote {len(content.encode())} bytes to {path}", exit_code=0)
-
     async def _delegate(self, run: _Run, step: StepRecord, instructions: str) -> ObservationRecord:
         if run.config.max_delegation_depth <= 0:
             return ObservationRecord(
                 kind="delegate", output="delegation depth limit reached: do it yourself", failed=True
             )
         existing = await asyncio.to_thread(self.store.runs, parent=run.id)
-        child = next((r for r in existing if r.parent_step_id == step.id), None)
+        # One step may delegate several subtasks (tool calls): each is found again by its instructions.
+        child = next(
+            (r for r in existing if r.parent_step_id == step.id and r.config.get("subtask") == instructions), None
+        )
         if child is None:
             config = run.config.model_copy(
                 update={"subtask": instructions, "max_delegation_depth": run.config.max_delegation_depth - 1}
@@ -465,7 +496,9 @@ class Runner:
         """Ask the model whether it is stuck and record the check; if stuck (and so configured), write a
         restart step from the model's summary and return it."""
         question = [*messages, Message(role="user", content=context.STUCK_QUESTION)]
-        generation = await run.model.generate(question, run.config.generate.model_copy(update={"n": 1}))
+        generation = await run.model.generate(
+            question, run.config.generate.model_copy(update={"n": 1, "tools": run.tools})
+        )
         answer = generation.completions[0].text
         stuck = answer.strip().upper().startswith("YES")
         fields = {
@@ -489,7 +522,7 @@ class Runner:
         if not (stuck and run.config.stuck.restart):
             return None
         ask = [*messages, Message(role="user", content=context.SUMMARY_REQUEST)]
-        generation = await run.model.generate(ask, run.config.generate.model_copy(update={"n": 1}))
+        generation = await run.model.generate(ask, run.config.generate.model_copy(update={"n": 1, "tools": run.tools}))
         summary = generation.completions[0].text.strip()
         step_id, _ = await run.write(ops.start_step, run.id, index + 1, "restart", [], summary)
         await run.record_usage(generation, run.model.name, "summary", None, step_id)

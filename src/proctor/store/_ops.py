@@ -144,13 +144,13 @@ def start_step(
     kind: str,
     options: list[dict[str, Any]],
     summary: str | None = None,
-    usage: dict[str, Any] | None = None,
+    usages: list[dict[str, Any]] | None = None,
 ) -> tuple[int, list[int]]:
-    """Start a step with its options in one go, and the usage of the call that proposed them (see `add_usage`);
+    """Start a step with its options in one go, and the usage of the calls that proposed them (see `add_usage`);
     returns the step id and the option ids."""
     step_id = add_step(conn, run_id, index, kind, summary)
     option_ids = [add_option(conn, step_id, i, option) for i, option in enumerate(options)]
-    if usage is not None:
+    for usage in usages or ():
         add_usage(conn, run_id, step_id, usage)
     return step_id, option_ids
 

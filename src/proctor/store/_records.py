@@ -171,6 +171,8 @@ class ObservationRecord(BaseModel):
     """Seconds the action took."""
     child_run_id: str | None = None
     """The subtask run of a delegate action."""
+    calls: list[dict[str, Any]] | None = None
+    """For an option of tool calls: per call, `id`, `tool`, `output` (what the model is shown) and `failed`."""
 
 
 class StepRecord(BaseModel):

@@ -141,6 +141,7 @@ observations = Table(
     Column("truncated", Boolean, nullable=False, default=False),
     Column("duration", Float, nullable=False, default=0.0, comment="Seconds the action took."),
     Column("child_run_id", String(32), ForeignKey("runs.id"), comment="The subtask run of a delegate action."),
+    Column("calls", JSON, comment="An option of several tool calls: each call's id, tool, output and failure."),
     _created(),
 )
 

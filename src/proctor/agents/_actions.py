@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from proctor.agents._base import Proposal
 
 ActionKind = Literal["bash", "write", "delegate", "submit", "score"]
 
@@ -62,24 +63,15 @@ def parse_action(text: str) -> Action:
     return Action(kind=kind, argument={key: body})  # type: ignore[arg-type]
 
 
-def option_fields(text: str, source: str) -> dict[str, Any]:
-    """The stored columns of an option with this text: parsed action, or the parse error."""
+def parse_option(text: str) -> Proposal:
+    """An option with this text, as the tags agent reads it: its action, or why none could be parsed."""
     try:
         action = parse_action(text)
     except ParseError as error:
-        return {"text": text, "action": None, "argument": None, "parse_error": str(error), "source": source}
-    return {
-        "text": text,
-        "action": action.kind,
-        "argument": action.argument,
-        "parse_error": None,
-        "source": source,
-    }
+        return Proposal(text=text, action=None, argument=None, parse_error=str(error))
+    return Proposal(text=text, action=action.kind, argument=action.argument)
 
 
-def write_command(path: str) -> str:
-    """A shell command that writes its standard input to `path`, making the folders on the way. It runs inside the
-    sandbox, so a path or a symlink that points out of the workspace goes nowhere; the content comes on standard
-    input, so a file of any size fits."""
-    quoted = shlex.quote(path)
-    return f'mkdir -p "$(dirname {quoted})" && cat > {quoted}'
+def option_fields(text: str, source: str) -> dict[str, Any]:
+    """The stored columns of an option with this text (a person's, in text tags): parsed action, or the error."""
+    return parse_option(text).model_dump() | {"source": source}

@@ -1,10 +1,10 @@
-"""What the agent's model sees: the prompt, and the conversation rebuilt from a run's steps."""
+"""What the tags agent's model sees: the prompt, and observations as text; the stuck check's questions."""
 
 from __future__ import annotations
 
+from proctor.agents._actions import ACTION_HELP
 from proctor.models import Message
-from proctor.runner._actions import ACTION_HELP
-from proctor.store import ObservationRecord, StepRecord
+from proctor.store import ObservationRecord
 
 SYSTEM = f"""You are an agent doing a task in a Linux shell, in your workspace folder.
 {ACTION_HELP}
@@ -20,11 +20,6 @@ far, what failed, and what to do next. Plain text, at most 300 words, no action 
 def start(instructions: str) -> list[Message]:
     """The conversation at the start of a task."""
     return [Message(role="system", content=SYSTEM), Message(role="user", content=instructions)]
-
-
-def restart(instructions: str, summary: str) -> list[Message]:
-    """The conversation after a restart from a summary."""
-    return start(f"{instructions}\n\nYou have worked on this before and were restarted. Your summary:\n{summary}")
 
 
 def show_observation(observation: ObservationRecord, limit: int) -> str:
@@ -44,27 +39,3 @@ def show_observation(observation: ObservationRecord, limit: int) -> str:
         notes.append("output cut at the size limit and the command killed")
     header = f"[{', '.join(notes)}]\n" if notes else ""
     return header + text
-
-
-def apply_step(messages: list[Message], step: StepRecord, instructions: str, limit: int) -> list[Message]:
-    """The conversation after a completed step: an action step adds the chosen option and its observation; a
-    restart step starts over from its summary; a stuck check leaves the conversation as it was."""
-    if step.kind == "restart" and step.summary is not None:
-        return restart(instructions, step.summary)
-    chosen = step.chosen
-    if step.kind != "action" or chosen is None or step.observation is None:
-        return messages
-    return [
-        *messages,
-        Message(role="assistant", content=chosen.text),
-        Message(role="user", content=show_observation(step.observation, limit)),
-    ]
-
-
-def rebuild(steps: list[StepRecord], instructions: str, limit: int) -> list[Message]:
-    """The conversation after all completed steps."""
-    messages = start(instructions)
-    for step in steps:
-        if step.done:
-            messages = apply_step(messages, step, instructions, limit)
-    return messages

@@ -1,0 +1,148 @@
+"""The agent extension point: how a run's model is prompted, how its replies become options, and how
+observations return to its context. The step loop, store, choosers, forks, resume, delegation and limits are the
+same for every agent; an agent only turns stored state into the next request and completions into options."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from proctor.models import GenerateConfig, Generation, Message
+from proctor.store import ObservationRecord, OptionRecord, StepRecord
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """What an agent knows of the run it drives."""
+
+    instructions: str
+    """The task's (or subtask's) instructions, with the runner's notes."""
+    options: int
+    """How many options to propose per step."""
+    generate: GenerateConfig
+    """The run's sampling settings."""
+    observation_chars: int = 8000
+    """Most characters of an observation to show the model."""
+    intermediate_scoring: bool = False
+    """The task scores work in progress on request."""
+    delegation: bool = True
+    """Subtasks may be delegated (the depth limit is not reached)."""
+
+    def restarted(self, summary: str) -> AgentRun:
+        """The run as it continues from a summary, after a stuck check restarted it."""
+        note = f"\n\nYou have worked on this before and were restarted. Your summary:\n{summary}"
+        return dataclasses.replace(self, instructions=self.instructions + note)
+
+
+class Proposal(BaseModel):
+    """One option an agent proposes: the model's text and the action parsed from it."""
+
+    text: str
+    """What the model wrote (its reasoning; for tags, the whole reply)."""
+    action: str | None
+    """`bash`, `write`, `python`, `read`, `edit`, `delegate`, `score`, `submit`, `calls` (tool calls), or None."""
+    argument: dict[str, Any] | None
+    """The action's arguments; for `calls`, `{"calls": [{id, tool, arguments, action, argument, error}]}`."""
+    parse_error: str | None = None
+    """Why no action could be parsed (shown to the model as the step's observation)."""
+
+
+class Proposer(Protocol):
+    """The model calls an agent may make for one step; their usage is stored with the step."""
+
+    model: str
+    """The run's model, `provider/model`."""
+
+    async def generate(self, messages: list[Message], config: GenerateConfig) -> Generation:
+        """Call the run's model."""
+        ...
+
+
+class Agent(Protocol):
+    """A scaffold: builds each request from the run's stored state and turns completions into options."""
+
+    def start(self, run: AgentRun) -> list[Message]:
+        """The conversation before the first step."""
+        ...
+
+    async def propose(self, run: AgentRun, messages: list[Message], proposer: Proposer) -> list[Proposal]:
+        """The step's options (usually `run.options` sampled completions of `messages`)."""
+        ...
+
+    def observe(
+        self, run: AgentRun, messages: list[Message], option: OptionRecord, observation: ObservationRecord
+    ) -> list[Message]:
+        """The conversation after `option` was chosen and run. The option may be one a person wrote (text tags)."""
+        ...
+
+
+AgentFactory = Callable[..., Agent]
+_agents: dict[str, AgentFactory] = {}
+
+
+class UnknownAgentError(ValueError):
+    """No agent of that name is registered."""
+
+
+def agent(name: str) -> Callable[[AgentFactory], AgentFactory]:
+    """Register an agent under `name`: a class or function called with the run's `agent_options`.
+
+    Example:
+        @agent("terse")
+        class Terse(TagsAgent):
+            \"\"\"Text tags, told to be brief.\"\"\"
+    """
+
+    def register(factory: AgentFactory) -> AgentFactory:
+        _agents[name] = factory
+        return factory
+
+    return register
+
+
+def agents() -> dict[str, str]:
+    """Registered agents and the first line of each one's docstring."""
+    return {name: (factory.__doc__ or "").strip().splitlines()[0] for name, factory in sorted(_agents.items())}
+
+
+def get_agent_factory(name: str) -> AgentFactory:
+    """The factory registered under `name`.
+
+    Raises:
+        UnknownAgentError: no such agent (the message lists those there are).
+    """
+    if name not in _agents:
+        raise UnknownAgentError(f"unknown agent {name!r} (agents: {', '.join(sorted(_agents))})")
+    return _agents[name]
+
+
+def get_agent(name: str, **options: Any) -> Agent:
+    """Build the agent registered under `name` with `options`.
+
+    Raises:
+        UnknownAgentError: no such agent (the message lists those there are).
+    """
+    return get_agent_factory(name)(**options)
+
+
+def advance(agent: Agent, run: AgentRun, messages: list[Message], step: StepRecord) -> list[Message]:
+    """The conversation after a completed step: an action step's chosen option and observation, as the agent
+    shows them; a restart step starts over from its summary; other steps leave it as it was."""
+    if step.kind == "restart" and step.summary is not None:
+        return agent.start(run.restarted(step.summary))
+    if step.kind != "action" or step.chosen is None or step.observation is None:
+        return messages
+    return agent.observe(run, messages, step.chosen, step.observation)
+
+
+def rebuild(agent: Agent, run: AgentRun, steps: list[StepRecord]) -> list[Message]:
+    """The conversation after a run's completed steps: what a resumed run continues from."""
+    messages = agent.start(run)
+    for step in steps:
+        if step.done:
+            messages = advance(agent, run, messages, step)
+    return messages
