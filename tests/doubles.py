@@ -8,7 +8,7 @@ from typing import Any
 
 from proctor.models import Completion, GenerateConfig, Generation, Message, TokenLogprob, Usage, provider
 
-Script = Callable[[list[Message], GenerateConfig], list[str]]
+Script = Callable[[list[Message], GenerateConfig], list[str] | list[Completion]]
 _scripts: dict[str, Script] = {}
 
 
@@ -21,23 +21,25 @@ class DoubleModel:
         self.logprobs = logprobs
         self.delay = delay
         self.calls: list[list[Message]] = []
+        self.configs: list[GenerateConfig] = []
 
     async def generate(self, messages: list[Message], config: GenerateConfig) -> Generation:
         self.calls.append(messages)
+        self.configs.append(config)
         if self.delay:
             await asyncio.sleep(self.delay)
         texts = self.script(messages, config)
         logprobs = None
         if config.logprobs and self.logprobs is not None:
             logprobs = [TokenLogprob(token=max(self.logprobs, key=self.logprobs.__getitem__), top=self.logprobs)]
-        completions = [Completion(text=t, logprobs=logprobs) for t in texts]
+        completions = [t if isinstance(t, Completion) else Completion(text=t, logprobs=logprobs) for t in texts]
         return Generation(
             model=self.name, completions=completions, usage=Usage(input_tokens=100, output_tokens=10, cost=0.001)
         )
 
 
 def script(name: str) -> Callable[[Script], Script]:
-    """Register a script: `fn(messages, config) -> list of config.n texts`."""
+    """Register a script: `fn(messages, config) -> config.n texts (or completions, with tool calls)`."""
 
     def register(fn: Script) -> Script:
         if name in _scripts and getattr(_scripts[name], "actions", None) != getattr(fn, "actions", object()):

@@ -14,6 +14,7 @@ import pytest
 import typer
 from pydantic import BaseModel
 
+from proctor.agents._base import _agents
 from proctor.cli import app
 from proctor.models import GenerateConfig, providers
 from proctor.models._base import _providers
@@ -63,8 +64,10 @@ def test_every_setting_is_in_the_config_docs(model: type[BaseModel]) -> None:
 
 def test_every_extension_point_is_documented() -> None:
     extending = (DOCS / "extending.md").read_text()
-    for decorator in ("@provider", "@chooser", "@sandbox_backend"):
+    for decorator in ("@provider", "@agent", "@chooser", "@sandbox_backend"):
         assert decorator in extending
+    for name in [a for a, factory in _agents.items() if factory.__module__.startswith("proctor.")]:
+        assert f"`{name}`" in extending and f"| `{name}` |" in (DOCS / "agents.md").read_text()
     models = (DOCS / "models.md").read_text()
     for name in [p for p in providers() if _providers[p].__module__.startswith("proctor.")]:  # not test doubles
         assert f"`{name}/" in models, f"provider {name} is not documented in docs/models.md"
@@ -111,3 +114,13 @@ def test_the_readme_python_example_runs(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "done 1.0"
+
+
+def test_the_agents_example_runs(tmp_path: Path) -> None:
+    (code,) = re.findall(r"```python\n(.*?)```", (DOCS / "agents.md").read_text(), re.DOTALL)
+    assert len(code.strip().splitlines()) < 60
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done 1.0"
+    runs = Store(f"sqlite:///{tmp_path / 'runs.db'}").runs()
+    assert [run.config["agent"] for run in runs] == ["window"]

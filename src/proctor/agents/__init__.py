@@ -13,6 +13,7 @@ from proctor.agents._base import (
     get_agent,
     rebuild,
 )
+from proctor.agents._context import show_observation
 from proctor.agents._react import ReactAgent
 from proctor.agents._tags import TagsAgent
 
@@ -35,4 +36,5 @@ __all__ = [
     "parse_action",
     "parse_option",
     "rebuild",
+    "show_observation",
 ]

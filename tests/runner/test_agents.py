@@ -1,0 +1,106 @@
+"""Agents through the step loop: the react agent's native tool calls (parallel, malformed, unknown, missing),
+each handled with an observation; resume rebuilds the very messages; the registry and RunConfig.agent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from doubles import DoubleModel, script, turns
+
+from proctor.agents import AgentRun, ReactAgent, agents, get_agent, rebuild
+from proctor.models import Completion, GenerateConfig, Message, ToolCall
+from proctor.runner import RunConfig, Runner, StuckConfig
+from proctor.sandbox import open_workspace
+from proctor.store import RunStatus, Store
+from proctor.tasks import Task
+
+
+def call(name: str, arguments: str | dict[str, str], id: str = "") -> ToolCall:
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return ToolCall(id=id or f"call-{name}", name=name, arguments=raw)
+
+
+PLAN = [
+    # Two calls in one reply, run in order: the second sees the first's file.
+    Completion(
+        text="Look, then note it.",
+        tool_calls=[
+            call("bash", {"command": "cat note.txt"}, "c1"),
+            call("write_file", {"path": "a.txt", "content": "x=1\n"}, "c2"),
+        ],
+    ),
+    Completion(text="", tool_calls=[call("bash", '{"command": "ls', "c3")]),  # malformed JSON
+    Completion(text="", tool_calls=[call("browse", {"url": "x"}, "c4")]),  # no such tool
+    Completion(text="I think I am done."),  # no call at all
+    Completion(
+        text="",
+        tool_calls=[
+            call("edit_file", {"path": "a.txt", "old": "x=1", "new": "x=42"}, "c5"),
+            call("python", {"code": "print(open('a.txt').read().strip())"}, "c6"),
+            call("read_file", {"path": "a.txt"}, "c7"),
+        ],
+    ),
+    Completion(
+        text="", tool_calls=[call("submit", {"answer": " 42 "}, "c8"), call("bash", {"command": "touch late"}, "c9")]
+    ),
+]
+
+
+REACT = RunConfig(model="double/tool-user", agent="react", stuck=StuckConfig(after_failures=0))
+
+
+@script("tool-user")
+def _tool_user(messages: list[Message], config: GenerateConfig) -> list[Completion]:
+    assert config.tools is not None and "submit" in [tool.name for tool in config.tools]
+    return [PLAN[min(turns(messages), len(PLAN) - 1)]] * config.n
+
+
+async def test_react_runs_tool_calls_and_answers_each_mistake(sqlite_store: Store, task: Task) -> None:
+    async with Runner(sqlite_store) as runner:
+        run_id = await runner.create(task, REACT)
+        await runner.drive(run_id)
+        model = runner.model("double/tool-user", {})
+    run = sqlite_store.run(run_id)
+    assert run.status is RunStatus.DONE and run.score == 1.0 and run.submission == "42"
+    steps = sqlite_store.steps(run_id)
+    first = steps[0].observation
+    assert first is not None and first.calls is not None
+    assert [c["id"] for c in first.calls] == ["c1", "c2"] and "the answer is 42" in first.calls[0]["output"]
+    errors = [s.observation.output for s in steps[1:4] if s.observation]
+    assert "not valid JSON" in errors[0] and "unknown tool 'browse'" in errors[1] and "no tool call" in errors[2]
+    edits = steps[4].observation
+    assert edits is not None and edits.calls is not None
+    assert [c["output"].strip() for c in edits.calls[1:]] == ["x=42", "x=42"]
+    last = steps[5].observation
+    assert last is not None and last.kind == "submit" and [c["id"] for c in last.calls or []] == ["c8"]
+    with open_workspace(Path(run.workspace or "")) as workspace:
+        assert not (workspace / "late").exists()  # a call after submit never runs
+    # What the model saw: its calls answered by tool messages with the same ids, in order.
+    assert isinstance(model, DoubleModel)
+    seen = model.calls[-1]
+    assert [m.role for m in seen[2:5]] == ["assistant", "tool", "tool"]
+    assert [m.tool_call_id for m in seen[3:5]] == ["c1", "c2"] and seen[2].tool_calls[1].name == "write_file"
+    assert seen[5].tool_calls[0].arguments == '{"command": "ls'  # kept as the model wrote it
+    assert "unknown tool" in seen[8].content
+
+
+async def test_a_resumed_react_run_rebuilds_the_same_messages(sqlite_store: Store, task: Task) -> None:
+    async with Runner(sqlite_store) as runner:
+        run_id = await runner.create(task, REACT)
+        await runner.drive(run_id)
+        model = runner.model("double/tool-user", {})
+    assert isinstance(model, DoubleModel)
+    agent_run = AgentRun(instructions=model.calls[0][1].content, options=1, generate=REACT.generate)
+    steps = sqlite_store.steps(run_id)
+    for done in range(len(steps)):  # a run killed after any step continues from exactly what the model saw
+        assert rebuild(ReactAgent(), agent_run, steps[:done]) == model.calls[done]
+
+
+def test_the_registry_lists_and_refuses() -> None:
+    assert {"tags", "react"} <= set(agents())
+    with pytest.raises(ValueError, match=r"unknown agent 'nope'.*react"):
+        RunConfig(agent="nope")
+    assert RunConfig.model_validate(RunConfig(agent="react").model_dump(mode="json")).agent == "react"
+    assert isinstance(get_agent("react"), ReactAgent)
