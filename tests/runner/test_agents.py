@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 from doubles import DoubleModel, script, turns
+from sqlalchemy import select
 
 from proctor.agents import AgentRun, ReactAgent, agents, get_agent, rebuild
 from proctor.models import Completion, GenerateConfig, Message, ToolCall
 from proctor.runner import RunConfig, Runner, StuckConfig
 from proctor.sandbox import open_workspace
 from proctor.store import RunStatus, Store
+from proctor.store._schema import usage
 from proctor.tasks import Task
 
 
@@ -104,3 +106,47 @@ def test_the_registry_lists_and_refuses() -> None:
         RunConfig(agent="nope")
     assert RunConfig.model_validate(RunConfig(agent="react").model_dump(mode="json")).agent == "react"
     assert isinstance(get_agent("react"), ReactAgent)
+
+
+@script("advisor")
+def _advisor(messages: list[Message], config: GenerateConfig) -> list[str]:
+    assert "You advise an agent" in messages[0].content and config.tools is None
+    return ["Read note.txt before anything else." if "the answer is" not in messages[0].content else "Submit 42."]
+
+
+@script("triframe-actor")
+def _triframe_actor(messages: list[Message], config: GenerateConfig) -> list[Completion] | list[str]:
+    if messages[0].content.startswith("You judge"):  # the rater: the good option 5, the other 1
+        proposed = messages[0].content.split("Proposed next action:")[1]
+        return ["5" if "cat note.txt" in proposed or '"42"' in proposed else "1"] * config.n
+    if "answer is 42" not in str(messages):
+        good, bad = call("bash", {"command": "cat note.txt"}), call("bash", {"command": "rm -rf ."})
+    else:
+        good, bad = call("submit", {"answer": "42"}), call("submit", {"answer": "41"})
+    assert "Advice for your next step" in messages[-1].content
+    return [Completion(text="", tool_calls=[bad]), Completion(text="", tool_calls=[good])][: config.n]
+
+
+async def test_triframe_advises_proposes_and_runs_the_best_rated(sqlite_store: Store, task: Task) -> None:
+    config = RunConfig(
+        model="double/triframe-actor", agent="triframe", agent_options={"advisor": "double/advisor"}, options=2
+    )
+    async with Runner(sqlite_store) as runner:
+        run_id = await runner.create(task, config)
+        await runner.drive(run_id)
+    run = sqlite_store.run(run_id)
+    assert run.status is RunStatus.DONE and run.score == 1.0
+    steps = sqlite_store.steps(run_id)
+    assert [s.kind for s in steps] == ["advice", "action", "advice", "action"]
+    assert (
+        steps[0].options[0].text == "Read note.txt before anything else." and steps[2].options[0].text == "Submit 42."
+    )
+    for step in steps[1::2]:
+        assert step.chooser == "rating:double/triframe-actor"
+        assert [max(r.value for r in o.ratings) for o in step.options] == [1.0, 5.0]
+        assert step.chosen is not None and step.chosen.index == 1  # the better-rated one ran
+    with open_workspace(Path(run.workspace or "")) as workspace:
+        assert (workspace / "note.txt").exists()  # `rm -rf .` was rated down and never ran
+    with sqlite_store.engine.connect() as conn:
+        rows = conn.execute(select(usage.c.role, usage.c.model).where(usage.c.run_id == run_id)).all()
+    assert set(rows) == {("advisor", "double/advisor"), ("agent", config.model), ("rater", config.model)}

@@ -2,6 +2,7 @@
 
 from proctor.agents._actions import ACTION_HELP, Action, ParseError, option_fields, parse_action, parse_option
 from proctor.agents._base import (
+    DEFAULT_CHOOSER,
     Agent,
     AgentRun,
     Proposal,
@@ -10,15 +11,20 @@ from proctor.agents._base import (
     advance,
     agent,
     agents,
+    describe_option,
     get_agent,
+    get_agent_factory,
     rebuild,
+    transcript,
 )
 from proctor.agents._context import show_observation
 from proctor.agents._react import ReactAgent
 from proctor.agents._tags import TagsAgent
+from proctor.agents._triframe import TriframeAgent
 
 __all__ = [
     "ACTION_HELP",
+    "DEFAULT_CHOOSER",
     "Action",
     "Agent",
     "AgentRun",
@@ -27,14 +33,18 @@ __all__ = [
     "Proposer",
     "ReactAgent",
     "TagsAgent",
+    "TriframeAgent",
     "UnknownAgentError",
     "advance",
     "agent",
     "agents",
+    "describe_option",
     "get_agent",
+    "get_agent_factory",
     "option_fields",
     "parse_action",
     "parse_option",
     "rebuild",
     "show_observation",
+    "transcript",
 ]

@@ -57,8 +57,15 @@ class Proposer(Protocol):
     model: str
     """The run's model, `provider/model`."""
 
-    async def generate(self, messages: list[Message], config: GenerateConfig) -> Generation:
-        """Call the run's model."""
+    async def generate(
+        self, messages: list[Message], config: GenerateConfig, *, role: str = "agent", model: str | None = None
+    ) -> Generation:
+        """Call the run's model (or `model`, another one); `role` names the call in the usage rows."""
+        ...
+
+    async def record(self, kind: str, text: str) -> None:
+        """Store a phase of the step before its options (e.g. an advisor's `advice`) as a step of its own, with
+        the calls made so far; the options then go in the next step."""
         ...
 
 
@@ -78,6 +85,11 @@ class Agent(Protocol):
     ) -> list[Message]:
         """The conversation after `option` was chosen and run. The option may be one a person wrote (text tags)."""
         ...
+
+
+DEFAULT_CHOOSER = "first"
+"""An agent with a `chooser` attribute (a ChooserConfig's fields, e.g. triframe's rater) gets it in runs whose
+chooser is left at this default."""
 
 
 AgentFactory = Callable[..., Agent]
@@ -127,6 +139,21 @@ def get_agent(name: str, **options: Any) -> Agent:
         UnknownAgentError: no such agent (the message lists those there are).
     """
     return get_agent_factory(name)(**options)
+
+
+def describe_option(option: OptionRecord) -> str:
+    """An option as a person or a rater reads it: its text, and each tool call as `tool(arguments)`."""
+    calls = (option.argument or {}).get("calls", []) if option.action == "calls" else []
+    return "\n".join([option.text, *(f"{call['tool']}({call['arguments']})" for call in calls)]).strip()
+
+
+def transcript(messages: list[Message], turns: int | None = None) -> str:
+    """A conversation as text for another model to read (a rater, an advisor): the task, then the last `turns`
+    messages (all by default), tool calls written as `tool(arguments)`."""
+    recent = messages[2:] if turns is None else messages[2:][-turns:]
+    shown = [messages[1], *recent] if len(messages) > 1 else messages
+    lines = [[m.content, *(f"{c.name}({c.arguments})" for c in m.tool_calls)] for m in shown]
+    return "\n\n".join(f"[{m.role}]\n" + "\n".join(each).strip() for m, each in zip(shown, lines, strict=True))
 
 
 def advance(agent: Agent, run: AgentRun, messages: list[Message], step: StepRecord) -> list[Message]:

@@ -15,8 +15,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from proctor.agents import agents
+from proctor.agents import UnknownAgentError, agents
 from proctor.agents._actions import option_fields
+from proctor.agents._base import get_agent_factory
 from proctor.cli._checks import RUN_FLAGS, describe, exit_if_all_failed, notes
 from proctor.cli._processes import WORKER_PARENT_ENV, exit_with_parent
 from proctor.cli._render import print_runs, print_side_by_side, run_tree
@@ -68,6 +69,7 @@ def run(
     options: Annotated[int, typer.Option(help="Options proposed per step.")] = 1,
     chooser: Annotated[str, typer.Option(help="first, rating or human.")] = "first",
     rater: Annotated[str | None, typer.Option(help="The rating chooser's model (default: the agent's).")] = None,
+    advisor: Annotated[str | None, typer.Option(help="triframe's advisor model (default: the agent's).")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Most steps per run.")] = 30,
     max_tokens: Annotated[int | None, typer.Option(help="Most tokens per run.")] = None,
@@ -94,7 +96,6 @@ def run(
             run_config = RunConfig.model_validate(
                 {
                     "model": model,
-                    "agent": (agent or ["tags"])[0],
                     "options": options,
                     "generate": {"temperature": temperature},
                     "chooser": {"name": chooser, "model": rater},
@@ -108,7 +109,8 @@ def run(
             )
         except ValidationError as error:
             raise ConfigError(describe(error, RUN_FLAGS)) from None
-    configs = [run_config] if config is not None or not agent else [agent_config(run_config, a) for a in agent]
+    roles = {"advisor": advisor, "rater": rater}
+    configs = [run_config] if config is not None else [agent_config(run_config, a, roles) for a in agent or ["tags"]]
     model_ = get_model(run_config.model, **run_config.model_options)  # a mistyped name fails here, before any run
     get_chooser(run_config.chooser, model_)
     loaded = load_tasks(tasks, only=task)
@@ -143,12 +145,15 @@ def _advance(progress: Progress, bar: TaskID, record: RunRecord) -> None:
     progress.advance(bar)
 
 
-def agent_config(config: RunConfig, name: str) -> RunConfig:
-    """`config` with agent `name`, refused in one line if no agent has that name."""
+def agent_config(config: RunConfig, name: str, roles: dict[str, str | None]) -> RunConfig:
+    """`config` with agent `name` (refused in one line if no agent has that name); triframe gets its advisor and
+    rater models from `roles`."""
     try:
-        return RunConfig.model_validate(config.model_dump() | {"agent": name})
-    except ValidationError as error:
-        raise ConfigError(describe(error, {"agent": "--agent"})) from None
+        get_agent_factory(name)
+    except UnknownAgentError as error:
+        raise ConfigError(f"--agent: {error}") from None
+    options = {role: model for role, model in roles.items() if model} if name == "triframe" else {}
+    return config.model_copy(update={"agent": name, "agent_options": options})
 
 
 @app.command("agents")

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from proctor.agents import describe_option, transcript
 from proctor.models import GenerateConfig, Generation, Message, Model, get_model
 from proctor.runner._config import ChooserConfig
 from proctor.store import OptionRecord, RunStatus, Store, Writer, ops
@@ -154,11 +155,6 @@ async def rate_1_to_5(model: Model, prompt: str, *, logprobs: bool = True, sampl
     return Rated(value=sampled_rating(generations[-1]), method="sampling", generations=generations)
 
 
-def _context(messages: list[Message], turns: int = 6) -> str:
-    shown = [messages[1], *messages[2:][-turns:]] if len(messages) > 1 else messages
-    return "\n\n".join(f"[{m.role}]\n{m.content}" for m in shown)
-
-
 class Rating:
     """Rates every option 1–5 with a model, stores the ratings, and takes the best (the first on ties)."""
 
@@ -167,7 +163,7 @@ class Rating:
         self.model = model
 
     async def rate(self, request: ChoiceRequest, option: OptionRecord, services: ChooserServices) -> float | None:
-        prompt = RATING_PROMPT.format(context=_context(request.messages), option=option.text)
+        prompt = RATING_PROMPT.format(context=transcript(request.messages, 6), option=describe_option(option))
         rated = await rate_1_to_5(self.model, prompt, logprobs=self.config.logprobs, samples=self.config.samples)
         for generation in rated.generations:
             await services.record_usage(generation, self.model.name, "rater", None)

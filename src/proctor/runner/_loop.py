@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from proctor.agents import AgentRun, advance, get_agent, rebuild
+from proctor.agents import DEFAULT_CHOOSER, AgentRun, advance, get_agent, rebuild
 from proctor.agents import _context as context
 from proctor.agents._actions import INTERNET_REFUSED, SCORE_HELP
 from proctor.models import GenerateConfig, Generation, Message, Model, ModelError, Tool, get_model
 from proctor.runner._choosers import Choice, ChoiceRequest, ChooserServices, get_chooser
-from proctor.runner._config import RunConfig, RunLimits, default_workspaces, with_task_limits
+from proctor.runner._config import ChooserConfig, RunConfig, RunLimits, default_workspaces, with_task_limits
 from proctor.runner._execute import SANDBOX_ACTIONS, run_action
 from proctor.runner._fork import replay
 from proctor.runner._transactions import WITHOUT_EFFECTS, Progress, claim_run, complete_step, create_run, end_run
@@ -39,9 +39,12 @@ class _Run:
         self.task = task
         self.sandbox = sandbox
         self.model = runner.model(self.config.model, self.config.model_options)
-        self.chooser = get_chooser(self.config.chooser, self.model)
-        self.instructions = self.config.subtask or _instructions(task, self.config)
         self.agent = get_agent(self.config.agent, **self.config.agent_options)
+        chooser = self.config.chooser
+        if chooser.name == DEFAULT_CHOOSER and getattr(self.agent, "chooser", None):  # e.g. triframe's rater
+            chooser = ChooserConfig.model_validate(self.agent.chooser)  # type: ignore[attr-defined]
+        self.chooser = get_chooser(chooser, self.model)
+        self.instructions = self.config.subtask or _instructions(task, self.config)
         self.agent_run = AgentRun(
             instructions=self.instructions,
             options=self.config.options,
@@ -116,18 +119,36 @@ class _Run:
 
 
 class _Proposer:
-    """The run's model, for an agent proposing one step: each call's usage is kept, to store with the step."""
+    """The models, for an agent proposing one step at `index`: each call's usage is kept, to store with the step
+    (or with a phase the agent records first, which takes the index)."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: _Run, index: int) -> None:
         self.run = run
+        self.index = index
         self.model = run.model.name
         self.usages: list[dict[str, Any]] = []
 
-    async def generate(self, messages: list[Message], config: GenerateConfig) -> Generation:
-        generation = await self.run.model.generate(messages, config)
-        self.run.tools = config.tools  # a conversation with tool calls goes on offering the tools
-        self.usages.append(self.run.usage(generation, self.model, "agent", None))
+    async def generate(
+        self, messages: list[Message], config: GenerateConfig, *, role: str = "agent", model: str | None = None
+    ) -> Generation:
+        used = self.run.model if model is None else self.run.runner.model(model, {})
+        try:
+            generation = await used.generate(messages, config)
+        except ModelError as error:
+            await self.run.record_usage(None, used.name, role, str(error))
+            raise
+        if role == "agent":
+            self.run.tools = config.tools  # a conversation with tool calls goes on offering the tools
+        self.usages.append(self.run.usage(generation, used.name, role, None))
         return generation
+
+    async def record(self, kind: str, text: str) -> None:
+        fields = {"text": text, "action": None, "argument": None, "parse_error": None, "source": kind}
+        run, usages = self.run, self.usages
+        step_id, (option_id,) = await run.write(ops.start_step, run.id, self.index, kind, [fields], usages=usages)
+        await run.write(ops.add_choice, step_id, option_id, kind)
+        await run.write(ops.finish_step, run.id, step_id, {"kind": kind, "output": text}, run.active)
+        self.index, self.usages = self.index + 1, []
 
 
 class Runner:
@@ -326,15 +347,11 @@ class Runner:
                 return
 
     async def _propose(self, run: _Run, index: int, messages: list[Message]) -> StepRecord:
-        proposer = _Proposer(run)
-        try:
-            proposals = await run.agent.propose(run.agent_run, messages, proposer)
-        except ModelError as error:
-            await run.record_usage(None, run.model.name, "agent", str(error))
-            raise
+        proposer = _Proposer(run, index)
+        proposals = await run.agent.propose(run.agent_run, messages, proposer)
         source = source_of(run.model.name)
         fields = [proposal.model_dump() | {"source": source} for proposal in proposals]
-        usages = proposer.usages
+        index, usages = proposer.index, proposer.usages
         step_id, option_ids = await run.write(ops.start_step, run.id, index, "action", fields, usages=usages)
         # The step as stored, built from what was written rather than read back.
         options = [OptionRecord(id=i, index=n, **f) for n, (i, f) in enumerate(zip(option_ids, fields, strict=True))]
@@ -549,7 +566,7 @@ def source_of(model: str) -> str:
 def _trailing_failures(steps: list[StepRecord]) -> int:
     count = 0
     for step in reversed(steps):
-        if not step.done:
+        if not step.done or step.kind == "advice":  # an advisor's phase sits between the actions
             continue
         if step.kind != "action" or step.observation is None or not step.observation.failed:
             break
