@@ -396,3 +396,12 @@ async def test_calls_round_trip_through_the_history(loopback: LoopbackServer) ->
     ]
     assert sent[2]["content"] == "Both."
     assert [m["tool_call_id"] for m in sent[3:]] == ["call_9", "call_10"]
+
+
+async def test_arguments_sent_as_an_object_become_json_text(loopback: LoopbackServer) -> None:
+    # Some OpenAI-compatible servers send the arguments as an object rather than as its JSON text.
+    loopback.script(Reply(tool_calls=[[{"id": "call_o", "name": "weather", "arguments": {"city": "Oslo"}}]]))
+
+    completion = (await openai_model(loopback).generate(HELLO, TOOLS)).completions[0]
+
+    assert completion.tool_calls == [ToolCall(id="call_o", name="weather", arguments='{"city": "Oslo"}')]
