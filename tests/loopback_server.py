@@ -2,7 +2,8 @@
 
 It speaks the OpenAI chat-completions API (`POST /v1/chat/completions`) and Anthropic's Messages API
 (`POST /v1/messages`), and lists one model at `GET /v1/models` (the check made before runs start). Answers come
-from a queue of scripted `Reply`s, then from a default (an echo of the last message). Replies can inject faults:
+from a queue of scripted `Reply`s, then from a default (an echo of the last message). Replies can carry tool calls
+(sent as `message.tool_calls` or as `tool_use` blocks, with their arguments as scripted). Replies can inject faults:
 an HTTP error with Retry-After, an answer slower than the client's timeout, a body that is not JSON, an answer
 missing its fields. The server records every request and the most requests it had in flight at once.
 
@@ -80,6 +81,12 @@ class Reply:
     """(input, output) tokens to report; None counts words."""
     hang_up: bool = False
     """Close the connection without answering, as a server that crashed would."""
+    tool_calls: list[list[dict[str, Any]]] | None = None
+    """Tool calls per choice, each `{"id", "name", "arguments"}` with `arguments` the raw JSON text to send (it may
+    be malformed; a call without `id` is sent without one). One list per choice, overriding the `n` asked for (with
+    `texts`, the longer decides); a choice with calls has `text`, or no text when it is None. The Messages API
+    answers with the first choice's calls as `tool_use` blocks, their input parsed (or the raw text if it is not
+    JSON)."""
 
     @classmethod
     def error(cls, status: int, *, retry_after: float | None = None) -> Reply:
@@ -292,19 +299,21 @@ class LoopbackServer:
         n = int(body.get("n") or 1)
         if self.max_n is not None:
             n = min(n, self.max_n)
-        texts = reply.texts or [reply.text if reply.text is not None else _echo(body)] * n
+        calls = reply.tool_calls or []
+        if reply.texts or calls:
+            n = max(len(reply.texts or []), len(calls))
+        texts = _texts(body, reply, n)
         choices = []
         for index, text in enumerate(texts):
-            choice: dict[str, Any] = {
-                "index": index,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
-                "logprobs": None,
-            }
-            if body.get("logprobs"):
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            choice: dict[str, Any] = {"index": index, "message": message, "finish_reason": "stop", "logprobs": None}
+            if index < len(calls) and calls[index]:
+                message["tool_calls"] = [_chat_call(call) for call in calls[index]]
+                choice["finish_reason"] = "tool_calls"
+            if body.get("logprobs") and text is not None:
                 choice["logprobs"] = {"content": _logprobs(text, int(body.get("top_logprobs") or 0))}
             choices.append(choice)
-        tokens_in, tokens_out = reply.usage or (_prompt_words(body), sum(_words(text) for text in texts))
+        tokens_in, tokens_out = reply.usage or (_prompt_words(body), sum(_words(text or "") for text in texts))
         return {
             "id": f"chatcmpl-{len(self.requests)}",
             "object": "chat.completion",
@@ -319,18 +328,45 @@ class LoopbackServer:
         }
 
     def _messages_answer(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
-        text = (reply.texts or [reply.text if reply.text is not None else _echo(body)])[0]
-        tokens_in, tokens_out = reply.usage or (_prompt_words(body), _words(text))
+        text = _texts(body, reply, 1)[0]
+        calls = (reply.tool_calls or [[]])[0]
+        content = [{"type": "text", "text": text}] if text or not calls else []
+        content += [_tool_use(call) for call in calls]
+        tokens_in, tokens_out = reply.usage or (_prompt_words(body), _words(text or ""))
         return {
             "id": f"msg_{len(self.requests)}",
             "type": "message",
             "role": "assistant",
             "model": body.get("model", "unknown"),
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn",
+            "content": content,
+            "stop_reason": "tool_use" if calls else "end_turn",
             "stop_sequence": None,
             "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
         }
+
+
+def _texts(body: dict[str, Any], reply: Reply, n: int) -> list[str | None]:
+    """The text of each of `n` choices; None for a choice with tool calls and no text."""
+    if reply.texts:
+        return [*reply.texts, *[reply.text] * (n - len(reply.texts))]
+    if reply.text is not None or reply.tool_calls:
+        return [reply.text] * n
+    return [_echo(body)] * n
+
+
+def _chat_call(call: dict[str, Any]) -> dict[str, Any]:
+    """A scripted tool call in the chat-completions format."""
+    sent = {"type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}
+    return {"id": call["id"], **sent} if call.get("id") is not None else sent
+
+
+def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
+    """A scripted tool call as a `tool_use` block; arguments that are not JSON are sent as the raw text."""
+    try:
+        arguments = json.loads(call["arguments"])
+    except ValueError:
+        arguments = call["arguments"]
+    return {"type": "tool_use", "id": call.get("id") or "", "name": call["name"], "input": arguments}
 
 
 def _echo(body: dict[str, Any]) -> str:
@@ -347,7 +383,7 @@ def _words(text: str) -> int:
 
 def _prompt_words(body: dict[str, Any]) -> int:
     system = body.get("system") or ""
-    return _words(system) + sum(_words(str(m.get("content", ""))) for m in body.get("messages") or [])
+    return _words(system) + sum(_words(str(m.get("content") or "")) for m in body.get("messages") or [])
 
 
 def _logprobs(text: str, top: int) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ import asyncio
 import math
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,10 @@ from typing import Any
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from proctor.models import GenerateConfig, Message, get_model
-from proctor.models._hf import HFModel, HFModelError, _load, _output_length
+from proctor.models import GenerateConfig, Message, ModelError, Tool, ToolCall, get_model
+from proctor.models._hf import HFModel, HFModelError, _load, _output_length, parse_tool_calls, render_prompt
 
 CORPUS = [
     "System: You are terse.",
@@ -228,3 +229,172 @@ async def test_folder_without_a_model_raises_a_clear_error(tmp_path: Path) -> No
     model = _hf(tmp_path)
     with pytest.raises(HFModelError, match="save_pretrained"):
         await model.generate(MESSAGES, GenerateConfig(max_tokens=2))
+
+
+# A chat template that renders tools, tool calls (Hermes/Qwen style) and tool results, as tool-use templates do.
+TOOL_TEMPLATE = (
+    "{% if tools %}<|tools|>{% for t in tools %}{{ t.function.name }}: {{ t.function.description }} "
+    "{{ t.function.parameters | tojson }}{{ '\n' }}{% endfor %}{% endif %}"
+    "{% for m in messages %}<|{{ m.role }}|>{% if m.role == 'tool' %}[{{ m.tool_call_id }}] {% endif %}{{ m.content }}"
+    '{% for c in m.tool_calls or [] %}<tool_call>{"id": "{{ c.id }}", "name": "{{ c.function.name }}", '
+    '"arguments": {{ c.function.arguments | tojson }}}</tool_call>{% endfor %}{{ "\n" }}{% endfor %}'
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+WEATHER = Tool(
+    name="weather",
+    description="The weather in a city.",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+)
+TOOLS = GenerateConfig(max_tokens=5, temperature=0, tools=[WEATHER])
+ASK = [Message(role="user", content="Weather in Oslo?")]
+
+
+@pytest.fixture
+def speaker(tiny: TinyModels, tmp_path: Path) -> Callable[[str, str | None], Path]:
+    """Builds a folder holding a model that answers every prompt with `reply`, then its end token: the reply is
+    one added token, and a GPT-2 with no layers maps every other token to it and it to the end token."""
+
+    def build(reply: str, template: str | None) -> Path:
+        tokenizer = AutoTokenizer.from_pretrained(tiny.plain)
+        tokenizer.add_tokens([reply])
+        tokenizer.add_special_tokens({"eos_token": "<|end|>"})
+        tokenizer.chat_template = template
+        said, end = tokenizer.convert_tokens_to_ids(reply), tokenizer.eos_token_id
+        config = GPT2Config(vocab_size=len(tokenizer), n_positions=512, n_embd=2, n_layer=0, n_head=1)
+        config.tie_word_embeddings, config.eos_token_id = False, end
+        model = GPT2LMHeadModel(config)
+        with torch.no_grad():
+            model.transformer.wpe.weight.zero_()
+            model.transformer.wte.weight[:] = torch.tensor([1.0, -1.0])  # (V, 2): "any other token"
+            model.transformer.wte.weight[said] = torch.tensor([-1.0, 1.0])  # "the reply"
+            model.lm_head.weight.zero_()
+            model.lm_head.weight[said] = torch.tensor([10.0, -10.0])  # after any other token: the reply
+            model.lm_head.weight[end] = torch.tensor([-10.0, 10.0])  # after the reply: the end
+        folder = tmp_path / f"speaker-{len(list(tmp_path.iterdir()))}"
+        tokenizer.save_pretrained(folder)
+        model.save_pretrained(folder)
+        return folder
+
+    return build
+
+
+def test_tools_and_tool_messages_are_rendered_by_the_chat_template(tiny: TinyModels) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny.plain)
+    tokenizer.chat_template = TOOL_TEMPLATE
+    calls = [
+        ToolCall(id="call_a", name="weather", arguments='{"city": "Oslo", "days": [1, 2]}'),
+        ToolCall(id="call_b", name="weather", arguments='{"city": '),  # malformed: rendered as {}
+    ]
+    conversation = [
+        *ASK,
+        Message(role="assistant", content="Two cities.", tool_calls=calls),
+        Message(role="tool", content="rain", tool_call_id="call_a"),
+        Message(role="tool", content="error: bad arguments", tool_call_id="call_b"),
+    ]
+
+    prompt, templated = render_prompt(tokenizer, conversation, [WEATHER])
+
+    assert templated
+    assert prompt == (
+        '<|tools|>weather: The weather in a city. {"type": "object", "properties": {"city": {"type": "string"}}}\n'
+        "<|user|>Weather in Oslo?\n"
+        '<|assistant|>Two cities.<tool_call>{"id": "call_a", "name": "weather", "arguments": '
+        '{"city": "Oslo", "days": [1, 2]}}</tool_call>'
+        '<tool_call>{"id": "call_b", "name": "weather", "arguments": {}}</tool_call>\n'
+        "<|tool|>[call_a] rain\n"
+        "<|tool|>[call_b] error: bad arguments\n"
+        "<|assistant|>"
+    )
+    assert "<|tools|>" not in render_prompt(tokenizer, conversation)[0]  # no tools offered, none rendered
+
+
+async def test_a_tool_call_in_the_generated_text_is_parsed(speaker: Callable[[str, str | None], Path]) -> None:
+    folder = speaker('Sure. <tool_call>{"name": "weather", "arguments": {"city": "Oslo"}}</tool_call>', TOOL_TEMPLATE)
+    model = _hf(folder)
+
+    generation = await model.generate(ASK, TOOLS)
+
+    (completion,) = generation.completions
+    assert completion.text == "Sure."
+    assert completion.tool_calls == [ToolCall(id="call_0", name="weather", arguments='{"city": "Oslo"}')]
+    assert generation.usage.output_tokens == 2  # the reply, then the end token
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    prompt = render_prompt(tokenizer, ASK, [WEATHER])[0]
+    assert prompt.startswith("<|tools|>weather: The weather in a city.")
+    assert generation.usage.input_tokens == len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+
+async def test_without_tools_the_text_is_left_alone(speaker: Callable[[str, str | None], Path]) -> None:
+    reply = '<tool_call>{"name": "weather", "arguments": {}}</tool_call>'
+    model = _hf(speaker(reply, TOOL_TEMPLATE))
+
+    completion = (await model.generate(ASK, GenerateConfig(max_tokens=5, temperature=0))).completions[0]
+
+    assert (completion.text, completion.tool_calls) == (reply, [])
+
+
+async def test_a_whole_json_reply_is_one_call(speaker: Callable[[str, str | None], Path]) -> None:
+    model = _hf(speaker('{"name": "weather", "parameters": {"city": "Lima"}}', TOOL_TEMPLATE))
+
+    completion = (await model.generate(ASK, TOOLS)).completions[0]
+
+    assert completion.text == ""
+    assert completion.tool_calls == [ToolCall(id="call_0", name="weather", arguments='{"city": "Lima"}')]
+
+
+async def test_calls_round_trip_through_the_history(speaker: Callable[[str, str | None], Path]) -> None:
+    reply = (
+        '<tool_call>{"name": "weather", "arguments": {"city": "Oslo"}}</tool_call>\n'
+        '<tool_call>{"name": "weather", "arguments": {"city": "Rome", "days": 2}}</tool_call>'
+    )
+    folder = speaker(reply, TOOL_TEMPLATE)
+    completion = (await _hf(folder).generate(ASK, TOOLS)).completions[0]
+    assert [c.id for c in completion.tool_calls] == ["call_0", "call_1"]
+
+    history = [
+        *ASK,
+        Message(role="assistant", content=completion.text, tool_calls=completion.tool_calls),
+        *(Message(role="tool", content="sunny", tool_call_id=c.id) for c in completion.tool_calls),
+    ]
+    prompt = render_prompt(AutoTokenizer.from_pretrained(folder), history, [WEATHER])[0]
+
+    # The calls come back as the model wrote them, each with its id, and each result names its call.
+    assert '<tool_call>{"id": "call_0", "name": "weather", "arguments": {"city": "Oslo"}}</tool_call>' in prompt
+    assert '{"id": "call_1", "name": "weather", "arguments": {"city": "Rome", "days": 2}}' in prompt
+    assert prompt.endswith("<|tool|>[call_0] sunny\n<|tool|>[call_1] sunny\n<|assistant|>")
+
+
+@pytest.mark.parametrize("folder", ["plain", "chat"])
+async def test_a_chat_template_without_tools_is_refused(tiny: TinyModels, folder: str) -> None:
+    model = _hf(getattr(tiny, folder))
+
+    with pytest.raises(ModelError, match=r"chat template has no tool support; use the `tags` agent") as error:
+        await model.generate(MESSAGES, GenerateConfig(max_tokens=2, tools=[WEATHER]))
+    assert isinstance(error.value, HFModelError)
+    assert "\n" not in str(error.value)
+    # Without tools the same model still answers.
+    assert (await model.generate(MESSAGES, GenerateConfig(max_tokens=2))).usage.output_tokens == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_text", "expected_calls"),
+    [
+        ("No tool needed.", "No tool needed.", []),
+        ('{"answer": 4}', '{"answer": 4}', []),  # JSON, but no call
+        (
+            'A <tool_call>{"name": "a", "arguments": {"x": 1}}</tool_call> B\n<tool_call>{"name": "b"}</tool_call>',
+            "A  B",
+            [("call_0", "a", '{"x": 1}'), ("call_1", "b", "{}")],
+        ),
+        # Malformed JSON keeps what the model wrote as the arguments.
+        ('<tool_call>{"name": "a", "arguments": {"x": 1,,}}</tool_call>', "", [("call_0", "a", '{"x": 1,,}')]),
+        ('<tool_call>{"name": "a", "arguments": {"x": "unclosed', "", [("call_0", "a", '{"x": "unclosed')]),
+        ("<tool_call>not json at all</tool_call>", "", [("call_0", "", "not json at all")]),
+        ('{"name": "a", "arguments": "{\\"x\\": 1}"}', "", [("call_0", "a", '{"x": 1}')]),  # arguments as text
+    ],
+)
+def test_tool_calls_are_parsed_from_text(text: str, expected_text: str, expected_calls: list[tuple[str, ...]]) -> None:
+    parsed_text, calls = parse_tool_calls(text)
+
+    assert parsed_text == expected_text
+    assert [(c.id, c.name, c.arguments) for c in calls] == expected_calls

@@ -18,6 +18,8 @@ from proctor.models import (
     ModelError,
     OpenAIModel,
     RetryPolicy,
+    Tool,
+    ToolCall,
     UnknownModelError,
     get_model,
     price_of,
@@ -30,6 +32,13 @@ from proctor.models._http import _ssl_context
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=1.0)
 
 HELLO = [Message(role="system", content="You are terse."), Message(role="user", content="say hi")]
+WEATHER = Tool(
+    name="weather",
+    description="The weather in a city.",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+CLOCK = Tool(name="clock", description="The time now.", parameters={"type": "object", "properties": {}})
+TOOLS = GenerateConfig(tools=[WEATHER, CLOCK])
 
 
 def openai_model(server: LoopbackServer, name: str = "gpt-4o-mini") -> OpenAIModel:
@@ -243,3 +252,156 @@ async def test_a_certificate_authority_in_ssl_cert_file_is_trusted(
     with LoopbackServer(tls=tls[0]) as server:
         generation = await openai_model(server).generate(HELLO, GenerateConfig())
         assert server.url.startswith("https://") and generation.completions[0].text == "echo: say hi"
+
+
+async def test_tools_are_sent_as_functions(loopback: LoopbackServer) -> None:
+    await openai_model(loopback).generate(HELLO, TOOLS)
+    await openai_model(loopback).generate(HELLO, GenerateConfig())
+
+    with_tools, without = (request.body for request in loopback.requests)
+    weather = {"name": "weather", "description": "The weather in a city.", "parameters": WEATHER.parameters}
+    clock = {"name": "clock", "description": "The time now.", "parameters": {"type": "object", "properties": {}}}
+    assert with_tools["tools"] == [{"type": "function", "function": weather}, {"type": "function", "function": clock}]
+    assert "tools" not in without
+
+
+async def test_one_tool_call_is_parsed(loopback: LoopbackServer) -> None:
+    loopback.script(
+        Reply(text="Let me look.", tool_calls=[[{"id": "call_a", "name": "weather", "arguments": '{"city": "Oslo"}'}]])
+    )
+
+    generation = await openai_model(loopback).generate(HELLO, TOOLS)
+
+    (completion,) = generation.completions
+    assert completion.text == "Let me look."
+    assert completion.tool_calls == [ToolCall(id="call_a", name="weather", arguments='{"city": "Oslo"}')]
+
+
+async def test_parallel_calls_keep_their_order_and_text_may_be_empty(loopback: LoopbackServer) -> None:
+    calls = [
+        {"id": "call_1", "name": "weather", "arguments": '{"city":"Oslo"}'},
+        {"id": "call_2", "name": "clock", "arguments": "{}"},
+    ]
+    loopback.script(Reply(tool_calls=[calls]))
+
+    generation = await openai_model(loopback).generate(HELLO, TOOLS)
+
+    (completion,) = generation.completions
+    assert completion.text == ""
+    assert [(c.id, c.name, c.arguments) for c in completion.tool_calls] == [
+        ("call_1", "weather", '{"city":"Oslo"}'),
+        ("call_2", "clock", "{}"),
+    ]
+
+
+async def test_malformed_arguments_are_kept_raw(loopback: LoopbackServer) -> None:
+    broken = '{"city": "Oslo",, '
+    loopback.script(Reply(tool_calls=[[{"id": "call_x", "name": "weather", "arguments": broken}]]))
+
+    generation = await openai_model(loopback).generate(HELLO, TOOLS)
+
+    assert generation.completions[0].tool_calls[0].arguments == broken
+    assert generation.attempts == 1  # not taken for a malformed response
+
+
+async def test_calls_without_ids_get_their_place_as_id(loopback: LoopbackServer) -> None:
+    calls = [{"name": "clock", "arguments": "{}"}, {"name": "weather", "arguments": '{"city": "Rome"}'}]
+    loopback.script(Reply(tool_calls=[calls]))
+
+    generation = await openai_model(loopback).generate(HELLO, TOOLS)
+
+    assert [c.id for c in generation.completions[0].tool_calls] == ["call_0", "call_1"]
+    assert [c.name for c in generation.completions[0].tool_calls] == ["clock", "weather"]
+
+
+async def test_a_reply_without_calls_is_plain_text(loopback: LoopbackServer) -> None:
+    loopback.script(Reply(text="It is sunny."))
+
+    generation = await openai_model(loopback).generate(HELLO, TOOLS)
+
+    assert generation.completions[0].text == "It is sunny."
+    assert generation.completions[0].tool_calls == []
+
+
+async def test_n_completions_each_have_their_own_calls(loopback: LoopbackServer) -> None:
+    loopback.script(
+        Reply(
+            texts=["", "No tool needed."],
+            tool_calls=[[{"id": "call_0a", "name": "clock", "arguments": "{}"}], []],
+        )
+    )
+
+    generation = await openai_model(loopback).generate(HELLO, GenerateConfig(n=2, tools=[CLOCK]))
+
+    first, second = generation.completions
+    assert first.tool_calls == [ToolCall(id="call_0a", name="clock", arguments="{}")]
+    assert (second.text, second.tool_calls) == ("No tool needed.", [])
+    assert loopback.requests[0].body["n"] == 2
+
+
+CALLS = [
+    ToolCall(id="call_w", name="weather", arguments='{"city": "Oslo"}'),
+    ToolCall(id="call_c", name="clock", arguments="{oops"),
+]
+TOOL_CONVERSATION = [
+    *HELLO,
+    Message(role="assistant", content="", tool_calls=CALLS),
+    Message(role="tool", content="rain, 4 C", tool_call_id="call_w"),
+    Message(role="tool", content="12:00", tool_call_id="call_c"),
+    Message(role="assistant", content="Checking again.", tool_calls=CALLS[:1]),
+    Message(role="tool", content="snow", tool_call_id="call_w"),
+]
+
+
+async def test_tool_messages_are_sent_in_the_chat_format(loopback: LoopbackServer) -> None:
+    await openai_model(loopback).generate(TOOL_CONVERSATION, TOOLS)
+
+    sent = loopback.requests[0].body["messages"]
+    weather = {"id": "call_w", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}
+    clock = {"id": "call_c", "type": "function", "function": {"name": "clock", "arguments": "{oops"}}
+    assert sent[2:] == [
+        {"role": "assistant", "content": None, "tool_calls": [weather, clock]},
+        {"role": "tool", "tool_call_id": "call_w", "content": "rain, 4 C"},
+        {"role": "tool", "tool_call_id": "call_c", "content": "12:00"},
+        {"role": "assistant", "content": "Checking again.", "tool_calls": [weather]},
+        {"role": "tool", "tool_call_id": "call_w", "content": "snow"},
+    ]
+
+
+async def test_a_tool_message_without_its_call_id_is_refused(loopback: LoopbackServer) -> None:
+    with pytest.raises(ModelError, match="tool_call_id"):
+        await openai_model(loopback).generate([*HELLO, Message(role="tool", content="x")], TOOLS)
+    assert loopback.requests == []
+
+
+async def test_calls_round_trip_through_the_history(loopback: LoopbackServer) -> None:
+    calls = [
+        {"id": "call_9", "name": "weather", "arguments": '{ "city" : "Lima" }'},
+        {"id": "call_10", "name": "clock", "arguments": '{"tz": "UTC"'},  # malformed: kept as written
+    ]
+    loopback.script(Reply(text="Both.", tool_calls=[calls]))
+    model = openai_model(loopback)
+
+    completion = (await model.generate(HELLO, TOOLS)).completions[0]
+    history = [
+        *HELLO,
+        Message(role="assistant", content=completion.text, tool_calls=completion.tool_calls),
+        *(Message(role="tool", content="ok", tool_call_id=call.id) for call in completion.tool_calls),
+    ]
+    await model.generate(history, TOOLS)
+
+    sent = loopback.requests[1].body["messages"]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in sent[2]["tool_calls"]] == [
+        (call["id"], call["name"], call["arguments"]) for call in calls
+    ]
+    assert sent[2]["content"] == "Both."
+    assert [m["tool_call_id"] for m in sent[3:]] == ["call_9", "call_10"]
+
+
+async def test_arguments_sent_as_an_object_become_json_text(loopback: LoopbackServer) -> None:
+    # Some OpenAI-compatible servers send the arguments as an object rather than as its JSON text.
+    loopback.script(Reply(tool_calls=[[{"id": "call_o", "name": "weather", "arguments": {"city": "Oslo"}}]]))
+
+    completion = (await openai_model(loopback).generate(HELLO, TOOLS)).completions[0]
+
+    assert completion.tool_calls == [ToolCall(id="call_o", name="weather", arguments='{"city": "Oslo"}')]

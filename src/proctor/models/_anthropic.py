@@ -1,7 +1,14 @@
-"""Anthropic's Messages API through the official `anthropic` SDK: provider `anthropic/MODEL`."""
+"""Anthropic's Messages API through the official `anthropic` SDK: provider `anthropic/MODEL`.
+
+Tools (`GenerateConfig.tools`) are sent with their parameters as `input_schema`. An assistant message's tool calls
+become `tool_use` blocks (arguments that are not a JSON object are sent as `{}`, since the API takes only
+objects), and a run of tool messages becomes one user message of `tool_result` blocks, as the API requires. The
+`tool_use` blocks of a reply come back as `ToolCall`s whose `arguments` are the JSON text of their input.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from types import ModuleType
@@ -13,6 +20,9 @@ from proctor.models._base import (
     Generation,
     Message,
     Model,
+    ModelError,
+    Tool,
+    ToolCall,
     Usage,
     provider,
 )
@@ -81,10 +91,10 @@ class AnthropicModel:
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": config.max_tokens,
-            "messages": [
-                {"role": message.role, "content": message.content} for message in messages if message.role != "system"
-            ],
+            "messages": _messages([message for message in messages if message.role != "system"]),
         }
+        if config.tools:
+            params["tools"] = [_tool(tool) for tool in config.tools]
         if system:
             params["system"] = system
         if config.stop:
@@ -149,16 +159,69 @@ class AnthropicModel:
         return await call_with_retries(request, model=self.name, key=self.limit, policy=self.options.retry)
 
 
+def _messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """The conversation (without system messages) in the Messages API's format."""
+    result: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "tool":
+            if message.tool_call_id is None:
+                raise ModelError(
+                    "a tool message needs the tool_call_id of the call it answers: set Message.tool_call_id"
+                )
+            block = {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}
+            previous = result[-1] if result else None
+            if previous is not None and previous["role"] == "user" and isinstance(previous["content"], list):
+                previous["content"].append(block)  # results of one turn's calls go back in one message
+            else:
+                result.append({"role": "user", "content": [block]})
+        elif message.role == "assistant" and message.tool_calls:
+            text = [{"type": "text", "text": message.content}] if message.content else []
+            uses = [
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call.arguments)}
+                for call in message.tool_calls
+            ]
+            result.append({"role": "assistant", "content": text + uses})
+        else:
+            result.append({"role": message.role, "content": message.content})
+    return result
+
+
+def _input(arguments: str) -> dict[str, Any]:
+    """A call's arguments as the object a `tool_use` block holds; `{}` when they are not a JSON object."""
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    """A tool in the Messages API's format."""
+    return {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
+
+
 def _parse(response: Any) -> tuple[Completion, Usage]:
     """The completion and token counts of a Messages API response."""
     content = getattr(response, "content", None)
     if not isinstance(content, list):
         raise RetryableError("malformed response: no content")
     text = "".join(getattr(block, "text", "") for block in content if getattr(block, "type", None) == "text")
+    uses = [block for block in content if getattr(block, "type", None) == "tool_use"]
+    calls = [_tool_call(i, use) for i, use in enumerate(uses)]
     usage = getattr(response, "usage", None)
-    return Completion(text=text), Usage(
+    return Completion(text=text, tool_calls=calls), Usage(
         input_tokens=getattr(usage, "input_tokens", 0) or 0,
         output_tokens=getattr(usage, "output_tokens", 0) or 0,
+    )
+
+
+def _tool_call(i: int, use: Any) -> ToolCall:
+    """The `i`th `tool_use` block of a reply as a call; its input as JSON text (text the server sent in place of an
+    object is kept as is)."""
+    value = getattr(use, "input", None)
+    arguments = value if isinstance(value, str) else json.dumps(value if value is not None else {})
+    return ToolCall(
+        id=getattr(use, "id", None) or f"call_{i}", name=getattr(use, "name", None) or "", arguments=arguments
     )
 
 

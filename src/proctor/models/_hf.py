@@ -15,6 +15,14 @@ Log-probabilities are those of the model's distribution at each position *before
 applied (after any penalty the model's generation config sets), so they are comparable across sampling
 settings; the top `top_logprobs` are kept per position while generating rather than storing every position's
 full vocabulary scores.
+
+Tools (`GenerateConfig.tools`) need a chat template that renders them (one whose text mentions `tools`, as Qwen's,
+Hermes' and Llama 3's do); they are passed to it as `function` tools, with the conversation's tool calls and tool
+messages in the template's format. The calls a completion makes are read from its text: `<tool_call>{"name": ...,
+"arguments": {...}}</tool_call>` blocks (Hermes/Qwen style), or else a whole reply that is one JSON object with a
+`name` and `arguments` (or `parameters`), as Llama 3 writes them. Text outside the blocks stays the completion's text.
+A call's `arguments` are the JSON text of the arguments the model wrote, re-serialized; a block that is not valid JSON
+keeps the raw text the model wrote after `"arguments":`. Calls get ids `call_<i>`, their place in the completion.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json
+import re
 import threading
 import time
 import weakref
@@ -37,6 +47,8 @@ from proctor.models._base import (
     Model,
     ModelError,
     TokenLogprob,
+    Tool,
+    ToolCall,
     Usage,
     provider,
 )
@@ -65,10 +77,11 @@ _cache_lock = threading.Lock()
 # generation running in another thread.
 _rng_lock = threading.Lock()
 
-_ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
+_ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
+_TOOL_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)  # an unclosed block runs to the end
 
 
-def render_prompt(tokenizer: Any, messages: list[Message]) -> tuple[str, bool]:
+def render_prompt(tokenizer: Any, messages: list[Message], tools: list[Tool] | None = None) -> tuple[str, bool]:
     """Turn messages into the prompt text the model continues.
 
     Uses the tokenizer's chat template when it has one; otherwise a plain template, one line per message
@@ -77,17 +90,105 @@ def render_prompt(tokenizer: Any, messages: list[Message]) -> tuple[str, bool]:
     Args:
         tokenizer: A transformers tokenizer.
         messages: The conversation.
+        tools: Tools to offer, rendered by the chat template.
 
     Returns:
         The prompt and whether it came from a chat template (whose text already holds any special tokens).
+
+    Raises:
+        HFModelError: tools are given and the tokenizer has no chat template that renders them.
     """
+    if tools:
+        _check_tool_template(tokenizer, tools)
     if getattr(tokenizer, "chat_template", None):
-        chat = [{"role": m.role, "content": m.content} for m in messages]
-        prompt = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        chat = [_template_message(m) for m in messages]
+        options: dict[str, Any] = {}
+        if tools:
+            options["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in tools
+            ]
+        prompt = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False, **options)
         return str(prompt), True
     lines = [f"{_ROLE_NAMES[m.role]}: {m.content}" for m in messages]
     lines.append("Assistant:")
     return "\n".join(lines), False
+
+
+def _check_tool_template(tokenizer: Any, tools: list[Tool]) -> None:
+    """Refuse a tokenizer whose chat template (the one used with tools) never mentions `tools`."""
+    template = ""
+    if getattr(tokenizer, "chat_template", None):
+        with contextlib.suppress(ValueError):  # several named templates and no default
+            template = str(tokenizer.get_chat_template(tools=tools))
+    if "tools" not in template:
+        raise HFModelError(
+            f"{getattr(tokenizer, 'name_or_path', '') or 'this model'}: the model's chat template has no tool "
+            "support; use the `tags` agent, which writes tool calls as text"
+        )
+
+
+def _template_message(message: Message) -> dict[str, Any]:
+    """A message in the format chat templates read (tool calls with their arguments as an object)."""
+    chat: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        chat["tool_calls"] = [
+            {"type": "function", "id": c.id, "function": {"name": c.name, "arguments": _object(c.arguments)}}
+            for c in message.tool_calls
+        ]
+    if message.role == "tool":
+        chat["tool_call_id"] = message.tool_call_id
+    return chat
+
+
+def _object(arguments: str) -> dict[str, Any]:
+    """A call's arguments as an object; `{}` when they are not a JSON object."""
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
+    """Split a completion's text into the text outside its tool calls and the calls (see the module's docstring).
+
+    Example:
+        parse_tool_calls('On it. <tool_call>{"name": "ls", "arguments": {"path": "/"}}</tool_call>')
+        # ("On it.", [ToolCall(id="call_0", name="ls", arguments='{"path": "/"}')])
+    """
+    blocks = _TOOL_CALL.findall(text)
+    if blocks:
+        return _TOOL_CALL.sub("", text).strip(), [_tool_call(i, block.strip()) for i, block in enumerate(blocks)]
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        return text, []
+    if isinstance(whole, dict) and isinstance(whole.get("name"), str) and ({"arguments", "parameters"} & whole.keys()):
+        return "", [_tool_call(0, text.strip())]
+    return text, []
+
+
+def _tool_call(i: int, block: str) -> ToolCall:
+    """The call written as `block`, a JSON object with a name and arguments (perhaps malformed)."""
+    try:
+        value = json.loads(block)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        arguments = value.get("arguments", value.get("parameters", {}))
+        raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+        return ToolCall(id=f"call_{i}", name=str(value.get("name") or ""), arguments=raw)
+    # Not JSON: keep what the model wrote after "arguments", less the brace that closes the call's object.
+    name = re.search(r'"name"\s*:\s*"([^"]*)"', block)
+    start = re.search(r'"(?:arguments|parameters)"\s*:\s*', block)
+    raw = block[start.end() :].rstrip() if start else block
+    if start and raw.endswith("}") and raw.count("}") > raw.count("{"):
+        raw = raw[:-1].rstrip()
+    return ToolCall(id=f"call_{i}", name=name.group(1) if name else "", arguments=raw)
 
 
 def _load(model: str, device: str, dtype: str | None, trust_remote_code: bool) -> _Loaded:
@@ -287,7 +388,7 @@ class HFModel:
     def _generate(self, messages: list[Message], config: GenerateConfig) -> Generation:
         loaded = _load(self.model, self.device, self.dtype, self.trust_remote_code)
         tokenizer, lm = loaded.tokenizer, loaded.model
-        prompt, templated = render_prompt(tokenizer, messages)
+        prompt, templated = render_prompt(tokenizer, messages, config.tools)
         encoded = tokenizer(prompt, add_special_tokens=not templated, return_tensors="pt")
         input_ids = encoded["input_ids"].to(self.device)  # (1, T)
         prompt_len = int(input_ids.shape[1])
@@ -327,7 +428,8 @@ class HFModel:
             output_tokens += length
             text = _cut(tokenizer.decode(ids, skip_special_tokens=True), stop)
             logprobs = self._logprobs(tokenizer, ids, recorder, row) if config.logprobs else None
-            completions.append(Completion(text=text, logprobs=logprobs))
+            text, calls = parse_tool_calls(text) if config.tools else (text, [])
+            completions.append(Completion(text=text, logprobs=logprobs, tool_calls=calls))
         return Generation(
             model=self.name,
             completions=completions,

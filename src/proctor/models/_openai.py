@@ -5,10 +5,15 @@ Providers:
         `base_url` option or OPENAI_BASE_URL.
     `vllm/MODEL`, `ollama/MODEL`, `llamacpp/MODEL`: a local server, at the `base_url` option or
         VLLM_BASE_URL / OLLAMA_BASE_URL / LLAMACPP_BASE_URL, defaulting to the server's usual local address.
+
+Tools (`GenerateConfig.tools`) are sent as `function` tools; the calls in a reply come back as `ToolCall`s with
+their `arguments` exactly as the server sent them (malformed JSON included), and a call without an id gets
+`call_<i>`, its place in the reply.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from types import ModuleType
@@ -20,7 +25,10 @@ from proctor.models._base import (
     Generation,
     Message,
     Model,
+    ModelError,
     TokenLogprob,
+    Tool,
+    ToolCall,
     Usage,
     provider,
 )
@@ -110,8 +118,10 @@ class OpenAIModel:
     def _params(self, messages: list[Message], config: GenerateConfig) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": message.role, "content": message.content} for message in messages],
+            "messages": [_message(message) for message in messages],
         }
+        if config.tools:
+            params["tools"] = [_tool(tool) for tool in config.tools]
         # The OpenAI API wants max_completion_tokens (reasoning models refuse max_tokens); other servers
         # know max_tokens better.
         tokens_param = "max_completion_tokens" if self.options.base_url is None else "max_tokens"
@@ -199,11 +209,57 @@ def _parse(body: Any) -> tuple[list[Completion], Usage]:
         message = choice.get("message")
         if not isinstance(message, dict):
             raise RetryableError("malformed response: a choice has no message")
-        completions.append(Completion(text=message.get("content") or "", logprobs=_logprobs(choice)))
+        completions.append(
+            Completion(
+                text=message.get("content") or "",
+                logprobs=_logprobs(choice),
+                tool_calls=_tool_calls(message.get("tool_calls")),
+            )
+        )
     usage = body.get("usage") or {}
     return completions, Usage(
         input_tokens=usage.get("prompt_tokens") or 0, output_tokens=usage.get("completion_tokens") or 0
     )
+
+
+def _message(message: Message) -> dict[str, Any]:
+    """A message in the chat-completions format."""
+    if message.role == "tool":
+        if message.tool_call_id is None:
+            raise ModelError("a tool message needs the tool_call_id of the call it answers: set Message.tool_call_id")
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        calls = [
+            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            for call in message.tool_calls
+        ]
+        return {"role": "assistant", "content": message.content or None, "tool_calls": calls}
+    return {"role": message.role, "content": message.content}
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    """A tool in the chat-completions format."""
+    function = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+    return {"type": "function", "function": function}
+
+
+def _tool_calls(calls: Any) -> list[ToolCall]:
+    """The tool calls of a response message; arguments stay the text the server sent."""
+    if not calls:
+        return []
+    if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
+        raise RetryableError("malformed response: tool_calls is not a list of objects")
+    parsed = []
+    for i, call in enumerate(calls):
+        function = call.get("function")
+        function = function if isinstance(function, dict) else {}
+        arguments = function.get("arguments")
+        if arguments is None:
+            arguments = ""
+        elif not isinstance(arguments, str):  # some servers send an object rather than its JSON text
+            arguments = json.dumps(arguments)
+        parsed.append(ToolCall(id=call.get("id") or f"call_{i}", name=function.get("name") or "", arguments=arguments))
+    return parsed
 
 
 def _logprobs(choice: dict[str, Any]) -> list[TokenLogprob] | None:
