@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from doubles import DoubleModel, script, turns
+from loopback_server import LoopbackServer, Reply
 from sqlalchemy import select
 
 from proctor.agents import AgentRun, ReactAgent, agents, get_agent, rebuild
-from proctor.models import Completion, GenerateConfig, Message, ToolCall
+from proctor.models import Completion, GenerateConfig, Message, ToolCall, close_clients
 from proctor.runner import RunConfig, Runner, StuckConfig
 from proctor.sandbox import open_workspace
 from proctor.store import RunStatus, Store
@@ -150,3 +152,74 @@ async def test_triframe_advises_proposes_and_runs_the_best_rated(sqlite_store: S
     with sqlite_store.engine.connect() as conn:
         rows = conn.execute(select(usage.c.role, usage.c.model).where(usage.c.run_id == run_id)).all()
     assert set(rows) == {("advisor", "double/advisor"), ("agent", config.model), ("rater", config.model)}
+
+
+def tool_reply(*calls: tuple[str, str], text: str = "") -> Reply:
+    """A reply of one completion whose tool calls are `(name, raw arguments)`."""
+    return Reply(
+        text=text,
+        tool_calls=[[{"id": f"t{n}-{name}", "name": name, "arguments": raw} for n, (name, raw) in enumerate(calls)]],
+    )
+
+
+SERVER_SCRIPT = [
+    tool_reply(("bash", '{"command": "cat note.txt"}'), ("bash", '{"command": "echo seen > seen.txt"}')),  # parallel
+    tool_reply(("bash", '{"command": ')),  # malformed
+    tool_reply(("fly", "{}")),  # unknown tool
+    Reply(text="All done, I believe."),  # no call
+    tool_reply(("submit", '{"answer": "42"}')),
+]
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_react_solves_a_task_against_a_tool_calling_server(
+    sqlite_store: Store, task: Task, provider: str
+) -> None:
+    with LoopbackServer() as server:
+        server.script(*SERVER_SCRIPT)
+        base = server.base_url if provider == "openai" else server.url
+        config = REACT.model_copy(
+            update={"model": f"{provider}/m", "model_options": {"base_url": base, "api_key": "test"}}
+        )
+        async with Runner(sqlite_store) as runner:
+            run_id = await runner.create(task, config)
+            await runner.drive(run_id)
+        sent = [r.body for r in server.requests if r.method == "POST"]
+    await close_clients()
+    run = sqlite_store.run(run_id)
+    assert run.status is RunStatus.DONE and run.score == 1.0
+    outputs = [s.observation.output for s in sqlite_store.steps(run_id) if s.observation]
+    assert "not valid JSON" in outputs[1] and "unknown tool 'fly'" in outputs[2] and "no tool call" in outputs[3]
+    assert len(sent) == 5 and all({t["name"] for t in _tools(provider, body)} >= {"bash", "submit"} for body in sent)
+    # The last request carries every earlier call answered under its own id, in the provider's format.
+    assert _answered_ids(provider, sent[-1]) == ["t0-bash", "t1-bash", "t0-bash", "t0-fly"]
+
+
+def _tools(provider: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t["function"] if provider == "openai" else t for t in body["tools"]]
+
+
+def _answered_ids(provider: str, body: dict[str, Any]) -> list[str]:
+    if provider == "openai":
+        return [m["tool_call_id"] for m in body["messages"] if m["role"] == "tool"]
+    blocks = [b for m in body["messages"] if isinstance(m["content"], list) for b in m["content"]]
+    return [b["tool_use_id"] for b in blocks if b["type"] == "tool_result"]
+
+
+async def test_triframe_solves_a_task_against_a_tool_calling_server(sqlite_store: Store, task: Task) -> None:
+    step = [Reply(text="Read the note."), tool_reply(("bash", '{"command": "cat note.txt"}')), Reply(text="4")]
+    last = [Reply(text="Submit it."), tool_reply(("submit", '{"answer": "42"}')), Reply(text="5")]
+    with LoopbackServer() as server:
+        # Per step: the advisor, the actor, then the rater (its rating read from log-probabilities).
+        server.script(*step, *last)
+        options = {"base_url": server.base_url, "api_key": "test"}
+        config = RunConfig(model="openai/m", model_options=options, agent="triframe")
+        async with Runner(sqlite_store) as runner:
+            run_id = await runner.create(task, config)
+            await runner.drive(run_id)
+    await close_clients()
+    run = sqlite_store.run(run_id)
+    assert run.status is RunStatus.DONE and run.score == 1.0
+    steps = sqlite_store.steps(run_id)
+    assert [(s.kind, s.options[0].text) for s in steps[::2]] == [("advice", "Read the note."), ("advice", "Submit it.")]
+    assert [s.options[0].ratings[0].value for s in steps[1::2]] == [4.0, 5.0]
