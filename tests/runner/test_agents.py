@@ -12,7 +12,7 @@ from doubles import DoubleModel, script, turns
 from loopback_server import LoopbackServer, Reply
 from sqlalchemy import select
 
-from proctor.agents import AgentRun, ReactAgent, agents, get_agent, rebuild
+from proctor.agents import AgentRun, ReactAgent, agents, get_agent, rebuild, tokens_of
 from proctor.models import Completion, GenerateConfig, Message, ToolCall, close_clients
 from proctor.runner import RunConfig, Runner, StuckConfig
 from proctor.sandbox import open_workspace
@@ -223,3 +223,40 @@ async def test_triframe_solves_a_task_against_a_tool_calling_server(sqlite_store
     steps = sqlite_store.steps(run_id)
     assert [(s.kind, s.options[0].text) for s in steps[::2]] == [("advice", "Read the note."), ("advice", "Submit it.")]
     assert [s.options[0].ratings[0].value for s in steps[1::2]] == [4.0, 5.0]
+
+
+@script("chatty")
+def _chatty(messages: list[Message], config: GenerateConfig) -> list[str]:
+    if "Your context is nearly full" in messages[-1].content:
+        return ["SUMMARY: the note says 42; submit it."] * config.n
+    done = sum(1 for m in messages if m.role == "assistant" and "<bash>" in m.content)
+    compacted = "SUMMARY:" in messages[1].content or (len(messages) > 2 and "Step 0:" not in messages[2].content)
+    if compacted or done >= 12:
+        return ["<submit>42</submit>"] * config.n
+    return [f"Step {done}: printing a long line.\n<bash>printf 'x%.0s' $(seq 300)</bash>"] * config.n
+
+
+@pytest.mark.parametrize("how", ["truncate", "summary"])
+async def test_a_long_run_is_compacted_to_fit_a_tiny_window(sqlite_store: Store, task: Task, how: str) -> None:
+    config = RunConfig(model="double/chatty", context_window=400, compaction=how, stuck=StuckConfig(after_failures=0))
+    async with Runner(sqlite_store) as runner:
+        run_id = await runner.create(task, config)
+        await runner.drive(run_id)
+        model = runner.model("double/chatty", {})
+    assert isinstance(model, DoubleModel)
+    run = sqlite_store.run(run_id)
+    assert run.status is RunStatus.DONE and run.score == 1.0
+    steps = sqlite_store.steps(run_id)
+    compactions = [s for s in steps if s.kind == "compaction"]
+    assert compactions and len(sqlite_store.events(run_id, "compaction")) == len(compactions)
+    proposals = [call for call in model.calls if "Your context is nearly full" not in call[-1].content]
+    assert max(tokens_of(call) for call in proposals) <= 400  # every request fit the window
+    assert run.input_tokens == 100 * len(model.calls)  # every call counted, compaction included
+    if how == "summary":
+        assert compactions[0].summary == "SUMMARY: the note says 42; submit it."
+        assert "SUMMARY:" in proposals[-1][1].content
+    else:
+        assert compactions[0].summary is None and (compactions[0].options[0].argument or {})["keep"] > 0
+    # A resumed run rebuilds the compacted conversation the model last saw.
+    agent_run = AgentRun(instructions=proposals[0][1].content, options=1, generate=config.generate)
+    assert rebuild(get_agent("tags"), agent_run, steps[:-1]) == proposals[-1]

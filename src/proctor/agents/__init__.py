@@ -14,7 +14,9 @@ from proctor.agents._base import (
     describe_option,
     get_agent,
     get_agent_factory,
+    kept_after_truncation,
     rebuild,
+    tokens_of,
     transcript,
 )
 from proctor.agents._context import show_observation
@@ -41,10 +43,12 @@ __all__ = [
     "describe_option",
     "get_agent",
     "get_agent_factory",
+    "kept_after_truncation",
     "option_fields",
     "parse_action",
     "parse_option",
     "rebuild",
     "show_observation",
+    "tokens_of",
     "transcript",
 ]

@@ -32,9 +32,9 @@ class AgentRun:
     delegation: bool = True
     """Subtasks may be delegated (the depth limit is not reached)."""
 
-    def restarted(self, summary: str) -> AgentRun:
-        """The run as it continues from a summary, after a stuck check restarted it."""
-        note = f"\n\nYou have worked on this before and were restarted. Your summary:\n{summary}"
+    def restarted(self, summary: str, why: str = "were restarted") -> AgentRun:
+        """The run as it continues from a summary (after a stuck check restarted it, or a compaction)."""
+        note = f"\n\nYou have worked on this before and {why}. Your summary:\n{summary}"
         return dataclasses.replace(self, instructions=self.instructions + note)
 
 
@@ -141,6 +141,24 @@ def get_agent(name: str, **options: Any) -> Agent:
     return get_agent_factory(name)(**options)
 
 
+def tokens_of(messages: list[Message]) -> int:
+    """About how many tokens `messages` take (four characters a token, and a few per message)."""
+    chars = sum(len(m.content) + sum(len(c.name) + len(c.arguments) for c in m.tool_calls) for m in messages)
+    return chars // 4 + 4 * len(messages)
+
+
+def kept_after_truncation(messages: list[Message], budget: int) -> int:
+    """How many of the last messages to keep after the task (the first two) so they take at most `budget` tokens:
+    whole turns only, from an assistant message on (a tool call and its results stay together)."""
+    keep = 0
+    for start in range(len(messages) - 1, 1, -1):
+        if tokens_of(messages[start:]) > budget:
+            break
+        if messages[start].role == "assistant":
+            keep = len(messages) - start
+    return keep
+
+
 def describe_option(option: OptionRecord) -> str:
     """An option as a person or a rater reads it: its text, and each tool call as `tool(arguments)`."""
     calls = (option.argument or {}).get("calls", []) if option.action == "calls" else []
@@ -158,9 +176,15 @@ def transcript(messages: list[Message], turns: int | None = None) -> str:
 
 def advance(agent: Agent, run: AgentRun, messages: list[Message], step: StepRecord) -> list[Message]:
     """The conversation after a completed step: an action step's chosen option and observation, as the agent
-    shows them; a restart step starts over from its summary; other steps leave it as it was."""
+    shows them; a restart step starts over from its summary; a compaction from its summary, or keeps the task and
+    its last messages; other steps leave it as it was."""
     if step.kind == "restart" and step.summary is not None:
         return agent.start(run.restarted(step.summary))
+    if step.kind == "compaction":
+        if step.summary is not None:
+            return agent.start(run.restarted(step.summary, "your earlier steps were summarized to save room"))
+        keep = (step.options[0].argument or {})["keep"]
+        return [*messages[:2], *messages[len(messages) - keep :]]
     if step.kind != "action" or step.chosen is None or step.observation is None:
         return messages
     return agent.observe(run, messages, step.chosen, step.observation)

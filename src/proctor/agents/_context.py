@@ -13,6 +13,13 @@ Work step by step: one action per reply. Check your work before you submit."""
 STUCK_QUESTION = """Pause and look at your progress. Are you stuck (repeating yourself, failing the same way,
 not getting closer to finishing)? Answer YES or NO on the first line, then one sentence why."""
 
+COMPACTION_REQUEST = """Your work so far on a task:
+
+{transcript}
+
+Your context is nearly full: you will continue from a summary instead. Write a summary of what you know and
+have done so far, what failed, and what to do next. Plain text, at most 300 words, no action tags."""
+
 SUMMARY_REQUEST = """You will continue with a fresh context. Write a summary of what you know and have done so
 far, what failed, and what to do next. Plain text, at most 300 words, no action tags."""
 

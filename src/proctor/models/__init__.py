@@ -33,11 +33,12 @@ from proctor.models._limits import (
     set_concurrency,
 )
 from proctor.models._openai import OpenAIModel
-from proctor.models._prices import PRICES, price_of
+from proctor.models._prices import CONTEXT_WINDOWS, PRICES, context_window_of, price_of
 from proctor.models._secrets import REDACTED, is_secret, redact
 
 __all__ = [
     "CHECK_TIMEOUT",
+    "CONTEXT_WINDOWS",
     "DEFAULT_CONCURRENCY",
     "PRICES",
     "REDACTED",
@@ -61,6 +62,7 @@ __all__ = [
     "check_model",
     "close_clients",
     "concurrency",
+    "context_window_of",
     "get_model",
     "in_flight",
     "is_secret",

@@ -1,6 +1,8 @@
-"""Prices of well-known models, to put a cost on each call's usage."""
+"""Facts of well-known models: prices, to put a cost on each call's usage, and context windows."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from proctor.models._base import Usage
 
@@ -33,17 +35,42 @@ PRICES: dict[str, tuple[float, float]] = {
 }
 
 
-def price_of(model: str) -> tuple[float, float] | None:
-    """USD per million (input, output) tokens for `model`, or None if unknown.
+# Tokens of context, from the providers' model pages.
+CONTEXT_WINDOWS: dict[str, int] = {
+    "gpt-4o": 128_000,
+    "gpt-4o-mini": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4.1-mini": 1_047_576,
+    "gpt-4.1-nano": 1_047_576,
+    "gpt-4-turbo": 128_000,
+    "gpt-3.5-turbo": 16_385,
+    "o1": 200_000,
+    "o1-mini": 128_000,
+    "o3": 200_000,
+    "o3-mini": 200_000,
+    "o3-pro": 200_000,
+    "o4-mini": 200_000,
+    "claude": 200_000,
+}
 
-    A dated or suffixed name (`gpt-4o-2024-08-06`, `claude-3-5-sonnet-latest`) takes the price of the longest
-    listed name it extends.
-    """
-    best: str | None = None
-    for name in PRICES:
-        if (model == name or model.startswith(name + "-")) and (best is None or len(name) > len(best)):
-            best = name
-    return PRICES[best] if best is not None else None
+
+def _listed(model: str, table: Mapping[str, object]) -> str | None:
+    """The longest listed name that `model` is, or extends with a dated or suffixed name (`gpt-4o-2024-08-06`,
+    `claude-3-5-sonnet-latest`)."""
+    found = [name for name in table if model == name or model.startswith(name + "-")]
+    return max(found, key=len, default=None)
+
+
+def price_of(model: str) -> tuple[float, float] | None:
+    """USD per million (input, output) tokens for `model` (the part after `provider/`), or None if unknown."""
+    name = _listed(model, PRICES)
+    return PRICES[name] if name is not None else None
+
+
+def context_window_of(model: str) -> int | None:
+    """Tokens of context of `model` (`provider/model` or the bare name), or None if unknown."""
+    name = _listed(model.partition("/")[2] or model, CONTEXT_WINDOWS)
+    return CONTEXT_WINDOWS[name] if name is not None else None
 
 
 def priced_usage(input_tokens: int, output_tokens: int, price: tuple[float, float] | None) -> Usage:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
@@ -107,6 +107,11 @@ class RunConfig(_Strict):
     """For a delegated run: the subtask's instructions (instead of the task's)."""
     observation_chars: int = Field(default=8000, ge=1)
     """Most characters of an observation shown to the model (the store keeps all it got)."""
+    context_window: int | None = Field(default=None, ge=256)
+    """Tokens of context the model has (None: known per model, else no compaction)."""
+    compaction: Literal["summary", "truncate"] = "summary"
+    """How a conversation near the context window is compacted: a summary the model writes, or the oldest steps
+    dropped. Either way it is recorded as a `compaction` step."""
 
     @field_serializer("model_options")
     def _without_secrets(self, options: dict[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from proctor.agents import DEFAULT_CHOOSER, AgentRun, advance, get_agent, rebuild
+from proctor.agents import (
+    DEFAULT_CHOOSER,
+    AgentRun,
+    advance,
+    get_agent,
+    kept_after_truncation,
+    rebuild,
+    tokens_of,
+    transcript,
+)
 from proctor.agents import _context as context
 from proctor.agents._actions import INTERNET_REFUSED, SCORE_HELP
-from proctor.models import GenerateConfig, Generation, Message, Model, ModelError, Tool, get_model
+from proctor.models import GenerateConfig, Generation, Message, Model, ModelError, Tool, context_window_of, get_model
 from proctor.runner._choosers import Choice, ChoiceRequest, ChooserServices, get_chooser
 from proctor.runner._config import ChooserConfig, RunConfig, RunLimits, default_workspaces, with_task_limits
 from proctor.runner._execute import SANDBOX_ACTIONS, run_action
@@ -26,6 +35,9 @@ from proctor.store import ObservationRecord, OptionRecord, RunRecord, RunStatus,
 from proctor.tasks import IntermediateScore, Task, TaskError, load_tasks_async
 
 logger = logging.getLogger(__name__)
+
+COMPACT_AT = 0.8
+"""The share of the context window past which the conversation is compacted before the next step."""
 
 
 class _Run:
@@ -63,6 +75,8 @@ class _Run:
         self.pause_requested = False
         self.tools: list[Tool] | None = None
         """The tools the agent last offered the model."""
+        self.window = self.config.context_window or context_window_of(self.config.model)
+        """Tokens of context the model has, if known: the conversation is compacted as it nears them."""
 
     @property
     def active(self) -> float:
@@ -319,6 +333,12 @@ class Runner:
                     await run.write(ops.update_run, run.id, active_seconds=run.active)
                     await run.write(ops.set_status, run.id, RunStatus.PAUSED, f"checkpoint {level} reached")
                     return
+                if last_kind != "compaction" and run.window and tokens_of(messages) > COMPACT_AT * run.window:
+                    step = await self._compact(run, index, messages)
+                    messages = advance(run.agent, run.agent_run, messages, step)
+                    index += 1
+                    last_kind = "compaction"
+                    continue
                 if last_kind == "action" and self._stuck_due(run, action_steps, failures):
                     failures = 0
                     restart = await self._stuck_check(run, index, messages)
@@ -502,6 +522,32 @@ class Runner:
         assert aggregate is not None  # tasks scored from a log are METR families
         score: float | None = await aggregate(run.sandbox, log)
         return score
+
+    async def _compact(self, run: _Run, index: int, messages: list[Message]) -> StepRecord:
+        """Record a `compaction` step: the model's summary of the conversation, or how many of the last messages
+        stay (the oldest steps are dropped), so the context fits the model's window again."""
+        window = run.window
+        assert window is not None
+        if run.config.compaction == "summary":
+            shown = transcript(messages)[-window * 2 :]  # about half the window (four characters a token)
+            ask = [Message(role="user", content=context.COMPACTION_REQUEST.format(transcript=shown))]
+            generation = await run.model.generate(ask, run.config.generate.model_copy(update={"n": 1, "tools": None}))
+            summary = generation.completions[0].text.strip()
+            usages = [run.usage(generation, run.model.name, "compaction", None)]
+            step_id, _ = await run.write(ops.start_step, run.id, index, "compaction", [], summary, usages=usages)
+            output = summary
+        else:
+            keep = kept_after_truncation(messages, window // 2)
+            output = f"the oldest steps were dropped: the context keeps the task and its last {keep} messages"
+            kept = {"text": output, "action": None, "argument": {"keep": keep}, "parse_error": None}
+            step_id, (option_id,) = await run.write(
+                ops.start_step, run.id, index, "compaction", [kept | {"source": "compaction"}]
+            )
+            await run.write(ops.add_choice, step_id, option_id, "compaction")
+        await run.write(ops.finish_step, run.id, step_id, {"kind": "compaction", "output": output}, run.active)
+        detail = {"step": index, "tokens": tokens_of(messages), "window": window, "how": run.config.compaction}
+        await run.write(ops.add_event, run.id, "compaction", detail)
+        return await asyncio.to_thread(self.store.step, step_id)
 
     @staticmethod
     def _stuck_due(run: _Run, action_steps: int, failures: int) -> bool:
