@@ -9,14 +9,19 @@ runs 1,000 native tasks, one step each (the model's answer is `<submit>N</submit
 repeated and the median reported; the stored result is checked (1,000 runs done, every score 1.0) so a broken
 engine cannot post a fast time.
 
-Usage: python bench/engine.py [--samples 1000] [--concurrency 100] [--delay 0.1] [--repeats 3]
+With `--agent react` the server answers requests that offer tools with a `submit` tool call instead, and the
+react runs are timed against the tags runs on the same server (target: within 10%).
+
+Usage: python bench/engine.py [--samples 1000] [--concurrency 100] [--delay 0.1] [--repeats 3] [--agent react]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -33,9 +38,21 @@ from proctor.store import _schema as schema
 from proctor.tasks import Task, load_tasks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from loopback_server import spawn_loopback_server
+from loopback_server import RecordedRequest, Reply, spawn_loopback_server
 
 TARGET_RATIO = 1.25
+TARGET_AGENT_RATIO = 1.10
+
+
+def respond(request: RecordedRequest) -> Reply:
+    """The server's answer (in its own process): with tools offered, the `submit` call the instructions ask for;
+    else an echo of the last message, whose `<submit>N</submit>` the tags agent parses."""
+    last = str(request.body["messages"][-1]["content"])
+    if not request.body.get("tools"):
+        return Reply(text=f"echo: {last}")
+    answer = re.search(r"<submit>(.*?)</submit>", last)
+    arguments = json.dumps({"answer": answer.group(1) if answer else ""})
+    return Reply(text="", tool_calls=[[{"id": "call-0", "name": "submit", "arguments": arguments}]])
 
 
 def write_samples(folder: Path, count: int) -> list[Task]:
@@ -78,12 +95,13 @@ async def bare_sdk(base_url: str, samples: int, concurrency: int, *, aiohttp: bo
     return elapsed
 
 
-async def proctor_runs(base_url: str, tasks: list[Task], concurrency: int, folder: Path) -> float:
-    """Seconds for `run_tasks_async` to run every task once in a fresh store; checks what it stored."""
+async def proctor_runs(base_url: str, tasks: list[Task], concurrency: int, folder: Path, agent: str = "tags") -> float:
+    """Seconds for `run_tasks_async` to run every task once in a fresh store with `agent`; checks what it stored."""
     store = Store(f"sqlite:///{folder / 'proctor.db'}")
     workspaces = folder / "workspaces"
     config = RunConfig(
         model="openai/bench",
+        agent=agent,
         model_options={"base_url": base_url, "api_key": "unused", "max_concurrency": concurrency},
     )
     try:
@@ -120,22 +138,27 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--delay", type=float, default=0.1, help="seconds the server takes per answer")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--agent", default="tags", help="also time this agent against tags (e.g. react)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="proctor-bench-engine-", dir="/tmp"))
     root.chmod(0o755)  # the sandbox's unprivileged host user must reach the workspaces
     os.environ["PROCTOR_WORKSPACES"] = str(root / "workspaces")
     try:
         tasks = write_samples(root / "tasks", args.samples)
-        with spawn_loopback_server(delay=args.delay) as url:
+        with spawn_loopback_server(delay=args.delay, default=f"{__file__}:respond") as url:
             base_url = f"{url}/v1"
             asyncio.run(bare_sdk(base_url, min(args.samples, 200), args.concurrency))  # warm-up: imports, sockets
-            sdk_times, aiohttp_times, proctor_times = [], [], []
+            sdk_times, aiohttp_times, proctor_times, agent_times = [], [], [], []
             for repeat in range(args.repeats):
                 sdk_times.append(asyncio.run(bare_sdk(base_url, args.samples, args.concurrency)))
                 aiohttp_times.append(asyncio.run(bare_sdk(base_url, args.samples, args.concurrency, aiohttp=True)))
                 folder = root / f"proctor-{repeat}"
                 folder.mkdir()
                 proctor_times.append(asyncio.run(proctor_runs(base_url, tasks, args.concurrency, folder)))
+                if args.agent != "tags":
+                    folder = root / f"proctor-{args.agent}-{repeat}"
+                    folder.mkdir()
+                    agent_times.append(asyncio.run(proctor_runs(base_url, tasks, args.concurrency, folder, args.agent)))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     sdk, engine = statistics.median(sdk_times), statistics.median(proctor_times)
@@ -152,6 +175,13 @@ def main() -> None:
         ("proctor / SDK, aiohttp", f"{engine / same_transport:.2f}x  (the engine's own cost, same HTTP transport)"),
         ("proctor runs/s", f"{args.samples / engine:.0f}"),
     ]
+    if agent_times:
+        agent = statistics.median(agent_times)
+        met = "met" if agent / engine <= TARGET_AGENT_RATIO else "missed"
+        rows += [
+            (f"proctor, {args.agent} s", f"{agent:.2f}  (runs: {', '.join(f'{t:.2f}' for t in agent_times)})"),
+            (f"{args.agent} / tags", f"{agent / engine:.2f}x  (target <= {TARGET_AGENT_RATIO}x: {met})"),
+        ]
     width = max(len(name) for name, _ in rows)
     print(f"{'measure':<{width}}  median seconds over {args.repeats} repeats")
     print(f"{'-' * width}  {'-' * 50}")
