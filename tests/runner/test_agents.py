@@ -52,10 +52,10 @@ PLAN = [
 ]
 
 
-REACT = RunConfig(model="double/tool-user", agent="react", stuck=StuckConfig(after_failures=0))
+REACT = RunConfig(model="double/react-tool-user", agent="react", stuck=StuckConfig(after_failures=0))
 
 
-@script("tool-user")
+@script("react-tool-user")
 def _tool_user(messages: list[Message], config: GenerateConfig) -> list[Completion]:
     assert config.tools is not None and "submit" in [tool.name for tool in config.tools]
     return [PLAN[min(turns(messages), len(PLAN) - 1)]] * config.n
@@ -65,7 +65,7 @@ async def test_react_runs_tool_calls_and_answers_each_mistake(sqlite_store: Stor
     async with Runner(sqlite_store) as runner:
         run_id = await runner.create(task, REACT)
         await runner.drive(run_id)
-        model = runner.model("double/tool-user", {})
+        model = runner.model("double/react-tool-user", {})
     run = sqlite_store.run(run_id)
     assert run.status is RunStatus.DONE and run.score == 1.0 and run.submission == "42"
     steps = sqlite_store.steps(run_id)
@@ -94,7 +94,7 @@ async def test_a_resumed_react_run_rebuilds_the_same_messages(sqlite_store: Stor
     async with Runner(sqlite_store) as runner:
         run_id = await runner.create(task, REACT)
         await runner.drive(run_id)
-        model = runner.model("double/tool-user", {})
+        model = runner.model("double/react-tool-user", {})
     assert isinstance(model, DoubleModel)
     agent_run = AgentRun(instructions=model.calls[0][1].content, options=1, generate=REACT.generate)
     steps = sqlite_store.steps(run_id)
