@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from loopback_server import LoopbackServer, RecordedRequest, Reply
 from runner_tasks import write_task
 
@@ -20,27 +21,32 @@ STEPS = 8
 
 
 def agent(request: RecordedRequest) -> Reply:
-    """Step k appends k to log.txt (slowly, so the kill lands mid-run); after STEPS steps it submits."""
+    """Step k appends k to log.txt (slowly, so the kill lands mid-run); after STEPS steps it submits. Offered
+    tools (the react agent), it acts through tool calls."""
     done = sum(1 for m in request.body["messages"] if m["role"] == "assistant")
-    if done >= STEPS:
-        return Reply(text="<submit>42</submit>")
-    return Reply(text=f"<bash>echo {done} >> log.txt && sleep 0.3</bash>")
+    command = f"echo {done} >> log.txt && sleep 0.3"
+    if not request.body.get("tools"):
+        return Reply(text="<submit>42</submit>" if done >= STEPS else f"<bash>{command}</bash>")
+    name, argument = ("submit", {"answer": "42"}) if done >= STEPS else ("bash", {"command": command})
+    return Reply(
+        text=f"step {done}", tool_calls=[[{"id": f"c{done}", "name": name, "arguments": json.dumps(argument)}]]
+    )
 
 
-def test_sigkill_then_resume_loses_and_repeats_no_step(reachable_tmp: Path) -> None:
+def write_config(folder: Path, server: LoopbackServer, agent_name: str) -> Path:
+    config = folder / f"config-{agent_name}.json"
+    options = {"base_url": server.base_url, "api_key": "test"}
+    model = {"model": "openai/scripted-agent", "model_options": options, "agent": agent_name}
+    config.write_text(json.dumps(model | {"limits": {"steps": 20}}))
+    return config
+
+
+@pytest.mark.parametrize("agent_name", ["tags", "react"])
+def test_sigkill_then_resume_loses_and_repeats_no_step(reachable_tmp: Path, agent_name: str) -> None:
     task = write_task(reachable_tmp / "tasks")
     db = f"sqlite:///{reachable_tmp / 'runs.db'}"
     with LoopbackServer(default=agent) as server:
-        config = reachable_tmp / "config.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "model": "openai/scripted-agent",
-                    "model_options": {"base_url": server.base_url, "api_key": "test"},
-                    "limits": {"steps": 20},
-                }
-            )
-        )
+        config = write_config(reachable_tmp, server, agent_name)
         env = os.environ | {"PROCTOR_DB": db}
         command = [sys.executable, "-m", "proctor", "run", str(task), "--config", str(config)]
         runner = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -67,6 +73,12 @@ def test_sigkill_then_resume_loses_and_repeats_no_step(reachable_tmp: Path) -> N
             timeout=120,
         )
         assert resumed.returncode == 0, resumed.stderr
+        last_request = server.requests[-1].body["messages"]
+        # The same task run without a kill: the model's last request is the very same conversation.
+        server.reset()
+        whole = subprocess.run(command, env=env | {"PROCTOR_DB": f"{db}-whole"}, capture_output=True)
+        assert whole.returncode == 0, whole.stderr
+        assert server.requests[-1].body["messages"] == last_request
 
     after = store.steps(run.id)
     run = store.run(run.id)
