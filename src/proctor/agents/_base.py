@@ -31,6 +31,8 @@ class AgentRun:
     """The task scores work in progress on request."""
     delegation: bool = True
     """Subtasks may be delegated (the depth limit is not reached)."""
+    ask_human: bool = False
+    """The agent may ask a person a question (`<ask>`, the `ask_human` tool) and wait for the answer."""
 
     def restarted(self, summary: str, why: str = "were restarted") -> AgentRun:
         """The run as it continues from a summary (after a stuck check restarted it, or a compaction)."""
