@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -10,8 +12,10 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from proctor.agents._base import get_agent_factory
+from proctor.agents._react import ACTIONS as TOOL_ACTIONS
 from proctor.models import GenerateConfig, redact
 from proctor.sandbox import Limits
+from proctor.store._records import MAIN_ARGUMENT
 
 if TYPE_CHECKING:
     from proctor.tasks import Task
@@ -58,6 +62,60 @@ class StuckConfig(_Strict):
     """Ask after this many failed actions in a row (0: never)."""
     restart: bool = True
     """When stuck: restart the context from a summary the model writes."""
+
+
+APPROVABLE = ("bash", "python", "read", "write", "edit", "delegate", "submit", "score")
+"""The actions approval rules may hold (by these names, or by a react tool's name)."""
+
+
+class ApprovalConfig(_Strict):
+    """Which actions wait for a person's approval before they run.
+
+    Example:
+        ApprovalConfig(rules={"bash": ["*rm -rf*", "re:curl|wget"], "write_file": ["/etc/*"]})
+    """
+
+    rules: dict[str, list[str]] = Field(default_factory=dict)
+    """Per action — bash, python, read, write, edit, delegate, submit, score, a react tool's name (`write_file` is
+    `write`), or `*` for any — patterns matched against the action's main argument (the command, the code, the
+    path, the instructions, the answer): a glob matching the whole argument (`rm -rf *`), or a regular expression
+    found anywhere in it after `re:` (`re:rm\\s+-rf`)."""
+    poll_seconds: float = Field(default=0.5, gt=0)
+    """How often the store is checked for a person's decision or answer."""
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, rules: dict[str, list[str]]) -> dict[str, list[str]]:
+        known = {*APPROVABLE, *(tool for tool, action in TOOL_ACTIONS.items() if action in APPROVABLE), "*"}
+        for name, patterns in rules.items():
+            if name not in known:
+                raise ValueError(f"approval rule for {name!r}: rules are on {', '.join(sorted(known))}")
+            for pattern in patterns:
+                if pattern.startswith("re:"):
+                    try:
+                        re.compile(pattern[3:])
+                    except re.error as error:
+                        raise ValueError(
+                            f"approval rule {name}: {pattern!r} is not a regular expression: {error}"
+                        ) from None
+        return rules
+
+    def rule_for(self, action: str, argument: dict[str, Any]) -> str | None:
+        """The first rule that holds `action` with `argument`, as `name: pattern`, or None."""
+        subject = str(argument.get(MAIN_ARGUMENT.get(action, ""), ""))
+        for name, patterns in self.rules.items():
+            if name != "*" and TOOL_ACTIONS.get(name, name) != action:
+                continue
+            for pattern in patterns:
+                if _matches(pattern, subject):
+                    return f"{name}: {pattern}"
+        return None
+
+
+def _matches(pattern: str, text: str) -> bool:
+    if pattern.startswith("re:"):
+        return re.search(pattern[3:], text) is not None
+    return fnmatch.fnmatchcase(text, pattern)
 
 
 class RunConfig(_Strict):
@@ -112,6 +170,10 @@ class RunConfig(_Strict):
     compaction: Literal["summary", "truncate"] = "summary"
     """How a conversation near the context window is compacted: a summary the model writes, or the oldest steps
     dropped. Either way it is recorded as a `compaction` step."""
+    approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    """Actions that wait for a person's approval (who may approve, edit or reject them) before they run."""
+    ask_human: bool = False
+    """Let the agent ask a person a question (`<ask>`, the `ask_human` tool); the run waits for the answer."""
 
     @field_serializer("model_options")
     def _without_secrets(self, options: dict[str, Any]) -> dict[str, Any]:

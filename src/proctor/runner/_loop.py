@@ -25,6 +25,7 @@ from proctor.agents import (
 from proctor.agents import _context as context
 from proctor.agents._actions import INTERNET_REFUSED, SCORE_HELP
 from proctor.models import GenerateConfig, Generation, Message, Model, ModelError, Tool, context_window_of, get_model
+from proctor.runner._approval import Call, Gate
 from proctor.runner._choosers import Choice, ChoiceRequest, ChooserServices, get_chooser
 from proctor.runner._config import ChooserConfig, RunConfig, RunLimits, default_workspaces, with_task_limits
 from proctor.runner._execute import SANDBOX_ACTIONS, run_action
@@ -64,7 +65,9 @@ class _Run:
             observation_chars=self.config.observation_chars,
             intermediate_scoring=task.info.intermediate_scoring,
             delegation=self.config.max_delegation_depth > 0,
+            ask_human=self.config.ask_human,
         )
+        self.gate = Gate(self.id, self.config, runner.store, runner.writer)
         self.tokens = record.input_tokens + record.output_tokens
         self.cost = record.cost
         self._active_before = record.active_seconds
@@ -81,7 +84,7 @@ class _Run:
     @property
     def active(self) -> float:
         """Seconds of running, pauses and waits for a person excluded."""
-        return self._active_before + time.monotonic() - self._started - self._waited
+        return self._active_before + time.monotonic() - self._started - self._waited - self.gate.waited
 
     async def write(self, op: Any, *args: Any, **kwargs: Any) -> Any:
         return await self.runner.writer.write(op, *args, **kwargs)
@@ -393,7 +396,10 @@ class Runner:
             else:
                 step = step.model_copy(update={"chosen_option_id": choice.option_id, "chooser": choice.chooser})
                 unstored = (choice.option_id, choice.chooser)
-                if step.chosen is not None and step.chosen.action not in WITHOUT_EFFECTS:
+                # An option that may wait for a person has its choice stored first: a resumed run finds it again.
+                if step.chosen is not None and (
+                    step.chosen.action not in WITHOUT_EFFECTS or run.gate.holds(step.chosen)
+                ):
                     await run.write(ops.add_choice, step.id, *unstored)
                     unstored = None
         option = step.chosen
@@ -415,13 +421,23 @@ class Runner:
         action: str | None,
         argument: dict[str, Any],
         parse_error: str | None,
+        call: Call | None = None,
     ) -> ObservationRecord:
         if action is None:
             return ObservationRecord(kind="error", output=f"Could not parse your reply: {parse_error}", failed=True)
-        if action in SANDBOX_ACTIONS:
-            return await run_action(run.sandbox, action, argument, run.config.command_limits)
         if action == "calls":
             return await self._calls(run, step, argument["calls"])
+        decided = await run.gate.check(step.id, action, argument, call)  # approvals and questions wait for people
+        if decided.observation is not None:
+            return decided.observation
+        observation = await self._run_action(run, step, action, decided.argument)
+        return await run.gate.ran(decided, observation, call)
+
+    async def _run_action(
+        self, run: _Run, step: StepRecord, action: str, argument: dict[str, Any]
+    ) -> ObservationRecord:
+        if action in SANDBOX_ACTIONS:
+            return await run_action(run.sandbox, action, argument, run.config.command_limits)
         if action == "delegate":
             return await self._delegate(run, step, argument["instructions"])
         if action == "score":
@@ -429,13 +445,15 @@ class Runner:
         return ObservationRecord(kind="submit", output=argument["answer"])
 
     async def _calls(self, run: _Run, step: StepRecord, calls: list[dict[str, Any]]) -> ObservationRecord:
-        """An option's tool calls, run in order until one submits; each call's result is kept apart."""
-        results: list[dict[str, Any]] = []
-        for call in calls:
+        """An option's tool calls, run in order until one submits; each call's result is kept apart. A resumed run
+        goes on after the calls that ran before a hold."""
+        results: list[dict[str, Any]] = run.gate.done_calls(step)
+        for n, call in enumerate(calls[len(results) :], start=len(results)):
             if call["error"] is not None:
                 result = ObservationRecord(kind="error", output=call["error"], failed=True)
             else:
-                result = await self._execute(run, step, call["action"], call["argument"], None)
+                where = Call(index=n, id=call["id"], tool=call["tool"], prior=list(results))
+                result = await self._execute(run, step, call["action"], call["argument"], None, where)
             results.append(result.model_dump(exclude={"calls"}) | {"id": call["id"], "tool": call["tool"]})
             if result.kind == "submit" and not result.failed:
                 return result.model_copy(update={"calls": results})
