@@ -144,7 +144,7 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
     Example:
         uvicorn.run(create_app(Store("sqlite:///runs.db")), host="127.0.0.1", port=8000)
     """
-    from proctor.web import _actions, _auth, _people, _runs, _studies
+    from proctor.web import _actions, _auth, _holds, _people, _runs, _studies
 
     app = FastAPI(title="proctor", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
@@ -171,6 +171,6 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
     app.add_exception_handler(WebError, web_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
-    for module in (_auth, _runs, _actions, _people, _studies):
+    for module in (_auth, _runs, _actions, _holds, _people, _studies):
         app.include_router(module.router)
     return app

@@ -11,7 +11,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select, tuple_
 
-from proctor.store import ObservationRecord, OptionRecord, RatingRecord, Role, RunRecord, StepRecord, UserRecord
+from proctor.store import (
+    HoldRecord,
+    ObservationRecord,
+    OptionRecord,
+    RatingRecord,
+    Role,
+    RunRecord,
+    StepRecord,
+    UserRecord,
+)
 from proctor.store import _schema as s
 
 SortKey = Literal["created", "score", "cost", "task", "model", "status"]
@@ -232,6 +241,11 @@ def steps_window(conn: Connection, run_id: str, start: int, stop: int) -> list[S
     )
     for step_id, name in tag_rows:
         steps[step_id].tags.append(name)
+    hold_rows = conn.execute(
+        select(s.holds).join(s.steps, s.steps.c.id == s.holds.c.step_id).where(in_window).order_by(s.holds.c.call)
+    )
+    for r in hold_rows:
+        steps[r.step_id].holds.append(HoldRecord.model_validate(r._asdict()))
     return list(steps.values())
 
 
@@ -281,7 +295,12 @@ def live_version(conn: Connection, run_id: str) -> str:
     ).scalar()
     tags = conn.execute(select(func.count()).select_from(s.tags.join(s.steps)).where(of_run)).scalar()
     forks = conn.execute(select(func.count()).where(s.runs.c.forked_from_run_id == run_id)).scalar()
-    return f"{run.status}.{run.steps_done}.{steps[0]}.{steps[1]}.{choices}.{ratings}.{tags}.{forks}"
+    holds = conn.execute(
+        select(func.count(), func.count(s.holds.c.verdict)).select_from(s.holds.join(s.steps)).where(of_run)
+    ).one()
+    return (
+        f"{run.status}.{run.steps_done}.{steps[0]}.{steps[1]}.{choices}.{ratings}.{tags}.{forks}.{holds[0]}.{holds[1]}"
+    )
 
 
 def forks_of(conn: Connection, run_id: str) -> list[dict[str, Any]]:

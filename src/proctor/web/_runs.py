@@ -103,6 +103,7 @@ def run_data(request: Request, session: SessionRecord, run_id: str, at: int | No
     if run.status is RunStatus.WAITING_HUMAN:
         waiting = next((s.id for s in reversed(steps) if not s.done and s.chosen_option_id is None), None)
     staff = session.user.role is not Role.RATER
+    running = (RunStatus.RUNNING, RunStatus.WAITING_HUMAN, RunStatus.WAITING_APPROVAL, RunStatus.WAITING_ANSWER)
     return {
         "run": run,
         "task": {"id": task["id"], "instructions": task["instructions"]},
@@ -113,10 +114,11 @@ def run_data(request: Request, session: SessionRecord, run_id: str, at: int | No
         "usage": usage,
         "forks": forks,
         "waiting_step_id": waiting,
+        "held": store.pending_holds(run.id),
         "version": version,
         "vocabulary": [t.name for t in tags],
         "can": {
-            "pause": staff and run.status in (RunStatus.RUNNING, RunStatus.WAITING_HUMAN) and not run.pause_requested,
+            "pause": staff and run.status in running and not run.pause_requested,
             "intervene": staff and run.status is RunStatus.PAUSED,
             "fork": True,
         },
