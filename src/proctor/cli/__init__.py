@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer.exceptions import TyperException
 
 from proctor.cli import (
+    _holds,  # noqa: F401  (registers approve and answer)
     _more,  # noqa: F401  (registers export and tasks)
     _report,  # noqa: F401  (registers report)
     _web,  # noqa: F401  (registers view and users)

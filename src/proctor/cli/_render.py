@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from proctor.store import RunRecord, StepRecord, Store
+from proctor.store import HoldRecord, RunRecord, StepRecord, Store
 
 if TYPE_CHECKING:
     from proctor.analysis import Estimate
@@ -23,6 +23,8 @@ STATUS_STYLE = {
     "over_limit": "yellow",
     "paused": "yellow",
     "waiting_human": "magenta",
+    "waiting_approval": "magenta",
+    "waiting_answer": "magenta",
     "needs_manual_score": "magenta",
     "running": "cyan",
     "scoring": "cyan",
@@ -133,6 +135,8 @@ def _step_node(tree: Tree, store: Store, step: StepRecord, full: bool) -> None:
                 _first_lines(str(summary), full, 3)
             )
         )
+    for held in step.holds:
+        node.add(_hold_line(held, full))
     observation = step.observation
     if observation is not None:
         style = "red" if observation.failed else "white"
@@ -148,6 +152,20 @@ def _step_node(tree: Tree, store: Store, step: StepRecord, full: bool) -> None:
         if observation.child_run_id:
             child = store.run(observation.child_run_id)
             node.add(run_tree(store, child, full=full))
+
+
+def _hold_line(held: HoldRecord, full: bool) -> Text:
+    """A held action: what held it and what a person made of it (or that it waits)."""
+    what = "question" if held.kind == "question" else f"held {held.tool or held.action} ({held.rule})"
+    line = Text(f"⏸ {what}: ", style="magenta").append(_first_lines(held.subject, full, 3), style="default")
+    if held.verdict is None:
+        return line.append(" · waiting for " + ("an answer" if held.kind == "question" else "approval"), "bold magenta")
+    line.append(f" · {held.verdict} by {held.decided_by}", style="bold magenta")
+    if held.replacement is not None:
+        line.append(" → ").append(_first_lines(held.replacement, full, 3))
+    elif held.text:
+        line.append(": ").append(_first_lines(held.text, full, 3))
+    return line
 
 
 def run_tree(store: Store, record: RunRecord, *, full: bool = False) -> Tree:
