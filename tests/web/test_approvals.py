@@ -82,6 +82,7 @@ def test_a_matching_action_waits_until_a_person_approves_it(web_store: Store, ta
     assert (decided.verdict, decided.decided_by, decided.edited) == ("approved", "rob", None)
     assert decided.decided_at is not None and decided.result is not None
     assert step.observation is not None and not step.observation.failed and step.observation.exit_code == 0
+    assert step.observation.duration < 0.9  # the command's time, not the wait for a person
     statuses = [e["detail"]["status"] for e in web_store.events(run.run_id, "status")]
     assert statuses.count("waiting_approval") == 1
     assert statuses[statuses.index("waiting_approval") + 1] == "running"

@@ -404,9 +404,9 @@ class Runner:
                     unstored = None
         option = step.chosen
         assert option is not None
-        started = time.monotonic()
+        started, waited = time.monotonic(), run.gate.waited
         observation = await self._execute(run, step, option.action, option.argument or {}, option.parse_error)
-        observation.duration = time.monotonic() - started
+        observation.duration = time.monotonic() - started - (run.gate.waited - waited)  # waits for people left out
         status = None
         if observation.kind == "submit" and not observation.failed:
             status = RunStatus.DONE if run.config.subtask is not None else RunStatus.SCORING
