@@ -112,6 +112,8 @@ def test_an_edited_action_runs_as_edited(web_store: Store, task: Task, login: Lo
     note, listing = step.observation.output.split("\n", 1)
     assert note == "[a person edited this action before it ran; it ran as: mv scratch attic && ls attic]"
     assert listing == "keep.txt\n"  # what the edited command printed, in the sandbox
+    html = client.get(f"/runs/{run.run_id}").text
+    assert "edited by rob" in html and "ran instead" in html and "mv scratch attic &amp;&amp; ls attic" in html
 
 
 def test_a_rejected_action_does_not_run(web_store: Store, task: Task, login: Login) -> None:
@@ -129,6 +131,9 @@ def test_a_rejected_action_does_not_run(web_store: Store, task: Task, login: Log
     assert step.observation is not None and step.observation.failed
     assert step.observation.output == "not run: a person rejected this action: keep the scratch files"
     assert [(h.verdict, h.text, h.result) for h in step.holds] == [("rejected", "keep the scratch files", None)]
+    html = client.get(f"/runs/{run.run_id}").text
+    assert "rejected by rob" in html and "keep the scratch files" in html
+    assert f'action="/runs/{run.run_id}/approve"' not in html  # no controls once decided
 
 
 def call(name: str, arguments: dict[str, str], id: str) -> ToolCall:
@@ -265,6 +270,9 @@ def test_the_tags_agent_asks_and_a_person_answers_through_the_api(web_store: Sto
     question = held(web_store, run, RunStatus.WAITING_ANSWER)
     assert (question.kind, question.action, question.subject) == ("question", "ask", "Which file holds the answer?")
     assert post(client, csrf, f"/api/runs/{run.run_id}/approve", {"verdict": "approve"}).status_code == 409
+    html = client.get(f"/runs/{run.run_id}").text
+    assert "the agent asks" in html and "Which file holds the answer?" in html
+    assert f'action="/runs/{run.run_id}/answer"' in html and "waiting answer" in html
     answer = post(client, csrf, f"/api/runs/{run.run_id}/answer", {"text": "note.txt"})
     assert answer.status_code == 200 and answer.json()["verdict"] == "answered"
     record = run.finish()
@@ -276,3 +284,5 @@ def test_the_tags_agent_asks_and_a_person_answers_through_the_api(web_store: Sto
     assert read.observation is not None and read.observation.output == "the answer is 42\n"  # it used the answer
     statuses = [e["detail"]["status"] for e in web_store.events(run.run_id, "status")]
     assert "waiting_answer" in statuses and "waiting_approval" not in statuses
+    html = client.get(f"/runs/{run.run_id}").text
+    assert "answered by rob" in html and f'action="/runs/{run.run_id}/answer"' not in html
