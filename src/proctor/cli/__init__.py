@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from typer.exceptions import TyperException
 
+from proctor.analysis import AnalysisError
 from proctor.cli import (
     _holds,  # noqa: F401  (registers approve and answer)
     _more,  # noqa: F401  (registers export and tasks)
@@ -28,6 +29,7 @@ from proctor.store import StoreError
 from proctor.tasks import TaskError
 
 USER_ERRORS = (
+    AnalysisError,
     ConfigError,
     DatasetError,
     ExperimentError,

@@ -239,7 +239,9 @@ class Runner:
         """Store a new queued run of `task`; returns its id. `links`: run columns (parent, fork, …)."""
         self.tasks[task.info.id] = task
         info = task.info
-        row = info.model_dump(include={"id", "family", "name", "format", "source", "instructions", "permissions"})
+        row = info.model_dump(
+            include={"id", "family", "name", "format", "source", "instructions", "permissions", "tags"}
+        )
         run_id = ops.new_run_id()
         links.setdefault("workspace", str(self.workspaces / run_id))
         run = {

@@ -44,6 +44,11 @@ tasks = Table(
     Column("instructions", Text, nullable=False, comment="What the agent is told."),
     Column("permissions", JSON, nullable=False, comment="Granted permissions, e.g. ['full_internet']."),
     _created(),
+    Column(
+        "tags",
+        JSON,
+        comment="The task's tags (abilities, difficulty), e.g. ['shell', 'difficulty:easy']; null if unknown.",
+    ),
 )
 
 runs = Table(

@@ -49,6 +49,8 @@ class TaskInfo(BaseModel):
     """What the agent is told."""
     permissions: list[str] = Field(default_factory=list)
     """`[]` or `["full_internet"]`: the sandbox has network only with `full_internet`."""
+    tags: list[str] = Field(default_factory=list)
+    """Labels reports group and filter tasks by: abilities (`shell`) and difficulty (`difficulty:hard`)."""
     required_environment_variables: list[str] = Field(default_factory=list)
     """Host environment variables the task needs (METR); passed to set-up and scoring only."""
     limits: TaskLimits = Field(default_factory=TaskLimits)

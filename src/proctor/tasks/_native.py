@@ -176,6 +176,7 @@ def load_native_task(folder: Path, family: str, problems: list[str]) -> NativeTa
         source=str(folder),
         instructions=instructions,
         permissions=list(spec.permissions),
+        tags=list(spec.tags),
         limits=TaskLimits.model_validate(spec.limits.model_dump()),
     )
     return NativeTask(info, folder, spec)
