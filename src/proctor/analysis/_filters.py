@@ -125,8 +125,8 @@ def _moment(text: str, key: str) -> datetime:
 
 
 def agent_column() -> ColumnElement[str]:
-    """The run's agent from its stored config (`tags` when the config predates agents)."""
-    return func.coalesce(s.runs.c.config["agent"].as_string(), literal("tags"))
+    """The run's agent (`tags`, the default, when the run's config names none)."""
+    return func.coalesce(s.runs.c.agent, literal("tags"))
 
 
 def where(runs: RunFilter, dialect: str) -> list[ColumnElement[bool]]:

@@ -264,7 +264,7 @@ def comparison_html(comparison: Comparison, figures: dict[str, bytes] | None = N
         ["B", comparison.b or "every run", _number(comparison.b_mean, ".3f")],
         [
             "A − B",
-            f"hierarchical bootstrap over {d.clusters} families, {d.n} tasks; p = {d.p_value:.3g}",
+            f"bootstrap over {d.clusters} task families, {d.n} tasks; p = {d.p_value:.3g}",
             _n(f"{d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"),
         ],
     ]

@@ -2,9 +2,9 @@
 the runs they fork.
 
 Each task weighs the same: the overall difference is the mean over shared tasks of (A's success rate on the task −
-B's). Its interval is a hierarchical bootstrap: task families are resampled, then tasks within each drawn family, so
-tasks of one family (which tend to succeed or fail together) are not counted as independent evidence, and a suite of
-a single family still gets an interval.
+B's). Its interval is a cluster bootstrap over task families (tasks of one family tend to succeed or fail together,
+so they are not counted as independent evidence), widened for few families (Hesterberg's expanded percentile
+interval); a suite of a single family resamples its tasks.
 
 For binary outcomes the runs are also paired one to one — the k-th run of A on a task with the k-th run of B on it,
 oldest first — and McNemar's exact test asks whether the discordant pairs (solved by one, not the other) split
@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.stats import t as student_t
 from sqlalchemy import Connection, and_, case, func, select
 
 from proctor.analysis._filters import RunFilter, check_solved_at, counted, score_value, solved, where
@@ -116,7 +118,7 @@ class Comparison(BaseModel):
     solved_at: float
     """A run is solved when its score is at least this."""
     difference: Estimate
-    """Mean over shared tasks of A − B, with the hierarchical bootstrap interval (family → task) and p-value."""
+    """Mean over shared tasks of A − B, with the cluster bootstrap interval over task families and p-value."""
     a_mean: float
     """A's mean over the shared tasks."""
     b_mean: float
@@ -188,7 +190,7 @@ def compare(
     rows = [_task_difference(tasks_a[t], tasks_b[t], pairs.get(t), measure) for t in shared]
     values_a = np.array([r.a_success if measure == "success" else r.a_score for r in rows])
     values_b = np.array([r.b_success if measure == "success" else r.b_score for r in rows])
-    difference = hierarchical_difference(
+    difference = clustered_difference(
         values_a - values_b, [r.family for r in rows], confidence=confidence, resamples=resamples, seed=seed
     )
     return Comparison(
@@ -357,7 +359,7 @@ def newcombe_paired_interval(
     return max(-1.0, low), min(1.0, high)
 
 
-def hierarchical_difference(
+def clustered_difference(
     differences: Sequence[float] | NDArray[np.float64],
     families: Sequence[str],
     *,
@@ -365,9 +367,15 @@ def hierarchical_difference(
     resamples: int = 10_000,
     seed: int = 0,
 ) -> Estimate:
-    """The mean of per-task differences with a hierarchical bootstrap interval: each resample draws families with
-    replacement, then, within each drawn family, its tasks with replacement; and the p-value of "no difference"
-    (as in `paired_difference_ci`).
+    """The mean of per-task differences with a cluster bootstrap interval over task families, and the p-value of
+    "no difference" (as in `paired_difference_ci`).
+
+    Each resample draws families with replacement and takes all their tasks (tasks of one family succeed or fail
+    together, so they are not independent evidence); with a single family, tasks are resampled instead. Percentile
+    intervals from few clusters are too narrow, so the resamples' spread around the estimate is widened by
+    √(n/(n−1))·t(n−1)/z, n the resampled units (Hesterberg's expanded percentile interval, 2015); the p-value is
+    read from the widened resamples. Simulated coverage (tests/analysis/test_paired.py): about 95 % from 3 families
+    up, with or without family effects.
 
     Args:
         differences: One difference per task.
@@ -375,6 +383,9 @@ def hierarchical_difference(
         confidence: Confidence level.
         resamples: Bootstrap resamples.
         seed: Seed of the bootstrap.
+
+    Raises:
+        AnalysisError: No differences, or not one family per difference.
     """
     values = np.asarray(differences, dtype=np.float64)
     if values.size == 0 or len(families) != values.size:
@@ -382,22 +393,22 @@ def hierarchical_difference(
     if not 0 < confidence < 1:
         raise AnalysisError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
     names = sorted(set(families))
-    members = [values[[i for i, f in enumerate(families) if f == name]] for name in names]
+    if len(names) > 1:
+        index = {name: i for i, name in enumerate(names)}
+        ids = np.array([index[f] for f in families])
+        sums = np.bincount(ids, weights=values, minlength=len(names))
+        sizes = np.bincount(ids, minlength=len(names)).astype(np.float64)
+    else:
+        sums, sizes = values, np.ones_like(values)
+    units = sums.size
     rng = np.random.default_rng(seed)
-    drawn = rng.multinomial(len(names), np.full(len(names), 1 / len(names)), size=resamples)  # (R, families)
-    totals = np.zeros(resamples)
-    counts = np.zeros(resamples)
-    for f, tasks in enumerate(members):
-        # Drawing a family c times and its n tasks with replacement each time: c·n draws over its n tasks.
-        picks = rng.multinomial(drawn[:, f] * tasks.size, np.full(tasks.size, 1 / tasks.size))  # (R, tasks)
-        totals += picks @ tasks
-        counts += drawn[:, f] * tasks.size
-    draws = totals / counts
+    counts = rng.multinomial(units, np.full(units, 1 / units), size=resamples)  # (R, units)
+    draws = (counts @ sums) / (counts @ sizes)
+    observed = float(values.mean())
+    if units > 1:
+        quantile = 0.5 + confidence / 2
+        widen = math.sqrt(units / (units - 1)) * float(student_t.ppf(quantile, units - 1))
+        draws = observed + widen / NormalDist().inv_cdf(quantile) * (draws - observed)
     return difference_estimate(
-        float(values.mean()),
-        draws,
-        n=values.size,
-        confidence=confidence,
-        method="cluster-bootstrap",
-        clusters=len(names),
+        observed, draws, n=values.size, confidence=confidence, method="cluster-bootstrap", clusters=len(names)
     )

@@ -6,10 +6,15 @@ One task's runs: the Wilson score interval (never zero width, exact at 0 and n s
 Runs pooled over several tasks are not independent: a model that always solves task A and never task B has less
 information in 10 runs of each than 20 independent runs would give. Those rates use the Wilson interval at the
 *effective* number of runs, the runs divided by the design effect of clustering by task (Kish):
-`deff = V_cluster / V_binomial`, where `V_cluster = Σ_t (s_t − p·n_t)² / N²` is the cluster-robust (sandwich)
-variance of the pooled rate `p = Σ s_t / N` and `V_binomial = p(1 − p) / N`. The design effect is kept between 1
-(runs as good as independent; with one run per task it is exactly 1) and `Σ n_t² / N`, its value when every task is
-all-or-nothing (intraclass correlation 1), which is also used when p is 0 or 1 and the data cannot tell.
+`deff = V_cluster / V_binomial`, where `V_cluster = k/(k−1) · Σ_t (s_t − p·n_t)² / N²` is the cluster-robust
+(sandwich) variance of the pooled rate `p = Σ s_t / N` over k tasks and `V_binomial = p(1 − p) / N`. The design
+effect is kept between 1 (runs as good as independent) and `Σ n_t² / N`, its value when every task is all-or-nothing
+(intraclass correlation 1) — which is also used when p is 0 or 1 and the data cannot tell; with one run per task
+that bound is 1 and the interval is Wilson's. Because the design effect is estimated from only k tasks, the normal
+quantile is moved towards Student's t with k − 1 degrees of freedom in proportion to 1 − 1/deff, never past the
+interval of all-or-nothing tasks (the most variance a rate can have: one binomial outcome per task). Simulated coverage
+of the mean success of a population of tasks (tests/analysis/test_rates.py): about 95 % from 15 tasks up, about
+93 % with 5 tasks and 91 % with 3; treating runs as independent covers about 80 %.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from statistics import NormalDist
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.stats import t as student_t
 
 from proctor.analysis._stats import AnalysisError, wilson_interval
 
@@ -85,6 +91,8 @@ def pooled_rate(per_task: Sequence[tuple[int, int]], *, confidence: float = 0.95
         >>> rate.value, rate.effective_runs
         (0.5, 2.0)
     """
+    if not 0 < confidence < 1:
+        raise AnalysisError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
     cells = [(s, n) for s, n in per_task if n > 0]
     if not cells:
         raise AnalysisError("a success rate needs at least one counted run")
@@ -96,13 +104,22 @@ def pooled_rate(per_task: Sequence[tuple[int, int]], *, confidence: float = 0.95
         return task_rate(successes, total, confidence=confidence)
     p = successes / total
     most = sum(n * n for _, n in cells) / total  # the design effect at intraclass correlation 1
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    # Widest possible: every task all-or-nothing, i.e. one outcome per task (binomial variance over tasks).
+    widest = _wilson(p, total / most, z)
     if 0 < p < 1:
-        cluster_variance = sum((s - p * n) ** 2 for s, n in cells) / total**2
+        k = len(cells)
+        cluster_variance = k / (k - 1) * sum((s - p * n) ** 2 for s, n in cells) / total**2
         design_effect = min(max(cluster_variance / (p * (1 - p) / total), 1.0), most)
+        # The design effect is estimated from k tasks' residuals: with few tasks, widen towards Student's t on
+        # k − 1 degrees of freedom as far as clustering matters (not at all at design effect 1).
+        t = float(student_t.ppf(0.5 + confidence / 2, k - 1))
+        z += (t - z) * (1 - 1 / design_effect)
     else:
         design_effect = most
     effective = total / design_effect
-    low, high = wilson_bounds(p, effective, confidence=confidence)
+    low, high = _wilson(p, effective, z)
+    low, high = max(low, widest[0]), min(high, widest[1])
     return Rate(
         value=p,
         low=low,
@@ -123,7 +140,10 @@ def wilson_bounds(p: float, n: float, *, confidence: float = 0.95) -> tuple[floa
         raise AnalysisError(f"Wilson interval needs 0 <= p <= 1 and n > 0, got p={p}, n={n}")
     if not 0 < confidence < 1:
         raise AnalysisError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    return _wilson(p, n, NormalDist().inv_cdf(0.5 + confidence / 2))
+
+
+def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator

@@ -40,6 +40,9 @@ report_app = typer.Typer(
 )
 app.add_typer(report_app, name="report")
 
+LONG_GRID_CELLS = 200
+"""Past this many task × model × agent cells, the terminal shows the grid as tasks × models (one line per task)."""
+
 CROSSED_EXIT = 3
 """Exit code when a model crossed a threshold, so a pipeline can gate on it."""
 
@@ -95,7 +98,7 @@ def report(
     figures = report_figures(result) if html is not None or plots is not None else {}
     _write_outputs(figures, plots, html, lambda: report_html(result, figures), quiet=json_out)
     if json_out:
-        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        print(result.model_dump_json(indent=2))
     else:
         _print_report(result)
     if result.crossed:
@@ -215,6 +218,9 @@ def _print_report(result: Report) -> None:
         ]
         columns = ["tag", "kind", "model", "agent", "tasks", "runs", "success"]
         console.print(_table("capability profile", columns, rows, numeric=numeric))
+    if len(result.grid.cells) > LONG_GRID_CELLS:
+        _print_pivot(result)
+        return
     rows = []
     for c in result.grid.cells:
         costs = c.costs
@@ -238,6 +244,26 @@ def _print_report(result: Report) -> None:
         f"success: Wilson {level} interval · solved when the score is at least {result.solved_at:g} · per-run means"
     )
     console.print(_table("results grid", columns, rows, numeric=numeric, caption=caption))
+
+
+def _print_pivot(result: Report) -> None:
+    """A large grid as tasks × (model, agent): each cell the success rate and the counted runs."""
+    columns = sorted({(c.model, c.agent) for c in result.grid.cells})
+    place = {column: i for i, column in enumerate(columns)}
+    per_task: dict[str, list[str]] = {}
+    for c in result.grid.cells:
+        row = per_task.setdefault(c.task_id, ["" for _ in columns])
+        row[place[(c.model, c.agent)]] = "—" if c.success is None else f"{c.success.value:.0%} ({c.runs})"
+    title = f"results grid · {len(per_task):,} tasks × {len(columns)} models and agents"
+    caption = "each cell: success (counted runs) · intervals, scores, tokens and times per cell: --json or --html"
+    table = Table(title=title, title_justify="left", caption=caption)
+    table.add_column("task", overflow="fold")
+    agents = len({agent for _, agent in columns}) > 1
+    for model, agent in columns:
+        table.add_column(_plain(f"{model} · {agent}" if agents else model), justify="right", overflow="fold")
+    for task, cells in per_task.items():
+        table.add_row(_plain(task), *cells)
+    console.print(table)
 
 
 def _print_thresholds(results: list[ThresholdResult]) -> None:
@@ -309,7 +335,7 @@ def compare_command(
     figures = {"compare.png": comparison_figure(result)} if html is not None or plots is not None else {}
     _write_outputs(figures, plots, html, lambda: comparison_html(result, figures), quiet=json_out)
     if json_out:
-        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        print(result.model_dump_json(indent=2))
     else:
         _print_comparison(result)
 

@@ -75,6 +75,7 @@ def create_run(
             task_id=task_id,
             model=model,
             config=config,
+            agent=config.get("agent"),  # a column of its own: reports group by it without parsing configs
             status=status.value,
             steps_done=0,
             pause_requested=False,

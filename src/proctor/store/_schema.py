@@ -59,6 +59,11 @@ runs = Table(
     Column("status", String(24), nullable=False, comment="Where the run is; see `RunStatus`."),
     Column("model", String(200), nullable=False, comment="The agent's model, `provider/model`."),
     Column("config", JSON, nullable=False, comment="The full `RunConfig`: enough to reproduce the run."),
+    Column(
+        "agent",
+        String(100),
+        comment="The agent (scaffold) of an agent run, from its config; null for runs of other kinds.",
+    ),
     Column("parent_run_id", String(32), ForeignKey("runs.id"), comment="The run that delegated this one."),
     Column("parent_step_id", Integer, comment="The step of the parent run that delegated this one."),
     Column("forked_from_run_id", String(32), ForeignKey("runs.id"), comment="The run this one forks."),

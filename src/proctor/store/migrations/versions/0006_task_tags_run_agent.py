@@ -1,0 +1,34 @@
+"""reports group runs by task tags and by agent: tasks.tags, runs.agent (copied from each run's config)
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-01
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        comment = "The task's tags (abilities, difficulty), e.g. ['shell', 'difficulty:easy']; null if unknown."
+        batch_op.add_column(sa.Column("tags", sa.JSON(), nullable=True, comment=comment))
+    with op.batch_alter_table("runs", schema=None) as batch_op:
+        comment = "The agent (scaffold) of an agent run, from its config; null for runs of other kinds."
+        batch_op.add_column(sa.Column("agent", sa.String(100), nullable=True, comment=comment))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("UPDATE runs SET agent = config->>'agent'")
+    else:
+        op.execute("UPDATE runs SET agent = json_extract(config, '$.agent')")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("runs", schema=None) as batch_op:
+        batch_op.drop_column("agent")
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_column("tags")
