@@ -205,7 +205,7 @@ def _config_equals(path: list[str], value: str, dialect: str) -> ColumnElement[b
         wanted = value
     text = json.dumps(wanted, separators=(",", ":"))
     if dialect == "postgresql":
-        found: ColumnElement[Any] = cast(s.runs.c.config.op("#>")(literal("{" + ",".join(path) + "}")), String)
+        found: ColumnElement[Any] = cast(s.runs.c.config[tuple(path)], String)  # config #> '{a,b}', as JSON text
     else:
         json_path = "$" + "".join(f'."{p}"' for p in path)
         found = s.runs.c.config.op("->")(literal(json_path))
