@@ -67,7 +67,8 @@ def add_runs(store: Store, runs: list[Run]) -> list[str]:
     for run in runs:
         key = (run.model, run.agent)
         if key not in configs:
-            configs[key] = RunConfig(model=run.model, agent=run.agent).model_dump(mode="json")
+            # built for the model, then given the agent: a stored run may name an agent this process lacks
+            configs[key] = RunConfig(model=run.model).model_dump(mode="json") | {"agent": run.agent}
         config = {**configs[key], **run.config}
         rows.append(
             {

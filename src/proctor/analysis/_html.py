@@ -114,6 +114,9 @@ def report_html(report: Report, figures: dict[str, bytes] | None = None) -> str:
         rows = []
         for result in report.thresholds:
             t = result.threshold
+            if not result.models:
+                missing = ["—", "—", "no runs", "—", "none of these runs is the threshold's", ""]
+                rows.append([t.name, t.measure, result.filter, _n(f"{t.level:g}"), *missing])
             for verdict in result.models:
                 best = verdict.measurements[0]
                 rows.append(

@@ -393,10 +393,12 @@ def clustered_difference(
     if not 0 < confidence < 1:
         raise AnalysisError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
     names = sorted(set(families))
+    sums: NDArray[np.float64]
+    sizes: NDArray[np.float64]
     if len(names) > 1:
         index = {name: i for i, name in enumerate(names)}
         ids = np.array([index[f] for f in families])
-        sums = np.bincount(ids, weights=values, minlength=len(names))
+        sums = np.bincount(ids, weights=values, minlength=len(names)).astype(np.float64)
         sizes = np.bincount(ids, minlength=len(names)).astype(np.float64)
     else:
         sums, sizes = values, np.ones_like(values)

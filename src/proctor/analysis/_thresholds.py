@@ -235,7 +235,7 @@ class ThresholdResult(BaseModel):
     filter: str
     """The runs it was measured on (its `where` and the report's filter)."""
     models: list[ModelVerdict]
-    """Per model, most severe first."""
+    """Per model, most severe first; empty when none of the runs the report reads is the threshold's."""
 
     @property
     def crossed(self) -> bool:
@@ -318,18 +318,20 @@ def evaluate_thresholds(
         thresholds: The thresholds (see `load_thresholds`).
         runs: A filter every threshold's runs must also match (e.g. a date range).
 
+    Returns:
+        One result per threshold; a threshold whose runs exist but none within `runs` has no models.
+
     Raises:
-        AnalysisError: A threshold whose runs match nothing (a mistyped tag or suite must not pass silently).
+        AnalysisError: A threshold whose own runs match nothing (a mistyped tag or suite must not pass silently).
     """
     results = []
     for threshold in thresholds.thresholds:
         selected = threshold.runs() & (runs or RunFilter())
-        found = get_measure(threshold.measure)(
-            store, selected, confidence=thresholds.confidence, solved_at=thresholds.solved_at
-        )
-        if not found:
+        settings = {"confidence": thresholds.confidence, "solved_at": thresholds.solved_at}
+        found = get_measure(threshold.measure)(store, selected, **settings)
+        if not found and (not runs or not get_measure(threshold.measure)(store, threshold.runs(), **settings)):
             raise AnalysisError(
-                f"threshold {threshold.name!r}: no finished runs match {selected or 'every run'}: "
+                f"threshold {threshold.name!r}: no finished runs match {threshold.runs() or 'every run'}: "
                 "check its where (a mistyped tag or suite matches nothing)"
             )
         per_model: dict[str, list[Measurement]] = defaultdict(list)

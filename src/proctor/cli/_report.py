@@ -270,6 +270,9 @@ def _print_thresholds(results: list[ThresholdResult]) -> None:
     styles = {"crossed": "bold red", "inconclusive": "yellow", "below": "green"}
     rows: list[list[str | Text]] = []
     for result in results:
+        if not result.models:
+            name, level = _plain(result.threshold.name), f"{result.threshold.level:g}"
+            rows.append([name, "—", "—", Text("no runs"), "—", level, _plain(f"none of {result.filter}"), ""])
         for verdict in result.models:
             best = verdict.measurements[0]
             rows.append(
