@@ -117,7 +117,7 @@ def _profile_figure(plt: Any, report: Report) -> bytes:
     axes.set_xlim(0, 1)
     axes.set_xlabel(f"success rate ({report.confidence:.0%} interval, clustered by task)")
     axes.set_title("Capability profile: success per task tag")
-    axes.legend(fontsize=7, frameon=False, loc="lower right")
+    axes.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _png(plt, figure)
 
 
@@ -132,8 +132,11 @@ def comparison_figure(comparison: Comparison) -> bytes:
             a, b = (row.a_score, row.b_score) if score else (row.a_success, row.b_success)
             colour = "#2ca02c" if a > b else ("#d62728" if a < b else "#999999")
             axes.plot([b, a], [i, i], color=colour, linewidth=2, zorder=1)
-            axes.scatter([a], [i], color="#4c78a8", zorder=2, label="A" if i == 0 else None)
-            axes.scatter([b], [i], color="#f58518", zorder=2, marker="s", label="B" if i == 0 else None)
+            # A a ring around B's dot, so equal values show both
+            axes.scatter(
+                [a], [i], s=70, facecolors="none", edgecolors="#4c78a8", zorder=3, label="A" if i == 0 else None
+            )
+            axes.scatter([b], [i], s=18, color="#f58518", zorder=2, label="B" if i == 0 else None)
         axes.set_yticks(range(len(rows)), [_short(r.task_id) for r in rows])
         axes.invert_yaxis()
         axes.set_xlim(-0.02, 1.02)
@@ -143,7 +146,7 @@ def comparison_figure(comparison: Comparison) -> bytes:
             f"A − B = {d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}] over {d.n} tasks\n"
             f"A: {_short(comparison.a or 'every run', 60)}   B: {_short(comparison.b or 'every run', 60)}"
         )
-        axes.legend(frameon=False, fontsize=7, loc="lower right")
+        axes.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
         return _png(plt, figure)
 
 
