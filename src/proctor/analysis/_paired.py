@@ -23,11 +23,10 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.stats import t as student_t
 from sqlalchemy import Connection, and_, case, func, select
 
 from proctor.analysis._filters import RunFilter, check_solved_at, counted, score_value, solved, where
-from proctor.analysis._rates import wilson_bounds
+from proctor.analysis._rates import t_quantile, wilson_bounds
 from proctor.analysis._stats import AnalysisError, Estimate, difference_estimate
 from proctor.store import Store
 from proctor.store import _schema as s
@@ -409,7 +408,7 @@ def clustered_difference(
     observed = float(values.mean())
     if units > 1:
         quantile = 0.5 + confidence / 2
-        widen = math.sqrt(units / (units - 1)) * float(student_t.ppf(quantile, units - 1))
+        widen = math.sqrt(units / (units - 1)) * t_quantile(quantile, units - 1)
         draws = observed + widen / NormalDist().inv_cdf(quantile) * (draws - observed)
     return difference_estimate(
         observed, draws, n=values.size, confidence=confidence, method="cluster-bootstrap", clusters=len(names)

@@ -25,7 +25,6 @@ from statistics import NormalDist
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.stats import t as student_t
 
 from proctor.analysis._stats import AnalysisError, wilson_interval
 
@@ -113,7 +112,7 @@ def pooled_rate(per_task: Sequence[tuple[int, int]], *, confidence: float = 0.95
         design_effect = min(max(cluster_variance / (p * (1 - p) / total), 1.0), most)
         # The design effect is estimated from k tasks' residuals: with few tasks, widen towards Student's t on
         # k − 1 degrees of freedom as far as clustering matters (not at all at design effect 1).
-        t = float(student_t.ppf(0.5 + confidence / 2, k - 1))
+        t = t_quantile(0.5 + confidence / 2, k - 1)
         z += (t - z) * (1 - 1 / design_effect)
     else:
         design_effect = most
@@ -150,3 +149,11 @@ def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
     low = 0.0 if p == 0 else max(0.0, centre - half)
     high = 1.0 if p == 1 else min(1.0, centre + half)
     return low, high
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Student's t quantile (scipy's, imported on first use: `scipy.stats` alone takes half a second to import,
+    which every `proctor` command would pay)."""
+    from scipy.special import stdtrit
+
+    return float(stdtrit(df, p))
