@@ -23,7 +23,8 @@ class Run:
 
     task_id: str
     model: str = "lab/alpha"
-    agent: str = "tags"
+    agent: str | None = "tags"
+    """The agent; None for an oversight run (its config names a protocol instead)."""
     status: str = "done"
     score: float | None = 1.0
     created_at: datetime = START
@@ -65,11 +66,13 @@ def add_runs(store: Store, runs: list[Run]) -> list[str]:
     configs: dict[tuple[str, str], dict[str, Any]] = {}
     rows, steps, tags = [], [], []
     for run in runs:
-        key = (run.model, run.agent)
+        key = (run.model, str(run.agent))
         if key not in configs:
             # built for the model, then given the agent: a stored run may name an agent this process lacks
             configs[key] = RunConfig(model=run.model).model_dump(mode="json") | {"agent": run.agent}
         config = {**configs[key], **run.config}
+        if run.agent is None:  # an oversight case's config
+            config = {"experiment": "e1", "protocol": "debate", **run.config}
         rows.append(
             {
                 "id": run.id,
@@ -77,7 +80,7 @@ def add_runs(store: Store, runs: list[Run]) -> list[str]:
                 "status": run.status,
                 "model": run.model,
                 "config": config,
-                "agent": config.get("agent"),
+                "agent": run.agent,
                 "score": run.score,
                 "steps_done": 1,
                 "pause_requested": False,

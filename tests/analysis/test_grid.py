@@ -8,10 +8,15 @@ from collections import defaultdict
 from datetime import timedelta
 
 import pytest
+from alembic import command
 from report_runs import START, Run, add_runs, add_tasks
+from sqlalchemy import JSON, column, insert, select, table
 
 from proctor.analysis import AnalysisError, RunFilter, capability_profile, results_grid, task_rate, wilson_interval
-from proctor.store import Store
+from proctor.runner import RunConfig
+from proctor.store import Store, ops
+from proctor.store import _schema as s
+from proctor.store._migrate import alembic_config
 
 TASKS = {
     "lab/shell-easy": ["shell", "difficulty:easy"],
@@ -225,3 +230,41 @@ def test_an_empty_store_gives_an_empty_report(store: Store) -> None:
     assert capability_profile(store) == []
     with pytest.raises(AnalysisError, match="solved_at"):
         results_grid(store, solved_at=0)
+
+
+def test_oversight_cases_are_left_out_unless_their_experiment_is_named(store: Store) -> None:
+    add_tasks(store, TASKS)
+    add_runs(store, [Run("lab/python", score=1.0), Run("other/search", agent=None, model="lab/judge", score=0.0)])
+    assert [(c.task_id, c.agent) for c in results_grid(store).cells] == [("lab/python", "tags")]
+    judged = results_grid(store, RunFilter.parse("experiment=e1")).cells
+    assert [(c.task_id, c.model, c.agent, c.solved) for c in judged] == [("other/search", "lab/judge", "debate", 0)]
+
+
+def test_runs_stored_before_the_agent_column_get_theirs(store: Store) -> None:
+    add_tasks(store, {"lab/a": []})
+    config = alembic_config(store.engine)
+    command.downgrade(config, "0006")
+    configs = [
+        RunConfig(agent="react").model_dump(mode="json"),
+        {k: v for k, v in RunConfig().model_dump(mode="json").items() if k != "agent"},  # before configs named it
+        {"experiment": "e1", "protocol": "debate", "case": {}},  # an oversight case
+    ]
+    with store.engine.begin() as conn:
+        for i, value in enumerate(configs):
+            row = {"id": f"r{i}", "task_id": "lab/a", "status": "done", "model": "m/x", "config": value}
+            columns = {**row, "steps_done": 0, "pause_requested": False, "input_tokens": 0, "output_tokens": 0}
+            columns |= {"cost": 0.0, "active_seconds": 0.0, "created_at": START}
+            # the runs table as it was before: no agent column
+            before = table("runs", *(column(name, JSON) if name == "config" else column(name) for name in columns))
+            conn.execute(insert(before), columns)
+    command.upgrade(config, "head")
+    with store.engine.connect() as conn:
+        agents = dict(conn.execute(select(s.runs.c.id, s.runs.c.agent)).all())
+    assert agents == {"r0": "react", "r1": "tags", "r2": None}
+    assert store.write(ops.create_run, task_id="lab/a", model="m/x", config=configs[0], run_id="r3") == "r3"
+    assert store.write(ops.create_run, task_id="lab/a", model="m/x", config=configs[2], run_id="r4") == "r4"
+    with store.engine.connect() as conn:
+        assert dict(conn.execute(select(s.runs.c.id, s.runs.c.agent).where(s.runs.c.id.in_(["r3", "r4"]))).all()) == {
+            "r3": "react",
+            "r4": None,
+        }

@@ -3,6 +3,9 @@
 A filter is a list of terms joined by commas, `model=openai/gpt-4o,agent=react,tag=shell`; every term must hold.
 One term may list alternatives with `|` (`model=a|b`: either) and use `*` as a wildcard (`model=openai/*`).
 
+Reports read agent runs (the runs of `proctor run`, forks and resumes); the judged cases of oversight experiments
+only when the filter names their experiment (`experiment=ID`), with their protocol in place of the agent.
+
 A run *counts* towards success rates when it is a top-level run (not a delegated subtask) that reached an outcome:
 `done` with a score, or `over_limit` (a failure: score 0 unless it was scored). `failed` runs (a model or a task
 set-up failed for good) are left out of rates and counted apart; queued, running, paused and killed runs are left out.
@@ -125,13 +128,19 @@ def _moment(text: str, key: str) -> datetime:
 
 
 def agent_column() -> ColumnElement[str]:
-    """The run's agent (`tags`, the default, when the run's config names none)."""
-    return func.coalesce(s.runs.c.agent, literal("tags"))
+    """The run's agent; for an oversight run (which has none), its protocol."""
+    return func.coalesce(s.runs.c.agent, s.runs.c.config["protocol"].as_string(), literal("tags"))
 
 
 def where(runs: RunFilter, dialect: str) -> list[ColumnElement[bool]]:
-    """SQL conditions on `runs` (and its task) for the filter's terms; `dialect` is `sqlite` or `postgresql`."""
-    return [_condition(term, dialect) for term in runs.terms]
+    """SQL conditions on `runs` (and its task) for the filter's terms; `dialect` is `sqlite` or `postgresql`.
+
+    Agent runs only, unless the filter names an oversight experiment: the judged cases of `proctor oversee run`
+    are runs too, but their "task" is a question and their model a judge; `proctor oversee report` reads them."""
+    conditions = [_condition(term, dialect) for term in runs.terms]
+    if not any(term.key == "experiment" for term in runs.terms):
+        conditions.append(s.runs.c.agent.is_not(None))
+    return conditions
 
 
 def _condition(term: FilterTerm, dialect: str) -> ColumnElement[bool]:

@@ -75,7 +75,7 @@ def create_run(
             task_id=task_id,
             model=model,
             config=config,
-            agent=config.get("agent"),  # a column of its own: reports group by it without parsing configs
+            agent=_agent(config),
             status=status.value,
             steps_done=0,
             pause_requested=False,
@@ -88,6 +88,15 @@ def create_run(
         ),
     )
     return run_id
+
+
+def _agent(config: dict[str, Any]) -> str | None:
+    """A run's agent for its own column (reports group by it without parsing configs): for an agent run (its config
+    is a `RunConfig`, which always has a chooser) the agent it names, `tags` by default; none for other runs
+    (oversight cases, cross-examination forks)."""
+    if "chooser" not in config:
+        return None
+    return str(config.get("agent") or "tags")
 
 
 def update_run(conn: Connection, /, run_id: str, **values: Any) -> None:

@@ -62,7 +62,7 @@ runs = Table(
     Column(
         "agent",
         String(100),
-        comment="The agent (scaffold) of an agent run, from its config; null for runs of other kinds.",
+        comment="The agent (scaffold) of an agent run, from its config; null for other runs (oversight cases).",
     ),
     Column("parent_run_id", String(32), ForeignKey("runs.id"), comment="The run that delegated this one."),
     Column("parent_step_id", Integer, comment="The step of the parent run that delegated this one."),

@@ -19,12 +19,15 @@ def upgrade() -> None:
         comment = "The task's tags (abilities, difficulty), e.g. ['shell', 'difficulty:easy']; null if unknown."
         batch_op.add_column(sa.Column("tags", sa.JSON(), nullable=True, comment=comment))
     with op.batch_alter_table("runs", schema=None) as batch_op:
-        comment = "The agent (scaffold) of an agent run, from its config; null for runs of other kinds."
+        comment = "The agent (scaffold) of an agent run, from its config; null for other runs (oversight cases)."
         batch_op.add_column(sa.Column("agent", sa.String(100), nullable=True, comment=comment))
+    # As ops.create_run does: an agent run's config (a RunConfig) always has a chooser; agent runs stored before
+    # configs named their agent used the default, `tags`; other runs (oversight cases) have no agent.
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("UPDATE runs SET agent = config->>'agent'")
+        agent, chooser = "config->>'agent'", "config->'chooser'"
     else:
-        op.execute("UPDATE runs SET agent = json_extract(config, '$.agent')")
+        agent, chooser = "json_extract(config, '$.agent')", "json_extract(config, '$.chooser')"
+    op.execute(f"UPDATE runs SET agent = CASE WHEN {chooser} IS NOT NULL THEN coalesce({agent}, 'tags') END")
 
 
 def downgrade() -> None:
