@@ -12,7 +12,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import postgres_database
 from report_runs import Run, add_runs, add_tasks
 
 from proctor.analysis import RunFilter, results_grid
@@ -152,21 +151,11 @@ def synthetic(store: Store) -> None:
     add_runs(store, runs)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def synthetic_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'synthetic.db'}"
-        store = Store(url)
-        synthetic(store)
-        store.close()
-        return url
-    databases = postgres_database()
-    url = next(databases)
-    request.addfinalizer(lambda: next(databases, None))
-    store = Store(url)
+@pytest.fixture
+def synthetic_db(store: Store) -> str:
+    """A store of synthetic runs (SQLite and PostgreSQL: the `store` fixture's two databases), by URL."""
     synthetic(store)
-    store.close()
-    return url
+    return store.url
 
 
 def test_report_and_compare_on_bulk_synthetic_runs(synthetic_db: str) -> None:
