@@ -178,3 +178,17 @@ def test_report_and_compare_on_bulk_synthetic_runs(synthetic_db: str) -> None:
     assert compared["difference"]["clusters"] == 5 and len(compared["tasks"]) == 30
     assert compared["difference"]["low"] < 0.3 < compared["difference"]["high"] and compared["difference"]["low"] > 0
     assert compared["mcnemar"]["pairs"] == 300 and compared["mcnemar"]["p_value"] < 0.001
+
+
+def test_a_large_grid_is_shown_as_tasks_by_models(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'large.db'}")
+    tasks = {f"fam/t{t:03d}": [] for t in range(120)}
+    add_tasks(store, tasks)
+    add_runs(store, [Run(task, model=model, score=1.0) for task in tasks for model in ("lab/alpha", "lab/beta")])
+    result = proctor("report", db=store.url)
+    assert result.returncode == 0, result.stderr
+    words = " ".join(result.stdout.split())
+    assert "results grid · 120 tasks × 2 models and agents" in words
+    line = next(line for line in result.stdout.splitlines() if "fam/t007" in line)
+    assert line.count("100% (1)") == 2  # one line per task, a cell per model
+    assert "intervals, scores, tokens and times per cell: --json or --html" in words

@@ -145,14 +145,14 @@ def _table(
     *,
     numeric: set[str],
     caption: str = "",
-    keep: tuple[str, ...] = ("success", "task", "tag"),
+    fold: tuple[str, ...] = ("model", "agent", "kind", "runs", "failed", "tokens", "cost $"),
 ) -> Table:
-    """A table whose columns holding one value in every row (one model, no failures, no tokens) move to its title;
-    names fold instead of being cut short."""
+    """A table whose `fold` columns holding one value in every row (one model, no failures, no tokens) move to its
+    title; names fold onto more lines instead of being cut short."""
     shown, fixed = [], []
     for i, column in enumerate(columns):
         values = {str(row[i]) for row in rows}
-        if len(rows) > 1 and len(values) == 1 and column not in keep:
+        if len(rows) > 1 and len(values) == 1 and column in fold:
             fixed.append(f"{column} {next(iter(values))}")
         else:
             shown.append(i)
@@ -289,8 +289,9 @@ def _print_thresholds(results: list[ThresholdResult]) -> None:
             )
     columns = ["threshold", "model", "agent", "verdict", "value", "level", "evidence", "precaution"]
     caption = "crossed: the whole interval is at or above the level · inconclusive: it straddles the level"
-    keep = ("threshold", "model", "verdict", "value", "level", "evidence", "precaution")
-    console.print(_table("if-then thresholds", columns, rows, numeric={"value", "level"}, caption=caption, keep=keep))
+    console.print(
+        _table("if-then thresholds", columns, rows, numeric={"value", "level"}, caption=caption, fold=("agent",))
+    )
 
 
 @report_app.command("thresholds")
