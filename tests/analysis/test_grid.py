@@ -131,6 +131,10 @@ def test_the_grid_matches_a_direct_computation(store: Store) -> None:
             "since=2026-03-05T14:00:00,until=2026-03-06",
             lambda r: "2026-03-05T14" <= r.created_at.isoformat()[:13] < "2026-03-07",
         ),
+        (  # 17:00 at UTC+2 is 15:00 UTC: the runs of 16:00 UTC that day are kept
+            "since=2026-03-05T17:00:00+02:00,until=2026-03-06",
+            lambda r: "2026-03-05T15" <= r.created_at.isoformat()[:13] < "2026-03-07",
+        ),
         ("config.options=2", lambda r: r.config["options"] == 2),
         ("config.options=2|3", lambda r: r.config["options"] in (2, 3)),
         ("config.agent=react", lambda r: r.agent == "react"),

@@ -124,7 +124,8 @@ def _moment(text: str, key: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise AnalysisError(f"{key}={text}: not a date: write YYYY-MM-DD or an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    # Stored times are UTC (SQLite keeps them without a zone): compare in UTC.
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def agent_column() -> ColumnElement[str]:
