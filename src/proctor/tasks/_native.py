@@ -177,6 +177,7 @@ def load_native_task(folder: Path, family: str, problems: list[str]) -> NativeTa
         instructions=instructions,
         permissions=list(spec.permissions),
         limits=TaskLimits.model_validate(spec.limits.model_dump()),
+        human_minutes=spec.human_minutes,
     )
     return NativeTask(info, folder, spec)
 
