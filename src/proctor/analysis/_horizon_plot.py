@@ -73,4 +73,4 @@ def _minutes(value: float | None, missing: str = "—") -> str:
         return f"{value * 60:.0f} s"
     if value < 120:
         return f"{value:.1f} min"
-    return f"{value / 60:.1f} h"
+    return f"{value / 60:.1f} h" if value < 60_000 else f"{value / 60:.2g} h"
