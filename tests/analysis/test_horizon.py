@@ -469,6 +469,15 @@ def test_store_runs_take_finished_top_level_runs_of_tasks_with_minutes(tmp_path:
     assert "suite/untimed" in result.stderr
     result = runner.invoke(app, ["report", "horizon", "--db", store.url, "--tag", "nothing"])
     assert result.exit_code == 2 and "no runs to report" in result.stderr
+
+    (tmp_path / "suite").rename(tmp_path / "moved")  # the task folders are gone from where they were loaded
+    everything, notes = store_runs(store, StoreSelection(need_minutes=False))
+    assert len(everything) == 9 * 3 * 2 + 1  # success rates need no minutes, nor task files
+    assert any("could not read task suite/t0" in n for n in notes)
+    with pytest.raises(AnalysisError, match="no runs to report"):
+        store_runs(store)
+    found, _ = store_runs(store, StoreSelection(tasks=tmp_path / "moved"))
+    assert len(found) == 8 * 3 * 2 + 1
     store.close()
 
 

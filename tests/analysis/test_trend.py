@@ -7,7 +7,7 @@ import json
 import math
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -80,12 +80,14 @@ def metr_doubling_ci(points: list[TrendPoint], draws: np.ndarray) -> tuple[float
 
 
 def test_a_known_doubling_time_is_recovered_exactly() -> None:
-    trend = fit_trend(line(200.0, spaced(6)), TrendConfig(frontier=False), at=[date(2024, 1, 1)], reach=[1000.0])
+    at: list[date | Literal["next"]] = [date(2024, 1, 1), "next"]
+    trend = fit_trend(line(200.0, spaced(6)), TrendConfig(frontier=False), at=at, reach=[1000.0])
     assert trend.doubling_days == pytest.approx(200.0)
     assert trend.doubling_days_ci == pytest.approx((200.0, 200.0))  # no scatter: every resample is the line
     assert trend.r_squared == pytest.approx(1.0)
-    (projection,) = trend.projections
+    projection, following = trend.projections
     assert projection.value == pytest.approx(2 ** ((date(2024, 1, 1) - START).days / 200))
+    assert following.date == START + timedelta(days=6 * 120)  # releases every 120 days: the next one
     (crossing,) = trend.crossings
     assert crossing.date == START + timedelta(days=round(200 * math.log2(1000)))
     assert crossing.low == crossing.high == crossing.date
@@ -229,15 +231,16 @@ def horizons_json(tmp_path: Path) -> Path:
 
 
 def test_the_command_fits_the_horizon_json_and_projects(horizons_json: Path, tmp_path: Path) -> None:
-    args = ["report", "trend", "--from", str(horizons_json), "--at", "2024-06-01", "--reach", "1000", "--json"]
-    result = runner.invoke(app, [*args, "--all-models", "--plots", str(tmp_path / "plots")])
+    args = ["report", "trend", "--from", str(horizons_json), "--at", "2024-06-01", "--at", "next", "--reach", "1000"]
+    result = runner.invoke(app, [*args, "--json", "--all-models", "--plots", str(tmp_path / "plots")])
     assert result.exit_code == 0, result.output
     trend = json.loads(result.stdout)
     assert trend["measure"] == "p50" and trend["method"] == "models" and trend["n"] == 7
     low, high = trend["doubling_days_ci"]
     assert low < trend["doubling_days"] < high and 150 < trend["doubling_days"] < 260
-    (projection,) = trend["projections"]
+    projection, following = trend["projections"]
     assert projection["date"] == "2024-06-01" and projection["low"] < projection["value"] < projection["high"]
+    assert following["date"] == str(spaced(7)[-1] + timedelta(days=120))
     assert trend["crossings"][0]["level"] == 1000
     assert (tmp_path / "plots" / "trend.png").read_bytes()[:4] == b"\x89PNG"
     table = runner.invoke(app, ["report", "trend", "--from", str(horizons_json), "--measure", "p80"])

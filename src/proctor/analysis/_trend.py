@@ -29,7 +29,9 @@ bootstrap interval of that date.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
+import statistics
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -173,7 +175,7 @@ def fit_trend(
     config: TrendConfig | None = None,
     *,
     measure: str = "value",
-    at: Sequence[date] = (),
+    at: Sequence[date | Literal["next"]] = (),
     reach: Sequence[float] = (),
 ) -> Trend:
     """Fit ln(value) against release date, with the doubling time's bootstrap interval and projections.
@@ -182,7 +184,8 @@ def fit_trend(
         points: One point per model; points may carry `draws` from one joint bootstrap (all of the same length).
         config: Which models, the floor and the bootstrap.
         measure: Name of the measure, for the report.
-        at: Dates to project the trend to.
+        at: Dates to project the trend to; `"next"` is the next model's release if releases keep their pace (see
+            `next_release`).
         reach: Levels whose crossing dates to compute.
 
     Returns:
@@ -244,9 +247,17 @@ def fit_trend(
         slope_draws=slopes.tolist(),
         intercept_draws=intercepts.tolist(),
     )
-    trend.projections = [_project(trend, day) for day in at]
+    trend.projections = [_project(trend, next_release(trend) if day == "next" else day) for day in at]
     trend.crossings = [_crossing(trend, level) for level in reach]
     return trend
+
+
+def next_release(trend: Trend) -> date:
+    """When the next model comes out if releases keep their pace: the last fitted model's release date plus the
+    median gap between consecutive fitted release dates."""
+    dates = sorted({p.date for p in trend.points if p.used})
+    gap = statistics.median((b - a).days for a, b in itertools.pairwise(dates))
+    return dates[-1] + timedelta(days=round(gap))
 
 
 def _select(points: list[TrendPoint], config: TrendConfig) -> list[TrendPoint]:

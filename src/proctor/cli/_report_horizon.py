@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import typer
@@ -174,7 +174,9 @@ def trend(
     runs: Runs = None,
     measure: Annotated[Measure, typer.Option("--measure", help="p50, p80 (minutes) or success (rate).")] = Measure.P50,
     release_dates: Dates = None,
-    at: Annotated[list[str] | None, typer.Option("--at", help="Project to this date, YYYY-MM-DD (repeatable).")] = None,
+    at: Annotated[
+        list[str] | None, typer.Option("--at", help="Project to this date, YYYY-MM-DD, or 'next' (repeatable).")
+    ] = None,
     reach: Annotated[
         list[float] | None, typer.Option("--reach", help="When the trend reaches this value (repeatable).")
     ] = None,
@@ -242,7 +244,7 @@ def trend(
             points,
             config,
             measure=measure.value,
-            at=[_date(d, "--at") or date.today() for d in at or []],
+            at=[_when(d) for d in at or []],
             reach=reach or [],
         )
     for line in found:
@@ -317,6 +319,11 @@ def _date(text: str | None, flag: str) -> date | None:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise AnalysisError(f"{flag}: not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _when(text: str) -> date | Literal["next"]:
+    """A date for --at: YYYY-MM-DD, or `next` (the next model's release at the releases' pace)."""
+    return "next" if text.strip() == "next" else _date(text, "--at") or date.today()
 
 
 @contextmanager
