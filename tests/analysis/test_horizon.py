@@ -292,6 +292,7 @@ def test_a_model_that_never_succeeds_gets_0_and_an_interval_bounded_by_task_leng
     assert (model.p50, model.p50_ci) == (0.0, (0.0, 32.0))
     assert (model.p80, model.p80_ci) == (0.0, (0.0, 4.0))
     assert model.note is not None and "no successes" in model.note
+    assert model.success_rate == 0 and model.success_rate_ci == pytest.approx((0.0, 1 - 0.025 ** (1 / 8)))
     few = time_horizons(runs.only(np.arange(8) < 4), HorizonConfig(resamples=100)).models[0]
     assert few.p50_ci == (0.0, None)  # four tasks cannot bound it
 
@@ -302,6 +303,7 @@ def test_a_model_that_always_succeeds_has_no_point_estimate_and_a_lower_bound() 
     model = time_horizons(runs, HorizonConfig(resamples=50)).models[0]
     assert model.p50 is None and model.p50_ci == (2.0**14, None)  # the 6th longest task
     assert model.p80 is None and model.p80_ci == (2.0**3, None)  # the 17th longest
+    assert model.success_rate_ci == pytest.approx((0.025 ** (1 / 20), 1.0))
 
 
 def test_a_single_success_gets_a_wide_non_degenerate_interval() -> None:

@@ -23,6 +23,8 @@ Where outcomes are all of one class the logistic fit has no finite optimum:
   decreasing curve, and all of them failing would have probability below α/2. With fewer tasks the upper end is
   unbounded (None). A model that succeeded at everything is the mirror image: no point estimate (None), and an
   interval from the k-th longest task, k = ⌈ln(α/2) / ln p⌉ (6 for 50%, 17 for 80%), to unbounded.
+- A success rate of 0 or 1 gets the Clopper–Pearson bound with one trial per task instead of the bootstrap's
+  zero-width interval.
 """
 
 from __future__ import annotations
@@ -261,6 +263,7 @@ def success_rates(
     models = []
     for m, alias in enumerate(design.aliases):
         total, hits = float(design.weights[m].sum()), float(design.successes[m].sum())
+        tasks = int(np.count_nonzero(design.weights[m] > 0))
         models.append(
             ModelHorizon(
                 alias=alias,
@@ -270,9 +273,9 @@ def success_rates(
                 p80_ci=(None, None),
                 release_date=release_date(alias, release_dates or {}),
                 success_rate=hits / total,
-                success_rate_ci=_interval(draws[:, m], alpha),
+                success_rate_ci=_rate_interval(draws[:, m], hits, total, tasks, alpha),
                 runs=int(design.runs_per_model[m]),
-                tasks=int(np.count_nonzero(design.weights[m] > 0)),
+                tasks=tasks,
                 resamples=int(np.count_nonzero(~np.isnan(draws[:, m]))),
                 success_draws=draws[:, m].tolist(),
             )
@@ -456,7 +459,7 @@ class _Design:
             note = f"{what}: the logistic fit is not defined; the interval is bounded by task lengths alone"
         elif slope >= 0:
             note = f"the fitted curve does not fall with task length (slope {slope:.3f}): its horizons mean little"
-        rate_interval = _interval(draws[0.0][:, m], alpha)
+        rate_interval = _rate_interval(draws[0.0][:, m], hits, total, int(np.count_nonzero(ran)), alpha)
         return ModelHorizon(
             alias=self.aliases[m],
             p50=values[0.5],
@@ -542,6 +545,18 @@ def _interval(column: Array, alpha: float) -> tuple[float | None, float | None]:
     if kept.size == 0:
         return None, None
     return _number(inf_quantile(kept, alpha / 2)), _number(inf_quantile(kept, 1 - alpha / 2))
+
+
+def _rate_interval(
+    draws: Array, hits: float, total: float, tasks: int, alpha: float
+) -> tuple[float | None, float | None]:
+    """The bootstrap interval of a success rate, except at 0 or 1, where every resample agrees: there the
+    Clopper–Pearson bound with one trial per task, 1 − (α/2)^(1/tasks) (or its mirror), as tasks are what vary."""
+    if total > 0 and hits <= 0:
+        return 0.0, 1 - (alpha / 2) ** (1 / tasks)
+    if total > 0 and hits >= total:
+        return (alpha / 2) ** (1 / tasks), 1.0
+    return _interval(draws, alpha)
 
 
 def _number(value: float) -> float | None:
