@@ -270,6 +270,7 @@ def test_the_command_from_runs_and_its_errors(tmp_path: Path, horizons_json: Pat
     for args, message in [
         (["report", "trend", "--runs", str(runs_file)], "needs release dates"),
         (["report", "trend", "--from", str(horizons_json), "--runs", str(runs_file)], "not both"),
+        (["report", "trend", "--from", str(horizons_json), "--suite", "x"], "do not apply to --from FILE"),
         ([*base, "--at", "next year"], "--at: not a date"),
         ([*base, "--after", "2023-06-01"], "at least two models"),
         ([*base, "--model", "nobody"], "no runs of --model 'nobody'"),

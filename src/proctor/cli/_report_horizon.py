@@ -203,6 +203,8 @@ def trend(
     with _errors():
         if from_file is not None and runs is not None:
             raise AnalysisError("give --from or --runs, not both")
+        if from_file is not None and (model or suite or tag or tasks):
+            raise AnalysisError("--model, --suite, --tag and --tasks choose runs: they do not apply to --from FILE")
         config = TrendConfig(
             frontier=not all_models,
             after=_date(after, "--after"),
