@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,19 @@ def markdown(text: str | None) -> Markup:
     return Markup(_markdown.render(text or ""))
 
 
+def call_arguments(raw: object) -> list[tuple[str, str]] | None:
+    """A tool call's raw JSON arguments as (name, value) pairs to show, strings as they are and other values as
+    indented JSON; None when they are not a JSON object (then they are shown as written)."""
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    shown = (v if isinstance(v, str) else json.dumps(v, indent=2, ensure_ascii=False) for v in parsed.values())
+    return list(zip((str(k) for k in parsed), shown, strict=True))
+
+
 def _templates() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -84,6 +98,7 @@ def _templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["markdown"] = markdown
+    env.filters["call_arguments"] = call_arguments
     env.filters["money"] = lambda v: f"${v:.4f}" if v else "—"
     env.filters["score"] = lambda v: "—" if v is None else f"{v:.2f}"
     env.filters["dict_merge"] = lambda a, b: {**a, **b}

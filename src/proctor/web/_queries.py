@@ -101,7 +101,8 @@ class MapCell(BaseModel):
     index: int
     """The step's index."""
     outcome: str
-    """What the cell shows: bash, write, delegate, submit, failed, stuck, restart, waiting, unparsed."""
+    """What the cell shows: the chosen action (bash, calls, python, read, write, edit, delegate, score, submit), or
+    failed, stuck, restart, waiting, unparsed."""
     human: bool
     """A person chose (or wrote) the step's option."""
     forked: bool
