@@ -115,6 +115,12 @@ def clock_of(events: Sequence[dict[str, Any]], now: datetime | None = None) -> C
     return clock.model_copy(update={"active_seconds": clock.running_between(since, now)})
 
 
+def gave_up(event: dict[str, Any]) -> bool:
+    """Whether `event` is the clock stopped without a submission (the web stops it with one, too)."""
+    detail = event["detail"]
+    return event["kind"] == CLOCK and detail.get("state") == "stop" and not detail.get("submitted")
+
+
 def proposal_of(event: dict[str, Any]) -> Proposal:
     """A person's request (or their clock stopped without a submission) as the step's one option."""
     detail, request = event["detail"], event["id"]
@@ -198,7 +204,7 @@ class HumanAgent:
         for event in events:
             if event["id"] <= self.seen:
                 continue
-            if event["kind"] == REQUEST or (event["kind"] == CLOCK and event["detail"].get("state") == "stop"):
+            if event["kind"] == REQUEST or gave_up(event):
                 return event
         return None
 
