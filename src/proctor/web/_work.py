@@ -56,6 +56,17 @@ def _latest(steps: list[StepRecord], wanted: Any) -> StepRecord | None:
     return next((s for s in reversed(steps) if s.done and s.chosen is not None and wanted(s.chosen)), None)
 
 
+def _file(step: StepRecord | None) -> dict[str, Any] | None:
+    """The file a `read` step showed: its path, content and how reading it went."""
+    if step is None or step.chosen is None or step.observation is None:
+        return None
+    shown = step.observation
+    path = (step.chosen.argument or {}).get("path", "")
+    return {"step": step.index, "path": path, "content": shown.output, "stderr": shown.stderr} | shown.model_dump(
+        include={"failed", "truncated"}
+    )
+
+
 def work_data(request: Request, session: SessionRecord, run_id: str) -> dict[str, Any]:
     """Everything the work page shows: the run, its task, the clock, the latest steps, the requests not yet taken
     up, the files last listed, the file last read, notes, intermediate scores, and what the user may do now."""
@@ -90,7 +101,7 @@ def work_data(request: Request, session: SessionRecord, run_id: str) -> dict[str
         "steps": steps,
         "pending": pending,
         "files": listing.observation.output.splitlines() if listing and listing.observation else None,
-        "file": viewed,
+        "file": _file(viewed),
         "notes": [e["detail"] | {"at": e["created_at"]} for e in events if e["kind"] == NOTE],
         "scoring": bool(ready and ready.get("intermediate_scoring")),
         "scores": [s for s in steps if s.done and s.chosen is not None and s.chosen.action == "score"],
