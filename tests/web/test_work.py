@@ -13,8 +13,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from web_runs import XSS, Login
 
-from proctor.runner import RunConfig, Runner
+from proctor.runner import RunConfig, Runner, work
 from proctor.store import RunStatus, Store, users
+from proctor.store._export import trajectory
 from proctor.tasks import Task, load_tasks
 
 PERSON = RunConfig(agent="human", agent_options={"poll_seconds": 0.05})
@@ -122,6 +123,8 @@ def test_a_person_does_a_task_through_the_work_api(login: Login, web_store: Stor
     assert f'href="/runs/{run_id}/work"' in run_page and "found it &lt;script&gt;" in run_page  # the note
     assert f'href="/runs/{run_id}/work"' in rob.get("/runs").text
     assert f'href="/runs/{run_id}/work"' in rae.get("/queue").text
+    (note,) = trajectory(web_store, run)["notes"]  # exported with the run
+    assert (note["by"], note["text"], note["step"]) == ("rob", f"found it {XSS}", 3)
 
 
 def test_only_a_persons_run_has_a_work_page(login: Login, finished_run: str) -> None:
@@ -145,3 +148,29 @@ def test_intermediate_scoring_on_the_work_page(login: Login, web_store: Store) -
         assert 'id="score"' in rob.get(f"/runs/{run_id}/work").text
         post(rob, csrf, work, {"action": "submit", "answer": "145679"})
     assert web_store.run(run_id).score == 1.0
+
+
+def test_a_researcher_starts_a_persons_run_and_the_worker_drives_it(
+    login: Login, web_store: Store, finished_run: str
+) -> None:
+    rob, csrf = login("rob")
+    rae, rae_csrf = login("rae")
+    assert 'action="/runs/' + finished_run + '/person"' in rob.get(f"/runs/{finished_run}").text
+    assert post(rae, rae_csrf, f"/api/runs/{finished_run}/person", {}).status_code == 403
+    unknown = post(rob, csrf, f"/api/runs/{finished_run}/person", {"user": "nobody"})
+    assert unknown.status_code == 422 and web_store.count_runs() == 1  # nothing stored
+    made = post(rob, csrf, f"/api/runs/{finished_run}/person", {"user": "rae"}).json()
+    run = web_store.run(made["run_id"])
+    assert made["location"] == f"/runs/{run.id}/work" and run.status is RunStatus.QUEUED
+    assert run.task_id == web_store.run(finished_run).task_id and run.model == "human/web"
+    assert run.config["agent"] == "human" and run.config["limits"]["steps"] is None
+    worker = threading.Thread(target=lambda: asyncio.run(work(web_store, poll=0.05, once=True)), daemon=True)
+    worker.start()
+    wait_for(lambda: web_store.run(run.id).status is RunStatus.WAITING_HUMAN)
+    assert f'href="/runs/{run.id}/work"' in rae.get("/queue").text  # assigned to rae
+    post(rae, rae_csrf, f"/api/runs/{run.id}/clock", {"state": "start"})
+    post(rae, rae_csrf, f"/api/runs/{run.id}/work", {"action": "submit", "answer": "42"})
+    worker.join(timeout=30)
+    done = web_store.run(run.id)
+    assert done.status is RunStatus.DONE and done.score == 1.0
+    assert [s.chooser for s in web_store.steps(run.id)] == ["human:rae"]

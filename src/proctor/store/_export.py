@@ -12,14 +12,15 @@ from proctor.store._store import Store
 
 def trajectory(store: Store, record: RunRecord) -> dict[str, Any]:
     """A run with its whole tree: every step's options (chosen marked, ratings), observation, tags; subtask runs
-    nested under the step that delegated them."""
+    nested under the step that delegated them; people's notes on the run."""
     steps = []
     for step in store.steps(record.id):
         item = step.model_dump(mode="json")
         if step.observation and step.observation.child_run_id:
             item["subtask"] = trajectory(store, store.run(step.observation.child_run_id))
         steps.append(item)
-    return record.model_dump(mode="json") | {"steps": steps}
+    notes = [e["detail"] | {"created_at": e["created_at"].isoformat()} for e in store.events(record.id, "note")]
+    return record.model_dump(mode="json") | {"steps": steps, "notes": notes}
 
 
 def trajectories(store: Store, records: list[RunRecord]) -> Iterator[dict[str, Any]]:

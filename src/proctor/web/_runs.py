@@ -123,6 +123,7 @@ def run_data(request: Request, session: SessionRecord, run_id: str, at: int | No
             "pause": staff and run.status in running and not run.pause_requested,
             "intervene": staff and run.status is RunStatus.PAUSED,
             "fork": True,
+            "person": staff and run.parent_run_id is None and "subtask" in run.config,
         },
     }
 

@@ -13,15 +13,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from proctor.agents import RequestError, clock_of, request_detail
 from proctor.agents._human import CLOCK, NOTE, READY, REQUEST, gave_up
-from proctor.store import RunRecord, RunStatus, StepRecord, StoreError, ops
+from proctor.runner import RunConfig
+from proctor.store import RunRecord, RunStatus, StepRecord, StoreError, UserError, ops, users
 from proctor.store._users import SessionRecord
 from proctor.web import _queries as q
 from proctor.web._app import WebError, respond, wants_json
-from proctor.web._auth import Viewer, form_data, store_of
+from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
 from proctor.web._runs import visible_run
 
 router = APIRouter()
@@ -187,6 +189,45 @@ def _note(request: Request, session: SessionRecord, run_id: str, data: dict[str,
     note = {"by": session.user.name, "text": text, "step": run.steps_done}
     event = store_of(request).write(ops.add_event, run.id, NOTE, note)
     return _done(request, run.id, {"note": event})
+
+
+def _start(request: Request, session: SessionRecord, run_id: str, data: dict[str, Any]) -> Response:
+    require(session, *STAFF)
+    source = visible_run(request, session, run_id)
+    try:
+        config = RunConfig.model_validate(source.config)
+    except ValidationError as error:
+        raise WebError(
+            409, f"run {source.id} was not made by the runner: a person can do only an agent's task"
+        ) from error
+    if config.subtask is not None:
+        raise WebError(409, f"run {source.id} is a subtask: start a person's run from its top-level run")
+    # The task's sandbox as the run had it; a model's budget (steps, tokens, cost) is not carried over.
+    kept = {"sandbox", "command_limits", "allow_internet", "task_memory_ceiling_mb", "task_disk_ceiling_mb"}
+    fresh = RunConfig.model_validate(config.model_dump(mode="json", include=kept) | {"agent": "human"})
+    who = str(data.get("user") or "").strip()
+    store = store_of(request)
+    try:
+        with store.engine.begin() as conn:
+            new_id = ops.create_run(
+                conn, task_id=source.task_id, model=fresh.model, config=fresh.model_dump(mode="json")
+            )
+            ops.add_event(conn, new_id, "queued", {"by": session.user.name, "from": source.id})
+            if who:
+                users.assign(conn, who, [new_id], session.user.name)
+    except UserError as error:
+        raise WebError(422, str(error)) from error
+    if wants_json(request):
+        return JSONResponse({"ok": True, "run_id": new_id, "location": f"/runs/{new_id}/work"})
+    return RedirectResponse(f"/runs/{new_id}/work", status_code=303)
+
+
+@router.post("/runs/{run_id}/person")
+@router.post("/api/runs/{run_id}/person")
+async def start_person(request: Request, session: Viewer, run_id: str) -> Response:
+    """Queue a person's run (agent `human`) of this run's task, optionally assigned to `user`; the worker drives it
+    (researchers and admins). Answers its `run_id` and work page `location`."""
+    return await run_in_threadpool(_start, request, session, run_id, await form_data(request, session))
 
 
 @router.post("/runs/{run_id}/clock")
