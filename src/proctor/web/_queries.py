@@ -256,6 +256,11 @@ def steps_window(conn: Connection, run_id: str, start: int, stop: int) -> list[S
     return list(steps.values())
 
 
+def step_count(conn: Connection, run_id: str) -> int:
+    """How many steps a run has (completed or not)."""
+    return int(conn.execute(select(func.count()).where(s.steps.c.run_id == run_id)).scalar_one())
+
+
 def step_map(conn: Connection, run_id: str) -> list[MapCell]:
     """Every step of a run as one map cell, in order."""
     forked = set(conn.execute(select(s.runs.c.forked_from_step).where(s.runs.c.forked_from_run_id == run_id)).scalars())

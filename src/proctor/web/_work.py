@@ -77,7 +77,7 @@ def work_data(request: Request, session: SessionRecord, run_id: str) -> dict[str
     events = store.events(run.id)
     clock = clock_of(events, datetime.now(UTC))
     with store.engine.connect() as conn:
-        total = len(q.step_map(conn, run.id))
+        total = q.step_count(conn, run.id)
         steps = q.steps_window(conn, run.id, max(0, total - LOG_STEPS), total)
         version = q.live_version(conn, run.id)
     try:
