@@ -298,7 +298,7 @@ def step_map(conn: Connection, run_id: str) -> list[MapCell]:
 
 def live_version(conn: Connection, run_id: str) -> str:
     """A short string that changes whenever the run's page would: status, steps, choices, ratings, tags, forks,
-    events (a person's clock, requests and notes)."""
+    holds and their decisions, events (a person's clock, requests and notes)."""
     run = conn.execute(select(s.runs.c.status, s.runs.c.steps_done).where(s.runs.c.id == run_id)).one()
     of_run = s.steps.c.run_id == run_id
     steps = conn.execute(select(func.count(), func.max(s.steps.c.id)).where(of_run)).one()

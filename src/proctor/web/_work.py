@@ -27,7 +27,13 @@ from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
 from proctor.web._runs import visible_run
 
 router = APIRouter()
-LIVE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING_HUMAN)
+LIVE = (
+    RunStatus.QUEUED,
+    RunStatus.RUNNING,
+    RunStatus.WAITING_HUMAN,
+    RunStatus.WAITING_APPROVAL,
+    RunStatus.WAITING_ANSWER,
+)
 """The statuses in which a person's requests are taken up (by the runner driving the run, or the next one)."""
 LOG_STEPS = 100
 """The latest steps the page shows."""
