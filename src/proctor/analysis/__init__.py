@@ -16,6 +16,18 @@ from proctor.analysis._agreement import (
 )
 from proctor.analysis._elo import PlayerRating, Ratings, bradley_terry, expected_score
 from proctor.analysis._gdc import GDCAnswer, GDCGaps, GDCItem, gdc_gaps
+from proctor.analysis._raters import (
+    JudgeAgreement,
+    PairRow,
+    PersonJudge,
+    RaterFilters,
+    RaterReport,
+    RaterRow,
+    ScaleAgreement,
+    StudyAgreement,
+    rater_report,
+    scale_points,
+)
 from proctor.analysis._stats import (
     AnalysisError,
     Estimate,
@@ -32,11 +44,19 @@ __all__ = [
     "GDCAnswer",
     "GDCGaps",
     "GDCItem",
+    "JudgeAgreement",
     "KappaWeights",
     "Level",
+    "PairRow",
+    "PersonJudge",
     "PlayerRating",
+    "RaterFilters",
+    "RaterReport",
+    "RaterRow",
     "Ratings",
     "ReliabilityData",
+    "ScaleAgreement",
+    "StudyAgreement",
     "accuracy_ci",
     "alpha_ci",
     "auc_ci",
@@ -50,7 +70,9 @@ __all__ = [
     "loo_consensus",
     "mean_ci",
     "paired_difference_ci",
+    "rater_report",
     "reliability_matrix",
+    "scale_points",
     "spearman_ci",
     "wilson_interval",
 ]

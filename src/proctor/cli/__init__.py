@@ -13,6 +13,7 @@ from typer.exceptions import TyperException
 from proctor.cli import (
     _more,  # noqa: F401  (registers export and tasks)
     _report,  # noqa: F401  (registers report)
+    _report_raters,  # noqa: F401  (registers report raters)
     _web,  # noqa: F401  (registers view and users)
 )
 from proctor.cli._app import ConfigError, app
