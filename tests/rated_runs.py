@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
 
 from proctor.store import RunStatus, Store, ops
+from proctor.store import _schema as s
 
 Ratings = dict[str, float]
 """One option's ratings: rater (`human:<user>`, `model:<name>`) to value."""
@@ -41,9 +42,12 @@ def rated_run(
     scale: str = "1-5",
     config: dict[str, Any] | None = None,
     started: datetime | None = None,
+    parent: str | None = None,
+    submit: bool = False,
 ) -> str:
     """A run of `task_id` whose step i has one option per entry of `steps[i]`, rated as given; option
-    `chosen[i]` (default 0) is chosen and executed; the run ends with `status` and `score`. Returns its id."""
+    `chosen[i]` (default 0) is chosen and executed (the last one a submission with `submit`); the run, created at
+    `started`, runs from 10 s later and ends 3 minutes after it with `status` and `score`. Returns its id."""
     if not _has_task(store, task_id):
         add_task(store, task_id)
     picks = list(chosen) if chosen is not None else [0] * len(steps)
@@ -56,8 +60,10 @@ def rated_run(
             model=model,
             config={"model": model, "agent": "tags"} | (config or {}),
             created_at=start,
+            parent_run_id=parent,
         )
-        ops.add_event(conn, run_id, "status", {"status": "running", "error": None})
+        running = {"run_id": run_id, "kind": "status", "detail": {"status": "running", "error": None}}
+        conn.execute(insert(s.events).values(**running, created_at=start + timedelta(seconds=10)))
         for index, options in enumerate(steps):
             fields = [
                 {
@@ -75,7 +81,8 @@ def rated_run(
                     method = "human" if rater.startswith("human:") else "logprobs"
                     ops.add_rating(conn, option_id, {"rater": rater, "value": value, "scale": scale, "method": method})
             ops.add_choice(conn, step_id, option_ids[picks[index]], "first")
-            ops.finish_step(conn, run_id, step_id, {"kind": "bash", "output": f"{index}", "exit_code": 0}, 1.5)
+            kind = "submit" if submit and index == len(steps) - 1 else "bash"
+            ops.finish_step(conn, run_id, step_id, {"kind": kind, "output": f"{index}", "exit_code": 0}, 1.5)
         ops.update_run(
             conn,
             run_id,

@@ -25,12 +25,14 @@ from proctor.protocols.datasets import DatasetError
 from proctor.runner import SettingError, UnknownChooserError
 from proctor.sandbox import SandboxError
 from proctor.store import StoreError
+from proctor.store._export import ExportError
 from proctor.tasks import TaskError
 
 USER_ERRORS = (
     ConfigError,
     DatasetError,
     ExperimentError,
+    ExportError,
     ListenError,
     ModelError,
     SandboxError,
