@@ -202,7 +202,7 @@ def test_spearman_and_auc_match_scipy_and_scikit_learn() -> None:
 
 def test_spearman_bootstrap_is_the_correlation_of_resampled_items() -> None:
     """The weighted mid-rank shortcut equals ρ of the resample written out item by item."""
-    from proctor.analysis._agreement import _weighted_spearman
+    from proctor.analysis._agreement import _table_spearman, _weighted_spearman
 
     rng = np.random.default_rng(4)
     x, y = rng.integers(1, 4, size=15).astype(float), rng.integers(0, 2, size=15).astype(float)
@@ -213,6 +213,11 @@ def test_spearman_bootstrap_is_the_correlation_of_resampled_items() -> None:
         expected = spearmanr(x[picked], y[picked]).statistic
         ours = _weighted_spearman(gx, gy, counts[None, :].astype(float))[0]
         assert (math.isnan(ours) and math.isnan(expected)) or ours == pytest.approx(expected, abs=1e-12)
+        # The same from the table of value pairs (the path taken when there are few distinct values).
+        table = np.zeros((3, 2))
+        np.add.at(table, (gx, gy), counts)
+        tabled = _table_spearman(3, 2)(table.reshape(1, -1))[0]
+        assert (math.isnan(tabled) and math.isnan(expected)) or tabled == pytest.approx(expected, abs=1e-12)
 
 
 def test_correlation_edge_cases_say_why() -> None:

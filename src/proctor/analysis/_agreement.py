@@ -34,6 +34,8 @@ KappaWeights = Literal["linear", "quadratic"]
 
 Floats = NDArray[np.float64]
 _CHUNK_CELLS = 4_000_000  # resamples × table cells held at once
+_TABLE_CELLS = 256  # ρ and the AUC from a table of value pairs up to this many cells, else item by item
+_MULTINOMIAL_UNITS = 1000  # distinct units up to which resampling draws multinomial counts over them
 
 
 @dataclass(frozen=True)
@@ -327,19 +329,46 @@ def spearman_ci(
     gx, gy = np.unique(first, return_inverse=True)[1], np.unique(second, return_inverse=True)[1]
     value = float(_weighted_spearman(gx, gy, np.ones((1, first.size)))[0])
     if not np.isfinite(value):
-        raise AnalysisError("the ratings or the outcomes never vary: a correlation is undefined")
-    ids, count = _cluster_ids(clusters, first.size)
-    rng = np.random.default_rng(seed)
-    draws = np.empty(resamples)
-    chunk = max(1, _CHUNK_CELLS // (4 * first.size))
-    for start in range(0, resamples, chunk):
-        size = min(resamples, start + chunk) - start
-        if ids is None:
-            weights = rng.multinomial(first.size, np.full(first.size, 1 / first.size), size=size).astype(float)
-        else:
-            weights = rng.multinomial(count, np.full(count, 1 / count), size=size)[:, ids].astype(float)
-        draws[start : start + size] = _weighted_spearman(gx, gy, weights)
-    return _estimate(value, draws, first.size, count if ids is not None else None, confidence, (-1.0, 1.0))
+        raise AnalysisError(_CONSTANT)
+    sizes = (int(gx.max()) + 1, int(gy.max()) + 1)
+    if sizes[0] * sizes[1] <= _TABLE_CELLS:
+        # Few distinct values (ratings on a scale, binary outcomes): ρ is a function of the table of value pairs.
+        contributions = _one_hot(gx * sizes[1] + gy, sizes[0] * sizes[1])
+        statistic = _table_spearman(*sizes)
+        return _summed_estimate(contributions, statistic, clusters, confidence, resamples, seed, _CONSTANT, (-1.0, 1.0))
+    draws, count = _item_draws(
+        lambda weights: _weighted_spearman(gx, gy, weights), first.size, clusters, resamples, seed
+    )
+    return _estimate(value, draws, first.size, count, confidence, (-1.0, 1.0))
+
+
+_CONSTANT = "the ratings or the outcomes never vary: a correlation is undefined"
+
+
+def _table_spearman(rows: int, columns: int) -> Callable[[Floats], Floats]:
+    """Spearman's ρ of summed tables (R, rows * columns) counting pairs of (rank of x, rank of y) values: mid-ranks
+    come from the margins, and ρ is the Pearson correlation over the cells weighted by their counts."""
+
+    def statistic(summed: Floats) -> Floats:
+        table = summed.reshape(-1, rows, columns)
+        nx, ny = table.sum(axis=2), table.sum(axis=1)  # (R, rows), (R, columns)
+        n = nx.sum(axis=1, keepdims=True)
+        mid = (n + 1) / 2  # the mean mid-rank
+        rx = np.cumsum(nx, axis=1) - nx + (nx + 1) / 2 - mid
+        ry = np.cumsum(ny, axis=1) - ny + (ny + 1) / 2 - mid
+        covariance = np.einsum("rij,ri,rj->r", table, rx, ry)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = covariance / np.sqrt((nx * rx * rx).sum(axis=1) * (ny * ry * ry).sum(axis=1))
+        return np.asarray(rho, dtype=np.float64)
+
+    return statistic
+
+
+def _uniform_counts(rng: np.random.Generator, units: int, resamples: int) -> Floats:
+    """How often each of `units` units is drawn in each of `resamples` resamples of `units` draws with replacement
+    (multinomial counts; drawing indices and counting them is much faster than `multinomial` over many units)."""
+    drawn = rng.integers(0, units, size=(resamples, units)) + units * np.arange(resamples)[:, None]
+    return np.bincount(drawn.ravel(), minlength=resamples * units).reshape(resamples, units).astype(np.float64)
 
 
 def _weighted_spearman(gx: NDArray[np.intp], gy: NDArray[np.intp], weights: Floats) -> Floats:
@@ -358,8 +387,9 @@ def _weighted_spearman(gx: NDArray[np.intp], gy: NDArray[np.intp], weights: Floa
 
 def _midranks(groups: NDArray[np.intp], weights: Floats) -> Floats:
     """Mid-ranks (R, n) of items whose values have ranks `groups` among the distinct values, items weighted."""
-    per_group = np.zeros((weights.shape[0], int(groups.max()) + 1))
-    np.add.at(per_group.T, groups, weights.T)
+    order = np.argsort(groups, kind="stable")
+    starts = np.flatnonzero(np.diff(groups[order], prepend=-1))  # where each distinct value begins, sorted
+    per_group = np.add.reduceat(weights[:, order], starts, axis=1)  # (R, distinct values)
     before = np.cumsum(per_group, axis=1) - per_group
     return np.asarray((before + (per_group + 1) / 2)[:, groups], dtype=np.float64)
 
@@ -386,8 +416,14 @@ def auc_ci(
         raise AnalysisError("the AUC needs one finite score and one outcome per item")
     groups = np.unique(values, return_inverse=True)[1]
     size = int(groups.max()) + 1
-    contributions = np.zeros((values.size, 2 * size))
-    contributions[np.arange(values.size), groups + np.where(labels, 0, size)] = 1.0
+    reason = "every item has the same outcome: the AUC needs both successes and failures"
+    if 2 * size > _TABLE_CELLS:  # many distinct scores: the Mann–Whitney U of weighted mid-ranks, item by item
+        value = float(_weighted_auc(groups, labels, np.ones((1, values.size)))[0])
+        if not np.isfinite(value):
+            raise AnalysisError(reason)
+        draws, count = _item_draws(lambda w: _weighted_auc(groups, labels, w), values.size, clusters, resamples, seed)
+        return _estimate(value, draws, values.size, count, confidence, (0.0, 1.0))
+    contributions = _one_hot(groups + np.where(labels, 0, size), 2 * size)
 
     def statistic(summed: Floats) -> Floats:
         hits, misses = summed[:, :size], summed[:, size:]
@@ -396,8 +432,42 @@ def auc_ci(
             auc = (hits * (below + misses / 2)).sum(axis=1) / (hits.sum(axis=1) * misses.sum(axis=1))
         return np.asarray(auc, dtype=np.float64)
 
-    reason = "every item has the same outcome: the AUC needs both successes and failures"
     return _summed_estimate(contributions, statistic, clusters, confidence, resamples, seed, reason, (0.0, 1.0))
+
+
+def _weighted_auc(groups: NDArray[np.intp], labels: NDArray[np.bool_], weights: Floats) -> Floats:
+    """The AUC of each row of item weights (R, n): the Mann–Whitney U of weighted mid-ranks over (positives ×
+    negatives)."""
+    ranks = _midranks(groups, weights)
+    positive = weights * labels
+    hits = positive.sum(axis=1)
+    misses = weights.sum(axis=1) - hits
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = ((positive * ranks).sum(axis=1) - hits * (hits + 1) / 2) / (hits * misses)
+    return np.asarray(auc, dtype=np.float64)
+
+
+def _one_hot(cells: NDArray[np.intp], size: int) -> Floats:
+    """(items, size): a 1 in each item's cell."""
+    found = np.zeros((cells.size, size))
+    found[np.arange(cells.size), cells] = 1.0
+    return found
+
+
+def _item_draws(
+    statistic: Callable[[Floats], Floats], n: int, clusters: Sequence[Hashable] | None, resamples: int, seed: int
+) -> tuple[Floats, int | None]:
+    """A statistic of item weights (R, n) over bootstrap resamples of items or of clusters; also the number of
+    clusters (None when items were resampled)."""
+    ids, count = _cluster_ids(clusters, n)
+    rng = np.random.default_rng(seed)
+    draws = np.empty(resamples)
+    chunk = max(1, _CHUNK_CELLS // (4 * n))
+    for start in range(0, resamples, chunk):
+        size = min(resamples, start + chunk) - start
+        weights = _uniform_counts(rng, count, size)  # (size, units)
+        draws[start : start + size] = statistic(weights if ids is None else weights[:, ids])
+    return draws, None if ids is None else count
 
 
 # The bootstrap of statistics of summed tables
@@ -428,12 +498,17 @@ def _summed_estimate(
 def _resampled_sums(units: Floats, resamples: int, seed: int) -> Iterator[Floats]:
     """Sums of `units` (U, K) over bootstrap resamples of the units, in chunks of (resamples, K)."""
     distinct, multiplicity = np.unique(units, axis=0, return_counts=True)
-    probabilities = multiplicity / multiplicity.sum()
     rng = np.random.default_rng(seed)
-    chunk = max(1, _CHUNK_CELLS // max(distinct.shape[0], distinct.shape[1]))
+    many = distinct.shape[0] > _MULTINOMIAL_UNITS  # mostly distinct units: drawing them is cheaper
+    rows = units if many else distinct
+    chunk = max(1, _CHUNK_CELLS // max(rows.shape))
     for start in range(0, resamples, chunk):
-        counts = rng.multinomial(units.shape[0], probabilities, size=min(resamples, start + chunk) - start)
-        yield counts @ distinct  # (R, K)
+        size = min(resamples, start + chunk) - start
+        if many:
+            counts = _uniform_counts(rng, units.shape[0], size)
+        else:
+            counts = rng.multinomial(units.shape[0], multiplicity / multiplicity.sum(), size=size).astype(np.float64)
+        yield counts @ rows  # (R, K)
 
 
 def _cluster_ids(clusters: Sequence[Hashable] | None, n: int) -> tuple[NDArray[np.intp] | None, int]:

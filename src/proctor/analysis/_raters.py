@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, ParamSpec, TypedDict, TypeVar
 
@@ -267,7 +268,8 @@ def rater_report(store: Store, filters: RaterFilters | None = None) -> RaterRepo
 # Option ratings
 
 
-class _Rating(BaseModel):
+@dataclass(frozen=True, slots=True)
+class _Rating:
     option: int
     rater: str
     value: float
