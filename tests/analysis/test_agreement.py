@@ -200,6 +200,23 @@ def test_spearman_and_auc_match_scipy_and_scikit_learn() -> None:
     assert clustered.low < clustered.value < clustered.high
 
 
+def test_auc_with_many_distinct_scores() -> None:
+    """Past a few hundred distinct scores the AUC is computed item by item; it is the same statistic."""
+    from proctor.analysis._agreement import _weighted_auc
+
+    rng = np.random.default_rng(8)
+    scores = rng.normal(size=600)  # a model's expected ratings: every value distinct
+    success = scores + rng.normal(size=600) > 0
+    estimate = auc_ci(scores, success, clusters=[i // 3 for i in range(600)], resamples=300)
+    assert estimate.value == pytest.approx(roc_auc_score(success, scores), abs=1e-12)
+    assert estimate.clusters == 200 and estimate.low < estimate.value < estimate.high
+    groups = np.unique(scores, return_inverse=True)[1]
+    counts = rng.multinomial(600, np.full(600, 1 / 600))
+    picked = np.repeat(np.arange(600), counts)
+    ours = _weighted_auc(groups, success, counts[None, :].astype(float))[0]
+    assert ours == pytest.approx(roc_auc_score(success[picked], scores[picked]), abs=1e-12)
+
+
 def test_spearman_bootstrap_is_the_correlation_of_resampled_items() -> None:
     """The weighted mid-rank shortcut equals ρ of the resample written out item by item."""
     from proctor.analysis._agreement import _table_spearman, _weighted_spearman
