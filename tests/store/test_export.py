@@ -154,7 +154,7 @@ MINUTES = {"hcast/a": 4, "hcast/b": 30, "hcast/c": 120, "swaa/d": 0.5}
 
 
 @pytest.fixture
-def metr_store(sqlite_store: Store, tmp_path: Path) -> Store:
+def metr_store(store: Store, tmp_path: Path) -> Store:
     """Tasks with human minutes in their task.yaml (three in one family, one in another, one without), and runs of
     two agents, some of which METR's format leaves out."""
     for task_id, minutes in [*MINUTES.items(), ("swaa/none", None)]:
@@ -162,8 +162,7 @@ def metr_store(sqlite_store: Store, tmp_path: Path) -> Store:
         folder.mkdir(parents=True)
         if minutes is not None:
             (folder / "task.yaml").write_text(f"name: x\nhuman_minutes: {minutes}\n")
-        add_task(sqlite_store, task_id, source=str(folder))
-    store = sqlite_store
+        add_task(store, task_id, source=str(folder))
 
     def run(task: str, score: float | None, **options: Any) -> str:
         return rated_run(store, [[{}], [{}]], task_id=task, score=score, started=START, submit=True, **options)
