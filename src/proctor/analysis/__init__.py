@@ -1,8 +1,33 @@
 """Measurement for comparing oversight protocols and agent scaffolds: accuracies with confidence intervals, paired and
-unpaired differences, Bradley–Terry ratings, and generator–discriminator–critique gaps."""
+unpaired differences, Bradley–Terry ratings, generator–discriminator–critique gaps, and agreement between raters."""
 
+from proctor.analysis._agreement import (
+    KappaWeights,
+    Level,
+    ReliabilityData,
+    alpha_ci,
+    auc_ci,
+    cohen_kappa,
+    kappa_ci,
+    krippendorff_alpha,
+    loo_consensus,
+    reliability_matrix,
+    spearman_ci,
+)
 from proctor.analysis._elo import PlayerRating, Ratings, bradley_terry, expected_score
 from proctor.analysis._gdc import GDCAnswer, GDCGaps, GDCItem, gdc_gaps
+from proctor.analysis._raters import (
+    JudgeAgreement,
+    PairRow,
+    PersonJudge,
+    RaterFilters,
+    RaterReport,
+    RaterRow,
+    ScaleAgreement,
+    StudyAgreement,
+    rater_report,
+    scale_points,
+)
 from proctor.analysis._stats import (
     AnalysisError,
     Estimate,
@@ -19,14 +44,35 @@ __all__ = [
     "GDCAnswer",
     "GDCGaps",
     "GDCItem",
+    "JudgeAgreement",
+    "KappaWeights",
+    "Level",
+    "PairRow",
+    "PersonJudge",
     "PlayerRating",
+    "RaterFilters",
+    "RaterReport",
+    "RaterRow",
     "Ratings",
+    "ReliabilityData",
+    "ScaleAgreement",
+    "StudyAgreement",
     "accuracy_ci",
+    "alpha_ci",
+    "auc_ci",
     "bradley_terry",
+    "cohen_kappa",
     "difference_ci",
     "expected_score",
     "gdc_gaps",
+    "kappa_ci",
+    "krippendorff_alpha",
+    "loo_consensus",
     "mean_ci",
     "paired_difference_ci",
+    "rater_report",
+    "reliability_matrix",
+    "scale_points",
+    "spearman_ci",
     "wilson_interval",
 ]
