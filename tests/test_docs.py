@@ -18,7 +18,7 @@ from proctor.agents._base import _agents
 from proctor.cli import app
 from proctor.models import GenerateConfig, providers
 from proctor.models._base import _providers
-from proctor.runner import ChooserConfig, RunConfig, RunLimits, StuckConfig
+from proctor.runner import ApprovalConfig, ChooserConfig, RunConfig, RunLimits, StuckConfig
 from proctor.runner._choosers import _choosers
 from proctor.sandbox import Limits, sandbox_backends
 from proctor.store import Store
@@ -53,13 +53,25 @@ def fields(model: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
-@pytest.mark.parametrize("model", [RunConfig, ChooserConfig, RunLimits, StuckConfig, GenerateConfig, Limits])
+@pytest.mark.parametrize(
+    "model", [RunConfig, ChooserConfig, RunLimits, StuckConfig, ApprovalConfig, GenerateConfig, Limits]
+)
 def test_every_setting_is_in_the_config_docs(model: type[BaseModel]) -> None:
     text = (DOCS / "config.md").read_text()
     assert f"### `{model.__name__}`" in text
     section = text.split(f"### `{model.__name__}`")[1].split("###")[0]
     for name in fields(model):
         assert f"| `{name}` |" in section, f"{model.__name__}.{name} is not documented in docs/config.md"
+
+
+@pytest.mark.parametrize("page", ["config.md", "agents.md"])
+def test_the_run_configs_in_the_docs_are_valid(page: str) -> None:
+    import yaml
+
+    blocks = re.findall(r"```yaml\n(.*?)```", (DOCS / page).read_text(), re.DOTALL)
+    assert blocks
+    for block in blocks:
+        RunConfig.model_validate(yaml.safe_load(block))
 
 
 def test_every_extension_point_is_documented() -> None:

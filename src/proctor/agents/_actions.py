@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from proctor.agents._base import Proposal
 
-ActionKind = Literal["bash", "write", "delegate", "submit", "score"]
+ActionKind = Literal["bash", "write", "delegate", "submit", "score", "ask"]
 
 ACTION_HELP = """Reply with your reasoning, then exactly one action:
 <bash>a shell command</bash> runs it in your workspace and shows you the output;
@@ -20,10 +20,13 @@ ACTION_HELP = """Reply with your reasoning, then exactly one action:
 SCORE_HELP = """This task offers intermediate scoring: reply with <score></score> to have your work so far scored;
 you are shown the score and any feedback, and the task goes on."""
 
+ASK_HELP = """You may ask a person: <ask>your question</ask> waits for their answer, which you are shown. Ask
+when only a person can tell you (what they want, something you cannot find out yourself)."""
+
 INTERNET_REFUSED = """Note: this task asks for internet access, which this run does not grant: you have no network
 (only your own loopback). Do what you can without it."""
 
-_ACTION = re.compile(r"<(bash|write|delegate|submit|score)(\s+path=\"([^\"]*)\")?\s*>(.*?)</\1>", re.DOTALL)
+_ACTION = re.compile(r"<(bash|write|delegate|submit|score|ask)(\s+path=\"([^\"]*)\")?\s*>(.*?)</\1>", re.DOTALL)
 
 
 class Action(BaseModel):
@@ -32,8 +35,8 @@ class Action(BaseModel):
     kind: ActionKind
     """What to do."""
     argument: dict[str, Any]
-    """`command` (bash), `path` and `content` (write), `instructions` (delegate), `answer` (submit); none
-    (score)."""
+    """`command` (bash), `path` and `content` (write), `instructions` (delegate), `answer` (submit), `question`
+    (ask); none (score)."""
 
 
 class ParseError(ValueError):
@@ -59,7 +62,7 @@ def parse_action(text: str) -> Action:
     body = body.strip("\n") if kind != "submit" else body.strip()
     if kind != "submit" and not body.strip():
         raise ParseError(f"<{kind}> is empty")
-    key = {"bash": "command", "delegate": "instructions", "submit": "answer"}[kind]
+    key = {"bash": "command", "delegate": "instructions", "submit": "answer", "ask": "question"}[kind]
     return Action(kind=kind, argument={key: body})  # type: ignore[arg-type]
 
 

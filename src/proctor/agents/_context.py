@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proctor.agents._actions import ACTION_HELP
+from proctor.agents._actions import ACTION_HELP, ASK_HELP
 from proctor.models import Message
 from proctor.store import ObservationRecord
 
@@ -24,9 +24,10 @@ SUMMARY_REQUEST = """You will continue with a fresh context. Write a summary of 
 far, what failed, and what to do next. Plain text, at most 300 words, no action tags."""
 
 
-def start(instructions: str) -> list[Message]:
-    """The conversation at the start of a task."""
-    return [Message(role="system", content=SYSTEM), Message(role="user", content=instructions)]
+def start(instructions: str, *, ask_human: bool = False) -> list[Message]:
+    """The conversation at the start of a task (the prompt tells of `<ask>` when the run lets the agent ask)."""
+    system = f"{SYSTEM}\n{ASK_HELP}" if ask_human else SYSTEM
+    return [Message(role="system", content=system), Message(role="user", content=instructions)]
 
 
 def show_observation(observation: ObservationRecord, limit: int) -> str:

@@ -48,16 +48,21 @@ TOOLS = {
         parameters={"type": "object", "properties": {}},
     ),
     "submit": _tool("submit", "Submit your final answer: this ends the task.", answer="The final answer."),
+    "ask_human": _tool(
+        "ask_human", "Ask a person a question only they can answer; waits for their answer.", question="The question."
+    ),
 }
 ACTIONS = {"bash": "bash", "python": "python", "read_file": "read", "write_file": "write", "edit_file": "edit"}
-ACTIONS |= {"delegate": "delegate", "score": "score", "submit": "submit"}
+ACTIONS |= {"delegate": "delegate", "score": "score", "submit": "submit", "ask_human": "ask"}
 """Each tool's action, as the runner executes it."""
 
 
 def tools_for(run: AgentRun) -> list[Tool]:
-    """The tools this run offers: `delegate` while delegation is allowed, `score` where the task scores."""
+    """The tools this run offers: `delegate` while delegation is allowed, `score` where the task scores,
+    `ask_human` where the run lets the agent ask a person."""
     left_out = set() if run.delegation else {"delegate"}
     left_out |= set() if run.intermediate_scoring else {"score"}
+    left_out |= set() if run.ask_human else {"ask_human"}
     return [tool for name, tool in TOOLS.items() if name not in left_out]
 
 

@@ -1,7 +1,20 @@
 """Measurement for comparing oversight protocols and agent scaffolds: accuracies with confidence intervals, paired and
-unpaired differences, Bradley–Terry ratings, generator–discriminator–critique gaps, time horizons (METR's method)
-and trends over release dates."""
+unpaired differences, Bradley–Terry ratings, generator–discriminator–critique gaps, agreement between raters, time
+horizons (METR's method) and trends over release dates."""
 
+from proctor.analysis._agreement import (
+    KappaWeights,
+    Level,
+    ReliabilityData,
+    alpha_ci,
+    auc_ci,
+    cohen_kappa,
+    kappa_ci,
+    krippendorff_alpha,
+    loo_consensus,
+    reliability_matrix,
+    spearman_ci,
+)
 from proctor.analysis._elo import PlayerRating, Ratings, bradley_terry, expected_score
 from proctor.analysis._gdc import GDCAnswer, GDCGaps, GDCItem, gdc_gaps
 from proctor.analysis._horizon import (
@@ -17,6 +30,18 @@ from proctor.analysis._horizon import (
 )
 from proctor.analysis._horizon_data import StoreSelection, read_metr_runs, read_release_dates, store_runs
 from proctor.analysis._horizon_plot import plot_horizons
+from proctor.analysis._raters import (
+    JudgeAgreement,
+    PairRow,
+    PersonJudge,
+    RaterFilters,
+    RaterReport,
+    RaterRow,
+    ScaleAgreement,
+    StudyAgreement,
+    rater_report,
+    scale_points,
+)
 from proctor.analysis._stats import (
     AnalysisError,
     Estimate,
@@ -38,29 +63,50 @@ __all__ = [
     "HorizonConfig",
     "HorizonReport",
     "HorizonRuns",
+    "JudgeAgreement",
+    "KappaWeights",
+    "Level",
     "ModelHorizon",
+    "PairRow",
+    "PersonJudge",
     "PlayerRating",
     "Projection",
+    "RaterFilters",
+    "RaterReport",
+    "RaterRow",
     "Ratings",
+    "ReliabilityData",
+    "ScaleAgreement",
     "StoreSelection",
+    "StudyAgreement",
     "TaskPoint",
     "Trend",
     "TrendConfig",
     "TrendPoint",
     "accuracy_ci",
+    "alpha_ci",
+    "auc_ci",
     "bradley_terry",
+    "cohen_kappa",
     "difference_ci",
     "expected_score",
     "fit_trend",
     "gdc_gaps",
     "horizon_points",
+    "kappa_ci",
+    "krippendorff_alpha",
+    "loo_consensus",
     "mean_ci",
     "paired_difference_ci",
     "plot_horizons",
     "plot_trend",
+    "rater_report",
     "read_metr_runs",
     "read_release_dates",
     "release_date",
+    "reliability_matrix",
+    "scale_points",
+    "spearman_ci",
     "store_runs",
     "success_rates",
     "time_horizons",

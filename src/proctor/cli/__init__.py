@@ -11,9 +11,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer.exceptions import TyperException
 
 from proctor.cli import (
+    _holds,  # noqa: F401  (registers approve and answer)
     _more,  # noqa: F401  (registers export and tasks)
     _report,  # noqa: F401  (registers report)
     _report_horizon,  # noqa: F401  (registers report horizon and report trend)
+    _report_raters,  # noqa: F401  (registers report raters)
     _web,  # noqa: F401  (registers view and users)
 )
 from proctor.cli._app import ConfigError, app
@@ -25,12 +27,14 @@ from proctor.protocols.datasets import DatasetError
 from proctor.runner import SettingError, UnknownChooserError
 from proctor.sandbox import SandboxError
 from proctor.store import StoreError
+from proctor.store._export import ExportError
 from proctor.tasks import TaskError
 
 USER_ERRORS = (
     ConfigError,
     DatasetError,
     ExperimentError,
+    ExportError,
     ListenError,
     ModelError,
     SandboxError,

@@ -21,7 +21,7 @@ from proctor.runner._choosers import (
     get_chooser,
     rate_1_to_5,
 )
-from proctor.runner._config import ChooserConfig, RunConfig, RunLimits, StuckConfig
+from proctor.runner._config import ApprovalConfig, ChooserConfig, RunConfig, RunLimits, StuckConfig
 from proctor.runner._loop import Runner
 from proctor.runner._preflight import check_models, check_sandbox, models_of, preflight, preflight_async
 from proctor.runner._stuck import StuckEffect, StuckReport, StuckRow, stuck_report
@@ -29,6 +29,7 @@ from proctor.runner._stuck import StuckEffect, StuckReport, StuckRow, stuck_repo
 __all__ = [
     "ACTION_HELP",
     "Action",
+    "ApprovalConfig",
     "Choice",
     "ChoiceRequest",
     "Chooser",

@@ -93,8 +93,11 @@ RESUMABLE = (
     RunStatus.KILLED,
     RunStatus.FAILED,
     RunStatus.WAITING_HUMAN,
+    RunStatus.WAITING_APPROVAL,
+    RunStatus.WAITING_ANSWER,
 )
-"""What `resume` takes over: everything but a finished run. A run still `running` is one whose runner died."""
+"""What `resume` takes over: everything but a finished run. A run still `running` (or waiting) is one whose runner
+died."""
 
 
 async def resume_async(store: Store, run_id: str, *, limits: dict[str, object] | None = None) -> RunRecord:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
-from proctor.agents._base import get_agent_factory
+from proctor.agents._base import UnknownAgentError, get_agent_factory
+from proctor.agents._react import ACTIONS as TOOL_ACTIONS
 from proctor.models import GenerateConfig, redact
 from proctor.sandbox import Limits
+from proctor.store._records import MAIN_ARGUMENT
 
 if TYPE_CHECKING:
     from proctor.tasks import Task
@@ -58,6 +62,60 @@ class StuckConfig(_Strict):
     """Ask after this many failed actions in a row (0: never)."""
     restart: bool = True
     """When stuck: restart the context from a summary the model writes."""
+
+
+APPROVABLE = ("bash", "python", "read", "write", "edit", "delegate", "submit", "score")
+"""The actions approval rules may hold (by these names, or by a react tool's name)."""
+
+
+class ApprovalConfig(_Strict):
+    """Which actions wait for a person's approval before they run.
+
+    Example:
+        ApprovalConfig(rules={"bash": ["*rm -rf*", "re:curl|wget"], "write_file": ["/etc/*"]})
+    """
+
+    rules: dict[str, list[str]] = Field(default_factory=dict)
+    """Per action — bash, python, read, write, edit, delegate, submit, score, a react tool's name (`write_file` is
+    `write`), or `*` for any — patterns matched against the action's main argument (the command, the code, the
+    path, the instructions, the answer): a glob matching the whole argument (`rm -rf *`), or a regular expression
+    found anywhere in it after `re:` (`re:rm\\s+-rf`)."""
+    poll_seconds: float = Field(default=0.5, gt=0)
+    """How often the store is checked for a person's decision or answer."""
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, rules: dict[str, list[str]]) -> dict[str, list[str]]:
+        known = {*APPROVABLE, *(tool for tool, action in TOOL_ACTIONS.items() if action in APPROVABLE), "*"}
+        for name, patterns in rules.items():
+            if name not in known:
+                raise ValueError(f"approval rule for {name!r}: rules are on {', '.join(sorted(known))}")
+            for pattern in patterns:
+                if pattern.startswith("re:"):
+                    try:
+                        re.compile(pattern[3:])
+                    except re.error as error:
+                        raise ValueError(
+                            f"approval rule {name}: {pattern!r} is not a regular expression: {error}"
+                        ) from None
+        return rules
+
+    def rule_for(self, action: str, argument: dict[str, Any]) -> str | None:
+        """The first rule that holds `action` with `argument`, as `name: pattern`, or None."""
+        subject = str(argument.get(MAIN_ARGUMENT.get(action, ""), ""))
+        for name, patterns in self.rules.items():
+            if name != "*" and TOOL_ACTIONS.get(name, name) != action:
+                continue
+            for pattern in patterns:
+                if _matches(pattern, subject):
+                    return f"{name}: {pattern}"
+        return None
+
+
+def _matches(pattern: str, text: str) -> bool:
+    if pattern.startswith("re:"):
+        return re.search(pattern[3:], text) is not None
+    return fnmatch.fnmatchcase(text, pattern)
 
 
 class RunConfig(_Strict):
@@ -112,6 +170,23 @@ class RunConfig(_Strict):
     compaction: Literal["summary", "truncate"] = "summary"
     """How a conversation near the context window is compacted: a summary the model writes, or the oldest steps
     dropped. Either way it is recorded as a `compaction` step."""
+    approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    """Actions that wait for a person's approval (who may approve, edit or reject them) before they run."""
+    ask_human: bool = False
+    """Let the agent ask a person a question (`<ask>`, the `ask_human` tool); the run waits for the answer."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _agent_defaults(cls, data: Any) -> Any:
+        # An agent may bring defaults of its own (`config_defaults`: the human agent calls no model and takes no
+        # step limit); whatever the config gives is kept over them.
+        if not isinstance(data, dict) or not isinstance(data.get("agent"), str):
+            return data
+        try:
+            defaults = getattr(get_agent_factory(data["agent"]), "config_defaults", None)
+        except UnknownAgentError:
+            return data  # refused, with the names there are, by `_known_agent`
+        return _merged(defaults, data) if defaults else data
 
     @field_serializer("model_options")
     def _without_secrets(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -133,6 +208,15 @@ class RunConfig(_Strict):
         return limits
 
 
+def _merged(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """`given` over `defaults`, nested dicts merged key by key."""
+    merged = dict(defaults)
+    for key, value in given.items():
+        below = merged.get(key)
+        merged[key] = _merged(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return merged
+
+
 def _tighter(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
 
@@ -145,13 +229,16 @@ def _raised(configured: int, suggested: int | None, ceiling: int) -> int:
 def with_task_limits(config: RunConfig, task: Task) -> RunConfig:
     """The config with the limits the task suggests applied (when `task_limits` is set): where they are tighter,
     and its memory and disk also where they are larger, up to `task_memory_ceiling_mb` and
-    `task_disk_ceiling_mb`."""
+    `task_disk_ceiling_mb`. The task's step limit is left out for an agent whose `task_step_limit` is False (a
+    person's)."""
     suggested = task.info.limits
     if not config.task_limits:
         return config
+    # A task's step limit budgets a model's actions; a person's steps (each file they open is one) are not those.
+    counts_steps = getattr(get_agent_factory(config.agent), "task_step_limit", True)
     limits = config.limits.model_copy(
         update={
-            "steps": _tighter(config.limits.steps, suggested.steps),
+            "steps": _tighter(config.limits.steps, suggested.steps) if counts_steps else config.limits.steps,
             "tokens": _tighter(config.limits.tokens, suggested.tokens),
             "cost": _tighter(config.limits.cost, suggested.cost_usd),
             "seconds": _tighter(config.limits.seconds, suggested.time_seconds),

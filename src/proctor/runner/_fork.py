@@ -12,8 +12,9 @@ from proctor.store import StepRecord, Store
 
 async def replay(store: Store, sandbox: Sandbox, steps: list[StepRecord], limits: Limits | None = None) -> int:
     """Re-run the chosen actions that change the workspace (shell, Python, file writes and edits, each tool call
-    of an option of calls) of the completed `steps`, and of the subtasks they delegated, in `sandbox`; returns how
-    many actions were replayed."""
+    of an option of calls) of the completed `steps`, and of the subtasks they delegated, in `sandbox`, as a person
+    decided them (a rejected action is left out, an edited one runs as edited); returns how many actions were
+    replayed."""
     count = 0
     for step in steps:
         chosen = step.chosen
@@ -23,9 +24,14 @@ async def replay(store: Store, sandbox: Sandbox, steps: list[StepRecord], limits
         actions: list[dict[str, Any]] = (
             argument["calls"] if chosen.action == "calls" else [{"action": chosen.action, "argument": argument}]
         )
-        for action in actions:
+        held = {hold.call: hold for hold in step.holds}  # a person's decisions: rejected never ran, edited ran so
+        for n, action in enumerate(actions):
+            hold = held.get(n)
+            if hold is not None and hold.verdict == "rejected":
+                continue
             if action["action"] in SANDBOX_ACTIONS and action["action"] != "read":
-                await run_action(sandbox, action["action"], action["argument"], limits or Limits())
+                ran = hold.edited if hold is not None and hold.edited is not None else action["argument"]
+                await run_action(sandbox, action["action"], ran, limits or Limits())
                 count += 1
         children = {call.get("child_run_id") for call in step.observation.calls or []} if step.observation else set()
         children.add(step.observation.child_run_id if step.observation else None)

@@ -25,6 +25,7 @@ from proctor.agents import (
 from proctor.agents import _context as context
 from proctor.agents._actions import INTERNET_REFUSED, SCORE_HELP
 from proctor.models import GenerateConfig, Generation, Message, Model, ModelError, Tool, context_window_of, get_model
+from proctor.runner._approval import Call, Gate
 from proctor.runner._choosers import Choice, ChoiceRequest, ChooserServices, get_chooser
 from proctor.runner._config import ChooserConfig, RunConfig, RunLimits, default_workspaces, with_task_limits
 from proctor.runner._execute import SANDBOX_ACTIONS, run_action
@@ -64,7 +65,9 @@ class _Run:
             observation_chars=self.config.observation_chars,
             intermediate_scoring=task.info.intermediate_scoring,
             delegation=self.config.max_delegation_depth > 0,
+            ask_human=self.config.ask_human,
         )
+        self.gate = Gate(self.id, self.config, runner.store, runner.writer)
         self.tokens = record.input_tokens + record.output_tokens
         self.cost = record.cost
         self._active_before = record.active_seconds
@@ -81,7 +84,7 @@ class _Run:
     @property
     def active(self) -> float:
         """Seconds of running, pauses and waits for a person excluded."""
-        return self._active_before + time.monotonic() - self._started - self._waited
+        return self._active_before + time.monotonic() - self._started - self._waited - self.gate.waited
 
     async def write(self, op: Any, *args: Any, **kwargs: Any) -> Any:
         return await self.runner.writer.write(op, *args, **kwargs)
@@ -140,6 +143,8 @@ class _Proposer:
         self.run = run
         self.index = index
         self.model = run.model.name
+        self.run_id = run.id
+        self.writer = run.runner.writer
         self.usages: list[dict[str, Any]] = []
 
     async def generate(
@@ -163,6 +168,9 @@ class _Proposer:
         await run.write(ops.add_choice, step_id, option_id, kind)
         await run.write(ops.finish_step, run.id, step_id, {"kind": kind, "output": text}, run.active)
         self.index, self.usages = self.index + 1, []
+
+    def idle(self, seconds: float) -> None:
+        self.run._waited += seconds
 
 
 class Runner:
@@ -370,7 +378,7 @@ class Runner:
         proposer = _Proposer(run, index)
         proposals = await run.agent.propose(run.agent_run, messages, proposer)
         source = source_of(run.model.name)
-        fields = [proposal.model_dump() | {"source": source} for proposal in proposals]
+        fields = [proposal.model_dump() | {"source": proposal.source or source} for proposal in proposals]
         index, usages = proposer.index, proposer.usages
         step_id, option_ids = await run.write(ops.start_step, run.id, index, "action", fields, usages=usages)
         # The step as stored, built from what was written rather than read back.
@@ -393,14 +401,17 @@ class Runner:
             else:
                 step = step.model_copy(update={"chosen_option_id": choice.option_id, "chooser": choice.chooser})
                 unstored = (choice.option_id, choice.chooser)
-                if step.chosen is not None and step.chosen.action not in WITHOUT_EFFECTS:
+                # An option that may wait for a person has its choice stored first: a resumed run finds it again.
+                if step.chosen is not None and (
+                    step.chosen.action not in WITHOUT_EFFECTS or run.gate.holds(step.chosen)
+                ):
                     await run.write(ops.add_choice, step.id, *unstored)
                     unstored = None
         option = step.chosen
         assert option is not None
-        started = time.monotonic()
+        started, waited = time.monotonic(), run.gate.waited
         observation = await self._execute(run, step, option.action, option.argument or {}, option.parse_error)
-        observation.duration = time.monotonic() - started
+        observation.duration = time.monotonic() - started - (run.gate.waited - waited)  # waits for people left out
         status = None
         if observation.kind == "submit" and not observation.failed:
             status = RunStatus.DONE if run.config.subtask is not None else RunStatus.SCORING
@@ -415,13 +426,23 @@ class Runner:
         action: str | None,
         argument: dict[str, Any],
         parse_error: str | None,
+        call: Call | None = None,
     ) -> ObservationRecord:
         if action is None:
             return ObservationRecord(kind="error", output=f"Could not parse your reply: {parse_error}", failed=True)
-        if action in SANDBOX_ACTIONS:
-            return await run_action(run.sandbox, action, argument, run.config.command_limits)
         if action == "calls":
             return await self._calls(run, step, argument["calls"])
+        decided = await run.gate.check(step.id, action, argument, call)  # approvals and questions wait for people
+        if decided.observation is not None:
+            return decided.observation
+        observation = await self._run_action(run, step, action, decided.argument)
+        return await run.gate.ran(decided, observation, call)
+
+    async def _run_action(
+        self, run: _Run, step: StepRecord, action: str, argument: dict[str, Any]
+    ) -> ObservationRecord:
+        if action in SANDBOX_ACTIONS:
+            return await run_action(run.sandbox, action, argument, run.config.command_limits)
         if action == "delegate":
             return await self._delegate(run, step, argument["instructions"])
         if action == "score":
@@ -429,13 +450,15 @@ class Runner:
         return ObservationRecord(kind="submit", output=argument["answer"])
 
     async def _calls(self, run: _Run, step: StepRecord, calls: list[dict[str, Any]]) -> ObservationRecord:
-        """An option's tool calls, run in order until one submits; each call's result is kept apart."""
-        results: list[dict[str, Any]] = []
-        for call in calls:
+        """An option's tool calls, run in order until one submits; each call's result is kept apart. A resumed run
+        goes on after the calls that ran before a hold."""
+        results: list[dict[str, Any]] = run.gate.done_calls(step)
+        for n, call in enumerate(calls[len(results) :], start=len(results)):
             if call["error"] is not None:
                 result = ObservationRecord(kind="error", output=call["error"], failed=True)
             else:
-                result = await self._execute(run, step, call["action"], call["argument"], None)
+                where = Call(index=n, id=call["id"], tool=call["tool"], prior=list(results))
+                result = await self._execute(run, step, call["action"], call["argument"], None, where)
             results.append(result.model_dump(exclude={"calls"}) | {"id": call["id"], "tool": call["tool"]})
             if result.kind == "submit" and not result.failed:
                 return result.model_copy(update={"calls": results})

@@ -5,6 +5,7 @@ from proctor.store import _studies as studies
 from proctor.store import _users as users
 from proctor.store._records import (
     ExperimentRuns,
+    HoldRecord,
     ObservationRecord,
     OptionRecord,
     RatingRecord,
@@ -20,6 +21,7 @@ from proctor.store._writer import Writer
 
 __all__ = [
     "ExperimentRuns",
+    "HoldRecord",
     "JudgmentRecord",
     "ObservationRecord",
     "OptionRecord",

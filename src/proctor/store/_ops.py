@@ -106,9 +106,11 @@ def _with_status(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def add_event(conn: Connection, /, run_id: str, kind: str, detail: dict[str, Any]) -> None:
-    """Record something that happened to a run (status change, stuck check, limit, …)."""
-    conn.execute(_INSERT["events"], {"run_id": run_id, "kind": kind, "detail": detail, "created_at": now()})
+def add_event(conn: Connection, /, run_id: str, kind: str, detail: dict[str, Any]) -> int:
+    """Record something that happened to a run (status change, stuck check, limit, …); returns the event's id."""
+    return _new_id(
+        conn.execute(_INSERT["events"], {"run_id": run_id, "kind": kind, "detail": detail, "created_at": now()})
+    )
 
 
 def set_status(conn: Connection, /, run_id: str, status: RunStatus, error: str | None = None, **values: Any) -> None:
@@ -215,6 +217,49 @@ def intervene(conn: Connection, /, run_id: str, index: int, option: dict[str, An
     add_choice(conn, step_id, option_id, f"human:{user}")
     add_event(conn, run_id, "intervened", {"by": user, "step": index})
     return step_id
+
+
+_WAITING = {"approval": RunStatus.WAITING_APPROVAL, "question": RunStatus.WAITING_ANSWER}
+VERDICTS = ("approved", "edited", "rejected", "answered")
+"""What a person may decide about a held action (`answered` for a question)."""
+
+
+def hold(conn: Connection, /, run_id: str, step_id: int, fields: dict[str, Any]) -> int:
+    """Hold an action of a step's chosen option for a person (keys: call, kind, action, tool, argument, rule,
+    prior) and set the run waiting (`waiting_approval` or `waiting_answer`); returns the hold's id."""
+    hold_id = _new_id(conn.execute(_INSERT["holds"], {**fields, "step_id": step_id, "created_at": now()}))
+    set_status(conn, run_id, _WAITING[fields["kind"]])
+    add_event(conn, run_id, "held", {"hold": hold_id, "kind": fields["kind"], "action": fields["action"]})
+    return hold_id
+
+
+def decide(
+    conn: Connection,
+    /,
+    hold_id: int,
+    verdict: str,
+    by: str,
+    *,
+    edited: dict[str, Any] | None = None,
+    text: str | None = None,
+) -> bool:
+    """A person's decision on a held action — `approved`, `edited` (with the new arguments), `rejected` (with an
+    optional reason as `text`) — or their answer to a question (`answered`, the answer as `text`). Returns False,
+    changing nothing, when the hold was decided already (someone was quicker)."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
+    values = {"verdict": verdict, "edited": edited, "text": text, "decided_by": by, "decided_at": now()}
+    pending = (s.holds.c.id == hold_id) & s.holds.c.verdict.is_(None)
+    if conn.execute(update(s.holds).where(pending).values(**values)).rowcount != 1:
+        return False
+    query = select(s.steps.c.run_id).join(s.holds, s.holds.c.step_id == s.steps.c.id).where(s.holds.c.id == hold_id)
+    add_event(conn, conn.execute(query).scalar_one(), "decided", {"hold": hold_id, "verdict": verdict, "by": by})
+    return True
+
+
+def hold_ran(conn: Connection, /, hold_id: int, result: dict[str, Any]) -> None:
+    """Keep the result of a held action that ran (approved or edited), so a resumed run does not run it again."""
+    conn.execute(update(s.holds).where(s.holds.c.id == hold_id).values(result=result))
 
 
 def add_rating(conn: Connection, /, option_id: int, rating: dict[str, Any]) -> None:
@@ -324,5 +369,8 @@ def copy_step(conn: Connection, /, run_id: str, step: StepRecord) -> None:
     chosen = next((i for o, i in zip(step.options, option_ids, strict=True) if o.id == step.chosen_option_id), None)
     if chosen is not None and step.chooser is not None:
         add_choice(conn, step_id, chosen, step.chooser)
+    for held in step.holds:
+        row = held.model_dump(exclude={"id", "step_id", "subject", "replacement"})
+        conn.execute(_INSERT["holds"], {**row, "step_id": step_id})
     if step.observation is not None:
         finish_step(conn, run_id, step_id, step.observation.model_dump(), 0.0)

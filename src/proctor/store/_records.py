@@ -15,6 +15,8 @@ class RunStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     WAITING_HUMAN = "waiting_human"
+    WAITING_APPROVAL = "waiting_approval"
+    WAITING_ANSWER = "waiting_answer"
     PAUSED = "paused"
     SCORING = "scoring"
     NEEDS_MANUAL_SCORE = "needs_manual_score"
@@ -175,6 +177,72 @@ class ObservationRecord(BaseModel):
     """For an option of tool calls: per call, `id`, `tool`, `output` (what the model is shown) and `failed`."""
 
 
+MAIN_ARGUMENT = {
+    "bash": "command",
+    "python": "code",
+    "read": "path",
+    "write": "path",
+    "edit": "path",
+    "delegate": "instructions",
+    "submit": "answer",
+    "ask": "question",
+}
+"""Each action's main argument: what approval rules match and what a person's edit replaces."""
+
+
+class HoldRecord(BaseModel):
+    """An action held for a person: a risky action waiting for approval, or a question the agent asked."""
+
+    id: int
+    """Hold id."""
+    step_id: int
+    """The step whose chosen option holds the action."""
+    call: int
+    """Which tool call of an option of calls (0 for an option of one action)."""
+    kind: str
+    """`approval` (an approval rule matched) or `question` (the agent asked a person)."""
+    action: str
+    """The held action: bash, python, read, write, edit, delegate, submit, score, or ask."""
+    tool: str | None = None
+    """The tool the model called, for a call of a react option."""
+    argument: dict[str, Any]
+    """The action's arguments as proposed."""
+    rule: str | None = None
+    """The approval rule that matched, `action: pattern`."""
+    prior: list[dict[str, Any]] | None = None
+    """Results of the option's calls that ran before this one was held."""
+    verdict: str | None = None
+    """`approved`, `edited`, `rejected` or `answered`; None while the action waits."""
+    edited: dict[str, Any] | None = None
+    """The arguments a person replaced them with (verdict `edited`)."""
+    text: str | None = None
+    """The reason for a rejection, or the answer to a question."""
+    decided_by: str | None = None
+    """Who decided or answered (a user name, or `cli`)."""
+    decided_at: datetime | None = None
+    """When."""
+    result: dict[str, Any] | None = None
+    """The held action's result once it ran."""
+    created_at: datetime
+    """When the action was held."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def subject(self) -> str:
+        """The main argument as proposed: the command, code, path, instructions, answer, or the question."""
+        return str(self.argument.get(MAIN_ARGUMENT.get(self.action, ""), ""))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def replacement(self) -> str | None:
+        """The main argument as a person edited it."""
+        return None if self.edited is None else str(self.edited.get(MAIN_ARGUMENT.get(self.action, ""), ""))
+
+    def with_subject(self, text: str) -> dict[str, Any]:
+        """The arguments with the main one replaced by `text` (a person's edit)."""
+        return self.argument | {MAIN_ARGUMENT.get(self.action, "text"): text}
+
+
 class StepRecord(BaseModel):
     """A step with its options, choice, observation and tags."""
 
@@ -196,6 +264,8 @@ class StepRecord(BaseModel):
     """What the chosen action produced."""
     tags: list[str] = Field(default_factory=list)
     """Tags on the step."""
+    holds: list[HoldRecord] = Field(default_factory=list)
+    """Actions of the chosen option held for a person (approvals, questions), by call."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -145,6 +145,28 @@ observations = Table(
     _created(),
 )
 
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("step_id", Integer, ForeignKey("steps.id"), nullable=False),
+    Column("call", Integer, nullable=False, comment="Which tool call of an option of calls (0 for one action)."),
+    Column("kind", String(20), nullable=False, comment="`approval` (a rule matched) or `question` (the agent asked)."),
+    Column("action", String(20), nullable=False, comment="The held action: bash, python, write, …, or ask."),
+    Column("tool", String(100), comment="The tool the model called, for a call of a react option."),
+    Column("argument", JSON, nullable=False, comment="The action's arguments as proposed."),
+    Column("rule", Text, comment="The approval rule that matched, `action: pattern`."),
+    Column("prior", JSON, comment="Results of the option's calls that ran before this one was held."),
+    Column("verdict", String(20), comment="`approved`, `edited`, `rejected` or `answered`; null while waiting."),
+    Column("edited", JSON, comment="The arguments a person replaced them with (verdict `edited`)."),
+    Column("text", Text, comment="The reason for a rejection, or the answer to a question."),
+    Column("decided_by", String(100), comment="Who decided or answered (a user name, or `cli`)."),
+    Column("decided_at", DateTime(timezone=True), comment="When (UTC)."),
+    Column("result", JSON, comment="The held action's result once it ran, so a resumed run never runs it again."),
+    _created(),
+    UniqueConstraint("step_id", "call", name="uq_holds_step_call"),
+)
+
 ratings = Table(
     "ratings",
     metadata,

@@ -17,6 +17,7 @@ from proctor.store import _ops as ops
 from proctor.store import _schema as s
 from proctor.store._records import (
     ExperimentRuns,
+    HoldRecord,
     ObservationRecord,
     OptionRecord,
     RatingRecord,
@@ -194,7 +195,27 @@ class Store:
                 steps[r.step_id].observation = ObservationRecord.model_validate(r._asdict())
             for r in conn.execute(select(s.tags).where(s.tags.c.step_id.in_(ids)).order_by(s.tags.c.id)):
                 steps[r.step_id].tags.append(r.name)
+            for r in conn.execute(select(s.holds).where(s.holds.c.step_id.in_(ids)).order_by(s.holds.c.call)):
+                steps[r.step_id].holds.append(HoldRecord.model_validate(r._asdict()))
         return list(steps.values())
+
+    def held(self, step_id: int, call: int = 0) -> HoldRecord | None:
+        """The hold of a step's action (`call`: which tool call of an option of calls), if it was held."""
+        query = select(s.holds).where(s.holds.c.step_id == step_id, s.holds.c.call == call)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else HoldRecord.model_validate(row._asdict())
+
+    def pending_holds(self, run_id: str) -> list[HoldRecord]:
+        """The run's actions waiting for a person's decision or answer, oldest first."""
+        query = (
+            select(s.holds)
+            .join(s.steps, s.steps.c.id == s.holds.c.step_id)
+            .where(s.steps.c.run_id == run_id, s.holds.c.verdict.is_(None))
+            .order_by(s.holds.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [HoldRecord.model_validate(r._asdict()) for r in conn.execute(query)]
 
     def task(self, task_id: str) -> dict[str, Any]:
         """A stored task's row: id, family, name, format, source, instructions, permissions."""

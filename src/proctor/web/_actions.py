@@ -23,6 +23,7 @@ from proctor.web._runs import visible_run
 from proctor.web._vocab import check_tag
 
 router = APIRouter()
+WAITING = (RunStatus.WAITING_HUMAN, RunStatus.WAITING_APPROVAL, RunStatus.WAITING_ANSWER)
 
 
 def _done(request: Request, run_id: str, anchor: str = "", **extra: Any) -> Response:
@@ -66,7 +67,7 @@ def _choose(request: Request, session: SessionRecord, run_id: str, data: dict[st
 def _pause(request: Request, session: SessionRecord, run_id: str) -> Response:
     require(session, *STAFF)
     run = visible_run(request, session, run_id)
-    if run.status not in (RunStatus.RUNNING, RunStatus.WAITING_HUMAN, RunStatus.QUEUED):
+    if run.status not in (RunStatus.RUNNING, RunStatus.QUEUED, *WAITING):
         raise WebError(409, f"run {run.id} is {run.status.value}: only a running run can be paused")
     store_of(request).write(ops.request_pause, run.id, session.user.name)
     return _done(request, run.id)

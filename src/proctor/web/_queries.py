@@ -11,7 +11,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select, tuple_
 
-from proctor.store import ObservationRecord, OptionRecord, RatingRecord, Role, RunRecord, StepRecord, UserRecord
+from proctor.store import (
+    HoldRecord,
+    ObservationRecord,
+    OptionRecord,
+    RatingRecord,
+    Role,
+    RunRecord,
+    StepRecord,
+    UserRecord,
+)
 from proctor.store import _schema as s
 
 SortKey = Literal["created", "score", "cost", "task", "model", "status"]
@@ -23,6 +32,10 @@ _SORTS: dict[str, Any] = {
     "model": s.runs.c.model,
     "status": s.runs.c.status,
 }
+
+
+AGENT = s.runs.c.config["agent"].as_string().label("agent")
+"""A run's agent, read from its config."""
 
 
 class RunQuery(BaseModel):
@@ -73,6 +86,8 @@ class RunRow(BaseModel):
     """The run this one forks."""
     created_at: datetime
     """When the run was created."""
+    agent: str | None = None
+    """The agent it runs with (`human`: a person does it, on its work page)."""
     tags: list[str] = Field(default_factory=list)
     """Tags on its steps."""
 
@@ -92,7 +107,8 @@ class MapCell(BaseModel):
     index: int
     """The step's index."""
     outcome: str
-    """What the cell shows: bash, write, delegate, submit, failed, stuck, restart, waiting, unparsed."""
+    """What the cell shows: the chosen action (bash, calls, python, read, write, edit, delegate, score, submit), or
+    failed, stuck, restart, waiting, unparsed."""
     human: bool
     """A person chose (or wrote) the step's option."""
     forked: bool
@@ -156,7 +172,7 @@ def list_runs(conn: Connection, query: RunQuery, user: UserRecord) -> RunPage:
             conditions.append(position < tuple_(*cursor) if query.order == "desc" else position > tuple_(*cursor))
     ordering = [key.desc(), s.runs.c.id.desc()] if query.order == "desc" else [key.asc(), s.runs.c.id.asc()]
     columns = [c for c in s.runs.c if c.name in RunRow.model_fields]
-    statement = select(*columns, key.label("sort_key")).where(*conditions).order_by(*ordering)
+    statement = select(*columns, AGENT, key.label("sort_key")).where(*conditions).order_by(*ordering)
     rows = conn.execute(statement.limit(query.limit + 1)).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
@@ -232,7 +248,17 @@ def steps_window(conn: Connection, run_id: str, start: int, stop: int) -> list[S
     )
     for step_id, name in tag_rows:
         steps[step_id].tags.append(name)
+    hold_rows = conn.execute(
+        select(s.holds).join(s.steps, s.steps.c.id == s.holds.c.step_id).where(in_window).order_by(s.holds.c.call)
+    )
+    for r in hold_rows:
+        steps[r.step_id].holds.append(HoldRecord.model_validate(r._asdict()))
     return list(steps.values())
+
+
+def step_count(conn: Connection, run_id: str) -> int:
+    """How many steps a run has (completed or not)."""
+    return int(conn.execute(select(func.count()).where(s.steps.c.run_id == run_id)).scalar_one())
 
 
 def step_map(conn: Connection, run_id: str) -> list[MapCell]:
@@ -271,7 +297,8 @@ def step_map(conn: Connection, run_id: str) -> list[MapCell]:
 
 
 def live_version(conn: Connection, run_id: str) -> str:
-    """A short string that changes whenever the run's page would: status, steps, choices, ratings, tags."""
+    """A short string that changes whenever the run's page would: status, steps, choices, ratings, tags, forks,
+    holds and their decisions, events (a person's clock, requests and notes)."""
     run = conn.execute(select(s.runs.c.status, s.runs.c.steps_done).where(s.runs.c.id == run_id)).one()
     of_run = s.steps.c.run_id == run_id
     steps = conn.execute(select(func.count(), func.max(s.steps.c.id)).where(of_run)).one()
@@ -281,7 +308,12 @@ def live_version(conn: Connection, run_id: str) -> str:
     ).scalar()
     tags = conn.execute(select(func.count()).select_from(s.tags.join(s.steps)).where(of_run)).scalar()
     forks = conn.execute(select(func.count()).where(s.runs.c.forked_from_run_id == run_id)).scalar()
-    return f"{run.status}.{run.steps_done}.{steps[0]}.{steps[1]}.{choices}.{ratings}.{tags}.{forks}"
+    holds = conn.execute(
+        select(func.count(), func.count(s.holds.c.verdict)).select_from(s.holds.join(s.steps)).where(of_run)
+    ).one()
+    events = conn.execute(select(func.max(s.events.c.id)).where(s.events.c.run_id == run_id)).scalar()
+    counts = [steps[0], steps[1], choices, ratings, tags, forks, holds[0], holds[1], events]
+    return ".".join(str(part) for part in (run.status, run.steps_done, *counts))
 
 
 def forks_of(conn: Connection, run_id: str) -> list[dict[str, Any]]:
