@@ -472,6 +472,17 @@ def test_store_runs_take_finished_top_level_runs_of_tasks_with_minutes(tmp_path:
     result = runner.invoke(app, ["report", "horizon", "--db", store.url, "--tag", "nothing"])
     assert result.exit_code == 2 and "no runs to report" in result.stderr
 
+    # The same runs through `proctor export runs-jsonl` (METR's format) give the same horizons.
+    exported = tmp_path / "exported.jsonl"
+    result = runner.invoke(app, ["export", "runs-jsonl", "--db", store.url, "--alias", "model", "-o", str(exported)])
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(app, ["report", "horizon", "--runs", str(exported), "--json", "--resamples", "0"])
+    assert again.exit_code == 0, again.output
+    for model in json.loads(again.stdout)["models"]:
+        assert model["runs"] == models[model["alias"]]["runs"]
+        assert model["p50"] == pytest.approx(models[model["alias"]]["p50"], rel=1e-9)
+        assert model["p80"] == pytest.approx(models[model["alias"]]["p80"], rel=1e-9)
+
     (tmp_path / "suite").rename(tmp_path / "moved")  # the task folders are gone from where they were loaded
     everything, notes = store_runs(store, StoreSelection(need_minutes=False))
     assert len(everything) == 9 * 3 * 2 + 1  # success rates need no minutes, nor task files
