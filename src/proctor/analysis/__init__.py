@@ -49,6 +49,8 @@ from proctor.analysis._stats import (
     difference_ci,
     mean_ci,
     paired_difference_ci,
+    permutation_p_value,
+    sign_flip_p_value,
     wilson_interval,
 )
 from proctor.analysis._trend import Crossing, Projection, Trend, TrendConfig, TrendPoint, fit_trend, plot_trend
@@ -98,6 +100,7 @@ __all__ = [
     "loo_consensus",
     "mean_ci",
     "paired_difference_ci",
+    "permutation_p_value",
     "plot_horizons",
     "plot_trend",
     "rater_report",
@@ -106,6 +109,7 @@ __all__ = [
     "release_date",
     "reliability_matrix",
     "scale_points",
+    "sign_flip_p_value",
     "spearman_ci",
     "store_runs",
     "success_rates",
