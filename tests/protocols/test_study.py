@@ -155,9 +155,11 @@ def test_the_report_on_known_answers(people: Store) -> None:
     assert (result.assigned, result.answered, result.questions, result.people) == (80, 80, 20, 4)
     assisted, unassisted = result.conditions
     assert assisted.condition == "assisted" and assisted.answered == 40 and unassisted.answered == 40
-    assert assisted.accuracy is not None and (assisted.accuracy.value, assisted.accuracy.low) == (1.0, 1.0)
+    # Every assisted answer right: not a [100%, 100%] interval but Wilson at 20 effective answers (one a question).
+    assert assisted.accuracy is not None and assisted.accuracy.value == 1.0
+    assert assisted.accuracy.low == pytest.approx(20 / (20 + 1.959964**2), abs=1e-5)
     assert unassisted.accuracy is not None and unassisted.accuracy.value == 0.5
-    assert assisted.accuracy.clusters == 20 and unassisted.accuracy.method == "cluster-bootstrap"
+    assert assisted.accuracy.clusters == 20 and unassisted.accuracy.method == "wilson"
     assert assisted.confidence is not None and assisted.confidence.value == pytest.approx(0.95)
     assert unassisted.confidence is not None and unassisted.confidence.value == pytest.approx(0.65)
     assert assisted.median_seconds == 5.0

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from proctor.models import Model, get_model
 from proctor.protocols._config import OversightConfig
-from proctor.protocols._protocols import PROTOCOLS, Item
+from proctor.protocols._protocols import PROTOCOLS, Item, ProtocolStop
 from proctor.protocols._session import LETTERS, Session
 from proctor.protocols.datasets import Question, two_choice
 from proctor.store import RunStatus, Store, Writer, ops
@@ -49,6 +49,7 @@ def items(questions: Sequence[Question], config: OversightConfig, protocol: str)
                 correct=order,
                 source=question.source,
                 judge=judge,
+                quotable=quotable(question),
             )
             if protocol in ("consultancy", "critique"):
                 cases += [(question, base.model_copy(update={"assigned": side})) for side in (0, 1)]
@@ -57,6 +58,18 @@ def items(questions: Sequence[Question], config: OversightConfig, protocol: str)
             else:
                 cases.append((question, base))
     return cases
+
+
+def quotable(question: Question) -> list[str]:
+    """What a speaker may quote: the hidden source and, in code review, the program under review (as written and
+    as shown, with line numbers)."""
+    texts = [question.source] if question.source else []
+    program = question.metadata.get("program")
+    if isinstance(program, str):
+        from proctor.protocols.bugs import numbered
+
+        texts += [program, numbered(program)]
+    return texts
 
 
 def question_task(dataset: str, question: Question) -> dict[str, Any]:
@@ -128,7 +141,7 @@ async def _judge_one(
 ) -> None:
     speaker = item.debaters[0] if protocol in ("debate", "open_debate") else config.debater
     model = item.judge if protocol in ("naive", "oracle") else speaker
-    case: dict[str, Any] = item.model_dump(exclude={"source", "question"})
+    case: dict[str, Any] = item.model_dump(exclude={"source", "question", "quotable"})
     case |= {"question_id": question.id, "metadata": question.metadata}
     run_config = {
         "experiment": experiment,
@@ -147,12 +160,17 @@ async def _judge_one(
         question=item.question,
         answers=item.answers,
         source=item.source,
+        quotable=[*item.quotable] or None,
     )
     try:
         verdict = await PROTOCOLS[protocol](session, item)
     except asyncio.CancelledError:  # stopped (Ctrl-C): never left `running`
         await writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
         raise
+    except ProtocolStop as stop:  # e.g. no side chosen: recorded and counted apart, never given a verdict
+        detail = {"answer": None, "correct": False, "parsed": False, "stopped": stop.reason}
+        await writer.write(_record_verdict, run_id, detail, "", None, f"{stop.reason}: {stop} (not judged)")
+        return
     except Exception as error:  # a model that failed for good: the case is recorded as failed, the rest go on
         await writer.write(ops.set_status, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
         return
@@ -164,7 +182,7 @@ async def _judge_one(
 
 
 def _record_verdict(
-    conn: Connection, run_id: str, detail: dict[str, Any], submission: str, score: float, note: str | None
+    conn: Connection, run_id: str, detail: dict[str, Any], submission: str, score: float | None, note: str | None
 ) -> None:
     """A judged case's verdict, submission, score and final status, in one transaction."""
     ops.add_event(conn, run_id, "verdict", detail)

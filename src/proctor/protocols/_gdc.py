@@ -20,7 +20,7 @@ from typing import Any
 from proctor.analysis import GDCAnswer, GDCGaps, GDCItem, gdc_gaps
 from proctor.models import GenerateConfig, Generation, Message, Model
 from proctor.protocols._experiment import question_task
-from proctor.protocols._session import LETTERS, parse_verdict
+from proctor.protocols._verdict import LETTERS, parse_verdict
 from proctor.protocols.datasets import Question
 from proctor.store import RunStatus, Store, Writer, ops
 

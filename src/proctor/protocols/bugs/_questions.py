@@ -22,7 +22,7 @@ def item_question(item: BugItem) -> Question:
     """One item as a question: the judge sees the numbered program; the tests are the hidden source.
 
     `metadata` carries the ground truth for scoring where the bug is (`bug_lines`, `operator`, `description`), which
-    no protocol shows to a model.
+    no protocol shows to a model, and the `program` itself, which speakers may quote as they may quote the tests.
     """
     return Question(
         id=item.id,
@@ -41,6 +41,7 @@ def item_question(item: BugItem) -> Question:
             "operator": item.operator,
             "description": item.description,
             "timed_out": item.timed_out,
+            "program": item.source,
         },
     )
 
