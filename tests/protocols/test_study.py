@@ -135,6 +135,15 @@ def test_the_transcript_is_what_the_judge_read(people: Store) -> None:
     assert critic.speaker == "Critic" and critic.kind == "argument"
 
 
+def test_people_are_told_what_the_model_judge_was_told() -> None:
+    """A person judging a debate learns who argued for which answer, as the model judge does; one judging an
+    open consultancy is not told the consultant was assigned its answer."""
+    from proctor.protocols._study import NOTES
+
+    assert all("Debater A for answer A, Debater B for answer B" in NOTES[p] for p in ("debate", "open_debate"))
+    assert "assigned" not in NOTES["open_consultancy"] and "chose" in NOTES["open_consultancy"]
+
+
 def answer_all(store: Store, study_id: str, confidence: dict[str, float]) -> None:
     """Answer every judgment: assisted ones right, and every other unassisted one of each person right (by
     question), so each person is right on exactly half of their unassisted questions."""
