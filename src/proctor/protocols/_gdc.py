@@ -4,8 +4,8 @@ For each question the model samples N answers (G); for each answer it says how l
 the log-probabilities of "Yes", else from sampled replies) and writes a critique ending in a verdict (C). Ground truth
 decides which answers are correct and which critiques point at a real flaw (a critique is valid when it calls a wrong
 answer flawed and names the flaw: the right answer, and on a buggy program the bug's line). `proctor.analysis.gdc_gaps`
-turns these into G, D and C on one scale and the GD and CD gaps. Each question is a stored run: a `generation` step whose options are the N answers, then a `discrimination` and a
-`critique` step per answer.
+turns these into G, D and C on one scale and the GD and CD gaps. Each question is a stored run: a `generation` step
+whose options are the N answers, then a `discrimination` and a `critique` step per answer.
 """
 
 from __future__ import annotations
