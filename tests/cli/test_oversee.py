@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -58,3 +59,37 @@ def test_bad_settings_exit_2_with_the_fix() -> None:
     result = runner.invoke(oversee_app, ["repro", "digits-debate", "--images", "5000"])
     assert result.exit_code == 2
     assert "--images 599 or fewer" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["/nowhere/questions.jsonl"], "/nowhere/questions.jsonl: no such file: check the path"),
+        (["sample", "--protocol", "debatee"], "unknown protocol 'debatee' (protocols: "),
+        (["{test_split}"], "none of its 10 questions has a gold_label (QuALITY's test split has none)"),
+        (["sample", "--config", "{config}"], "unknown protocol 'consultency'"),
+    ],
+)
+def test_oversee_run_mistakes_are_one_error_line_and_exit_2(
+    arguments: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing file, a mistyped protocol (as a flag or in a config file), a QuALITY test split: one line on
+    standard error, exit code 2, no traceback and nothing else (no model is called, nothing is stored)."""
+    from proctor.cli import main
+    from proctor.protocols.datasets import QUALITY_SAMPLE
+
+    test_split = tmp_path / "QuALITY.v1.0.1.htmlstripped.test"
+    articles = [json.loads(line) for line in QUALITY_SAMPLE.read_text().splitlines()]
+    for article in articles:
+        for question in article["questions"]:
+            del question["gold_label"]
+    test_split.write_text("\n".join(json.dumps(a) for a in articles) + "\n")
+    config = tmp_path / "oversight.json"
+    config.write_text(json.dumps({"protocols": ["naive", "consultency"]}))
+    filled = [a.format(test_split=test_split, config=config) for a in arguments]
+    with pytest.raises(SystemExit) as exit:
+        main(["oversee", "run", *filled, "--db", f"sqlite:///{tmp_path / 'o.db'}"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and says in err, err
+    assert not (tmp_path / "o.db").exists()  # nothing stored

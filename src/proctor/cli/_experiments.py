@@ -79,11 +79,11 @@ def run(
     unknown = [p for p in settings.protocols if p not in _known()]
     if unknown:
         raise ConfigError(f"unknown protocol {unknown[0]!r} (protocols: {', '.join(sorted(_known()))})")
+    name, questions = load_dataset(dataset)  # a missing or unusable file: one line, before any model is called
+    questions = questions[:limit] if limit else questions
     models = [settings.debater, *settings.opponents, *settings.judges, *filter(None, [settings.preference])]
     named = {m: settings.model_options.get(m, {}) for m in models}
     asyncio.run(check_models(named))  # no key, no server: one line, before anything is stored
-    name, questions = load_dataset(dataset)
-    questions = questions[:limit] if limit else questions
     for scripted in sorted(m for m in named if m.startswith("scripted/")):
         notes.print(BASELINE_NOTE.format(model=scripted), style="yellow")
     total = sum(len(items(questions, settings, p)) for p in settings.protocols)
@@ -196,9 +196,9 @@ def gdc(
     """Generator–discriminator–critique gaps of one model (Saunders et al. 2022): G, D, C, GD and CD gaps."""
     from proctor.protocols import measure_gdc
 
+    name, questions = load_dataset(dataset)
     agent = get_model(model)
     asyncio.run(check_model(agent))  # no key, no server: one line, before anything is stored
-    name, questions = load_dataset(dataset)
     questions = questions[:limit] if limit else questions
     store = Store(db)
     experiment, gaps = asyncio.run(

@@ -196,7 +196,8 @@ def load_dataset(spec: str) -> tuple[str, list[Question]]:
     (detected by its `article` key) or plain question lines.
 
     Raises:
-        DatasetError: the file is missing or malformed (one line naming file and line).
+        DatasetError: the file is missing or malformed (one line naming file and line), or holds no question with
+            a known answer (QuALITY's test split).
     """
     from proctor.protocols.datasets import QUALITY_SAMPLE, QUESTIONS_SAMPLE, load_quality, load_questions
 
@@ -214,4 +215,10 @@ def load_dataset(spec: str) -> tuple[str, list[Question]]:
         with path.open() as file:
             head = file.readline()
     loaded = load_quality(path).questions if '"article"' in head else load_questions(path)
-    return path.stem, loaded
+    return dataset_name(path), loaded
+
+
+def dataset_name(path: Path) -> str:
+    """A question file's dataset name: its file name without a `.jsonl` or `.json` extension, so that QuALITY's
+    `QuALITY.v1.0.1.htmlstripped.dev` keeps its split."""
+    return path.stem if path.suffix.lower() in (".jsonl", ".json") else path.name
