@@ -79,7 +79,7 @@ def test_questions_without_gold_label_are_skipped_and_counted(tmp_path: Path, ca
                 del question[key]
         test_split.append(json.dumps(article))
     path = _write(tmp_path / "QuALITY.v1.0.1.htmlstripped.test", test_split)
-    with pytest.raises(DatasetError, match="none of its 10 questions has a gold_label .* use the train or dev file"):
+    with pytest.raises(DatasetError, match=r"none of its 10 questions has a gold_label .* use the train or dev file"):
         load_quality(path)
 
     articles = _sample_articles()
