@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from proctor.analysis import wilson_interval
 from proctor.cli._oversee import oversee_app
 from proctor.protocols.digits import DigitsConfig, DigitsResult, run_digits_debate
 
@@ -23,19 +24,33 @@ def four_pixels() -> DigitsResult:
 def test_json_prints_exactly_the_figures_of_the_api(four_pixels: DigitsResult) -> None:
     result = runner.invoke(oversee_app, ["repro", "digits-debate", "--json", "--images", "80", "--pixels", "4"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
-    assert isinstance(rows, list) and len(rows) == 1
-    assert set(rows[0]) == {"pixels", "judge_alone", "debate", "n"}
-    expected = four_pixels
-    assert rows[0] == {"pixels": 4, "judge_alone": expected.judge_alone, "debate": expected.debate, "n": 80}
-    assert 0.1 < rows[0]["judge_alone"] < rows[0]["debate"] <= 1.0
+    data = json.loads(result.stdout)
+    # The seed and the whole configuration: enough to reproduce the figures.
+    assert data["seed"] == 0 and data["config"] == DigitsConfig(pixels=[4], images=80).model_dump(mode="json")
+    assert data["seconds"] > 0
+    (row,) = data["results"]
+    assert row == four_pixels.model_dump(mode="json")
+    assert (row["pixels"], row["n"]) == (4, 80) and 0.1 < row["judge_alone"] < row["debate"] <= 1.0
+    # Wilson intervals: debate is a share of 80 images; judge alone pools 10 masks per image, clustered by image.
+    debate = row["intervals"]["debate"]
+    assert (debate["low"], debate["high"]) == pytest.approx(wilson_interval(round(80 * row["debate"]), 80))
+    alone = row["intervals"]["judge_alone"]
+    assert alone["method"] == "wilson" and alone["clusters"] == 80 and alone["n"] == 800
+    assert alone["low"] < row["judge_alone"] < alone["high"]
+    assert set(row["intervals"]) == {
+        "judge_alone",
+        "debate",
+        "debate_liar_first",
+        "debate_honest_first",
+        "honest_win_rate",
+    }
 
 
 def test_pixels_repeat_and_seed_is_used(four_pixels: DigitsResult) -> None:
     args = ["repro", "digits-debate", "--json", "--images", "80", "-k", "5", "-k", "4", "--seed", "3"]
     result = runner.invoke(oversee_app, args)
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["results"]
     assert [row["pixels"] for row in rows] == [5, 4]
     # Another seed: another split, judge and test images, so other figures than seed 0's.
     assert (rows[1]["judge_alone"], rows[1]["debate"]) != (four_pixels.judge_alone, four_pixels.debate)
