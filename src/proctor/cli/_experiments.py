@@ -33,9 +33,11 @@ def run(
     ] = "scripted/baseline",
     opponent: Annotated[list[str] | None, typer.Option("--opponent", help="Other debaters for cross-play.")] = None,
     judge: Annotated[list[str] | None, typer.Option("--judge", help="Judge models (repeatable).")] = None,
-    preference: Annotated[str | None, typer.Option(help="The model rating best-of-N candidates.")] = None,
+    preference: Annotated[
+        str | None, typer.Option(help="The model scoring best-of-N candidates (default: the first judge).")
+    ] = None,
     rounds: Annotated[int, typer.Option(help="Rounds of argument.")] = 3,
-    best_of: Annotated[int, typer.Option(help="Candidates per turn (best-of-N).")] = 1,
+    best_of: Annotated[int, typer.Option(help="Candidates per debater or consultant turn (best-of-N).")] = 1,
     word_limit: Annotated[int, typer.Option(help="Most words per turn.")] = 150,
     simultaneous: Annotated[bool, typer.Option("--simultaneous", help="Debaters argue each round at once.")] = False,
     cross_examination: Annotated[
