@@ -4,6 +4,7 @@ trees of stored steps, measured by judge accuracy with confidence intervals."""
 from proctor.protocols._config import OversightConfig
 from proctor.protocols._experiment import ExperimentError, items, load_dataset, run_experiment
 from proctor.protocols._gdc import measure_gdc
+from proctor.protocols._interactive import JudgeTurn, parse_judge_turn
 from proctor.protocols._protocols import PROTOCOLS, Item, ProtocolStop, UnparseableSide, protocol
 from proctor.protocols._quotes import mark_quotes, neutralize, normalize, public_part, verify
 from proctor.protocols._report import Case, Report, Row, cases, plot, report
@@ -17,6 +18,7 @@ __all__ = [
     "Case",
     "ExperimentError",
     "Item",
+    "JudgeTurn",
     "Lines",
     "OversightConfig",
     "ProtocolStop",
@@ -35,6 +37,7 @@ __all__ = [
     "measure_gdc",
     "neutralize",
     "normalize",
+    "parse_judge_turn",
     "parse_side",
     "parse_verdict",
     "plot",

@@ -22,6 +22,9 @@ from proctor.protocols._session import LETTERS, Session
 from proctor.protocols.datasets import Question, two_choice
 from proctor.store import RunStatus, Store, Writer, ops
 
+DEBATES = ("debate", "open_debate", "interactive-debate")
+"""Protocols played by two debaters: every ordered pair of debater models (self-play and cross-play)."""
+
 
 class ExperimentError(ValueError):
     """An experiment that cannot run as configured; the message says what to change."""
@@ -53,7 +56,7 @@ def items(questions: Sequence[Question], config: OversightConfig, protocol: str)
             )
             if protocol in ("consultancy", "critique"):
                 cases += [(question, base.model_copy(update={"assigned": side})) for side in (0, 1)]
-            elif protocol in ("debate", "open_debate"):
+            elif protocol in DEBATES:
                 cases += [(question, base.model_copy(update={"debaters": pair})) for pair in pairs]
             else:
                 cases.append((question, base))
@@ -139,7 +142,7 @@ async def _judge_one(
     item: Item,
     dataset: str,
 ) -> None:
-    speaker = item.debaters[0] if protocol in ("debate", "open_debate") else config.debater
+    speaker = item.debaters[0] if protocol in DEBATES else config.debater
     model = item.judge if protocol in ("naive", "oracle") else speaker
     case: dict[str, Any] = item.model_dump(exclude={"source", "question", "quotable"})
     case |= {"question_id": question.id, "metadata": question.metadata}
@@ -175,7 +178,8 @@ async def _judge_one(
         await writer.write(ops.set_status, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
         return
     correct = verdict.answer == item.correct
-    detail = verdict.model_dump(exclude={"text"}) | {"correct": correct, "parsed": verdict.answer is not None}
+    detail = verdict.model_dump(exclude={"text"}) | session.detail
+    detail |= {"correct": correct, "parsed": verdict.answer is not None}
     submission = LETTERS[verdict.answer] if verdict.answer is not None else ""
     note = None if verdict.answer is not None else "unparseable verdict: counted as wrong"
     await writer.write(_record_verdict, run_id, detail, submission, 1.0 if correct else 0.0, note)

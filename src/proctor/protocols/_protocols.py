@@ -258,37 +258,46 @@ def debaters_help(sides: dict[int, str]) -> str:
     return f"Two debaters argued, each for one answer: {said}. One of them is right."
 
 
+def check_sides(item: Item, sides: dict[int, str]) -> None:
+    """Refuse a debate that is not two debaters on two different answers of the item."""
+    if len(sides) != 2 or not all(0 <= s < len(item.answers) for s in sides):
+        raise ValueError(f"a debate needs two different answers, one per debater, got {sorted(sides)}")
+
+
+def argue(session: Session, item: Item, sides: dict[int, str], side: int, round: int, task: str = "") -> Awaitable[str]:
+    """One turn of the debater arguing for `side` (Debater X argues for answer X)."""
+    name = f"Debater {LETTERS[side]}"
+    task = (
+        f"Argue that the answer is {answer(item, side)}; the other debater argues for the other answer. "
+        f"Rebut their points.{task}"
+    )
+    messages = speaker_prompt(session, item, role=name, task=task, what="argument", round=round)
+    return session.turn(speaker=name, model=sides[side], messages=messages, answer=side, round=round)
+
+
+async def debate_round(session: Session, item: Item, sides: dict[int, str], round: int, task: str = "") -> None:
+    """Both debaters argue once, in letter order (or at once with `simultaneous`)."""
+    order = sorted(sides)
+    if session.config.simultaneous:
+        await asyncio.gather(*(argue(session, item, sides, side, round, task) for side in order))
+    else:
+        for side in order:
+            await argue(session, item, sides, side, round, task)
+
+
 async def debate_rounds(session: Session, item: Item, sides: dict[int, str]) -> None:
-    """R rounds between two debaters, in letter order (or at once with `simultaneous`). `sides` maps each answer
-    to the model arguing for it; the debater arguing for answer X is Debater X, so no debater argues for the
-    answer its name gives the other.
+    """R rounds between two debaters. `sides` maps each answer to the model arguing for it; the debater arguing for
+    answer X is Debater X, so no debater argues for the answer its name gives the other.
 
     Raises:
         ValueError: not two different answers.
     """
-    if len(sides) != 2 or not all(0 <= s < len(item.answers) for s in sides):
-        raise ValueError(f"a debate needs two different answers, one per debater, got {sorted(sides)}")
-    config = session.config
-    names = {side: f"Debater {LETTERS[side]}" for side in sides}
+    check_sides(item, sides)
     watched(session, item, debaters_help(sides))
-
-    def argue(side: int, round: int) -> Awaitable[str]:
-        task = (
-            f"Argue that the answer is {answer(item, side)}; the other debater argues for the other answer. "
-            "Rebut their points."
-        )
-        messages = speaker_prompt(session, item, role=names[side], task=task, what="argument", round=round)
-        return session.turn(speaker=names[side], model=sides[side], messages=messages, answer=side, round=round)
-
-    order = sorted(sides)
-    for round in range(1, config.rounds + 1):
-        if config.simultaneous:
-            await asyncio.gather(*(argue(side, round) for side in order))
-        else:
-            for side in order:
-                await argue(side, round)
-    if config.cross_examination:
-        await cross_examine(session, item, [(names[s], sides[s]) for s in order])
+    for round in range(1, session.config.rounds + 1):
+        await debate_round(session, item, sides, round)
+    if session.config.cross_examination:
+        await cross_examine(session, item, [(f"Debater {LETTERS[s]}", sides[s]) for s in sorted(sides)])
 
 
 async def cross_examine(session: Session, item: Item, debaters: list[tuple[str, str]]) -> None:

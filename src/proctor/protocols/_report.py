@@ -294,7 +294,16 @@ def plot(result: Report, folder: Path) -> list[Path]:
     return written
 
 
-ORDER = ["naive", "critique", "consultancy", "open_consultancy", "debate", "open_debate", "oracle"]
+ORDER = [
+    "naive",
+    "critique",
+    "consultancy",
+    "open_consultancy",
+    "debate",
+    "open_debate",
+    "interactive-debate",
+    "oracle",
+]
 
 
 def label(row: Row) -> str:

@@ -111,12 +111,15 @@ class Session:
         self.preview: Callable[[list[Turn]], str] | None = None
         """The judge's prompt for a transcript, ending in a request for one letter: set by the protocol, used to
         score best-of-N candidates as the judge would read them."""
+        self.detail: dict[str, Any] = {}
+        """What the protocol adds to the stored verdict (interactive debate: the judge's probability per round)."""
 
     def model(self, name: str) -> Model:
         return self.models[name]
 
     @staticmethod
-    def _usage(generation: Generation, role: str) -> dict[str, Any]:
+    def usage(generation: Generation, role: str) -> dict[str, Any]:
+        """A call's usage row, as `ops.add_usage` stores it."""
         return generation.usage.model_dump() | {
             "model": generation.model,
             "role": role,
@@ -166,7 +169,7 @@ class Session:
             for c in generation.completions
         ]
         readable = [self.readable(c.text, tag) for c in generation.completions]
-        usages = [self._usage(generation, speaker.lower().replace(" ", "_"))]
+        usages = [self.usage(generation, speaker.lower().replace(" ", "_"))]
         ratings: list[tuple[int, dict[str, Any]]] = []
         best, chooser = 0, "first"
         if len(options) > 1 and answer is not None:
@@ -174,7 +177,7 @@ class Session:
                 *(self._score(Turn(speaker=speaker, text=text, round=round), answer) for text, _ in readable)
             )
             for i, score in enumerate(scored):
-                usages += [self._usage(g, "preference") for g in score.generations]
+                usages += [self.usage(g, "preference") for g in score.generations]
                 if score.value is not None:
                     rating = {"rater": f"model:{self.preference_model}", "value": score.value}
                     ratings.append((i, rating | {"scale": "probability", "method": score.method}))
@@ -241,6 +244,23 @@ class Session:
         self.transcript.append(Turn(speaker=speaker, text=text, round=round))
         return text
 
+    async def store(
+        self, kind: str, option: dict[str, Any], observation: dict[str, Any], usages: list[dict[str, Any]], chooser: str
+    ) -> None:
+        """Store a step of one option, chosen, as the run's next step (for turns `turn` does not make)."""
+        index, self.index = self.index, self.index + 1
+        await self.writer.write(
+            ops.write_step,
+            self.run_id,
+            index,
+            kind,
+            [option],
+            chosen=0,
+            chooser=chooser,
+            observation=observation,
+            usages=usages,
+        )
+
     async def verdict(self, judge: str, messages: list[Message]) -> Verdict:
         """The judge's verdict, stored as the run's last step; an unparseable one is recorded as failed."""
         generation = await self.model(judge).generate(messages, GenerateConfig(n=1, temperature=0.0, max_tokens=800))
@@ -266,7 +286,7 @@ class Session:
             chosen=0,
             chooser="judge",
             observation=observation,
-            usages=[self._usage(generation, "judge")],
+            usages=[self.usage(generation, "judge")],
         )
         return verdict
 
