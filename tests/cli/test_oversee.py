@@ -108,3 +108,9 @@ def test_oversee_run_mistakes_are_one_error_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and says in err, err
     assert not (tmp_path / "o.db").exists()  # nothing stored
+
+
+def test_small_p_values_are_not_printed_as_zero() -> None:
+    from proctor.cli._experiments import p_value
+
+    assert (p_value(0.03125), p_value(0.00031), p_value(1.0), p_value(None)) == ("0.0312", "0.00031", "1", "—")
