@@ -12,6 +12,7 @@ from typer.exceptions import TyperException
 
 from proctor.cli import (
     _holds,  # noqa: F401  (registers approve and answer)
+    _interop,  # noqa: F401  (registers import)
     _more,  # noqa: F401  (registers export and tasks)
     _report,  # noqa: F401  (registers report)
     _report_horizon,  # noqa: F401  (registers report horizon and report trend)
@@ -21,6 +22,7 @@ from proctor.cli import (
 from proctor.cli._app import ConfigError, app
 from proctor.cli._checks import describe
 from proctor.cli._processes import ListenError, sigterm_as_interrupt
+from proctor.interop import InteropError
 from proctor.models import ModelError
 from proctor.protocols import ExperimentError
 from proctor.protocols.datasets import DatasetError
@@ -35,6 +37,7 @@ USER_ERRORS = (
     DatasetError,
     ExperimentError,
     ExportError,
+    InteropError,
     ListenError,
     ModelError,
     SandboxError,

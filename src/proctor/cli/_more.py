@@ -39,6 +39,7 @@ class ExportKind(StrEnum):
     OPTIONS = "options"
     RATINGS = "ratings"
     RUNS_JSONL = "runs-jsonl"
+    INSPECT = "inspect"
 
 
 class ExportFormat(StrEnum):
@@ -61,7 +62,7 @@ def export(
         ExportKind,
         typer.Argument(
             help="trajectories (one run a line), preferences (rated pairs), the flat tables runs, steps, options or "
-            "ratings, or runs-jsonl (METR's runs.jsonl format)."
+            "ratings, runs-jsonl (METR's runs.jsonl format), or inspect (Inspect eval logs in the folder -o DIR)."
         ),
     ],
     run: Annotated[list[str] | None, typer.Option("--run", help="Only these runs (repeatable).")] = None,
@@ -80,7 +81,14 @@ def export(
     db: Db = None,
 ) -> None:
     """Export runs: trajectories or preference pairs as JSONL; runs, steps, options or ratings as flat tables in
-    JSONL or Parquet; or runs in METR's runs.jsonl format for METR's time-horizon pipeline."""
+    JSONL or Parquet; runs in METR's runs.jsonl format for METR's time-horizon pipeline; or Inspect eval logs."""
+    if kind is ExportKind.INSPECT:
+        from proctor.cli._interop import export_inspect_logs
+
+        if file_format is not ExportFormat.JSONL:
+            raise ConfigError("inspect writes Inspect's own .eval logs: leave out --format")
+        export_inspect_logs(Store(db), output, runs=run, task=task, model=model, limit=limit)
+        return
     tables = kind.value in TABLES
     if file_format is ExportFormat.PARQUET and not tables:
         raise ConfigError(
