@@ -390,16 +390,13 @@ def _restored(sample: EvalSample, run: dict[str, Any], path: Path) -> RunRows:
     """A run a proctor export wrote, as it was stored: its record, steps and usage from what rides along."""
     steps: dict[int, dict[str, Any]] = {}
     usage: list[tuple[int | None, dict[str, Any]]] = []
-    for message in sample.messages:
-        step = ((message.metadata or {}).get("proctor") or {}).get("step")
-        if isinstance(message, ChatMessageAssistant) and isinstance(step, dict):
-            steps[int(step["index"])] = step
     for event in sample.events:
         proctor = ((event.metadata or {}).get("proctor") or {}) if hasattr(event, "metadata") else {}
         if isinstance(event, InfoEvent) and event.source == SOURCE and isinstance(event.data, dict):
-            step = event.data.get("step")
-            if isinstance(step, dict):
-                steps[int(step["index"])] = step
+            found = [event.data.get("step"), *(event.data.get("steps") or [])]
+            for step in found:
+                if isinstance(step, dict):
+                    steps[int(step["index"])] = step
         elif isinstance(event, ModelEvent) and isinstance(proctor.get("usage"), dict):
             call = dict(proctor["usage"])
             usage.append((call.pop("step", None), call | {"created_at": event.timestamp}))
