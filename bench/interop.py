@@ -78,7 +78,9 @@ def synthetic_run(i: int, tasks: int, config: dict[str, Any], start: datetime) -
     task = f"bench/t{i % tasks}"
     answer = str(i % 7)
     steps = [
-        _step(0, "Let me look at the data.", _call(1, "bash", {"command": "cat data.txt"}), _result(1, "bash", "bash", OUTPUT)),
+        _step(
+            0, "Look at the data.", _call(1, "bash", {"command": "cat data.txt"}), _result(1, "bash", "bash", OUTPUT)
+        ),
         _step(
             1,
             "Write the answer down.",
@@ -87,7 +89,9 @@ def synthetic_run(i: int, tasks: int, config: dict[str, Any], start: datetime) -
         ),
         _step(2, "Submit.", _call(3, "submit", {"answer": answer}), _result(3, "submit", "submit", answer)),
     ]
-    usage = [(n, {"model": MODEL, "role": "agent", "input_tokens": 900 + 300 * n, "output_tokens": 40}) for n in range(3)]
+    usage = [
+        (n, {"model": MODEL, "role": "agent", "input_tokens": 900 + 300 * n, "output_tokens": 40}) for n in (0, 1, 2)
+    ]
     created = start + timedelta(seconds=i)
     return RunRows(
         task={

@@ -19,6 +19,8 @@ from proctor.store import RunRecord, Store
 
 BATCH = 200
 """Runs written (or read) per transaction."""
+BATCH_CHARACTERS = 32_000_000
+"""Characters of text an import holds before it writes them (fewer runs a transaction when runs are large)."""
 
 
 def export_inspect(store: Store, records: Sequence[RunRecord], directory: Path) -> ExportReport:
@@ -41,9 +43,10 @@ def export_inspect(store: Store, records: Sequence[RunRecord], directory: Path) 
 def import_inspect(
     store: Store, paths: Sequence[Path], *, progress: Callable[[int], None] | None = None
 ) -> ImportReport:
-    """Store the samples of Inspect logs (`.eval` or `.json` files, or folders of them) as runs, a sample at a
-    time and `BATCH` runs a transaction. A sample imported before is skipped. Every file's header is checked
-    before anything is stored; `progress` is called with the number of samples read so far.
+    """Store the samples of Inspect logs (`.eval` or `.json` files, or folders of them) as runs, read a sample at
+    a time and written `BATCH` runs (or `BATCH_CHARACTERS` of text) a transaction, so memory stays bounded
+    whatever the log's size. A sample imported before is skipped. Every file's header is checked before anything
+    is stored; `progress` is called with the number of samples read so far.
 
     Raises:
         InteropError: inspect-ai is not installed, or a file is not an Inspect log (one line naming it).
@@ -56,12 +59,14 @@ def import_inspect(
     read = 0
     for log in logs:
         batch: list[RunRows] = []
+        held = 0
         for sample in log.samples():
             batch.append(run_of(sample, log.header, log.path))
+            held += batch[-1].weight()
             read += 1
-            if len(batch) >= BATCH:
+            if len(batch) >= BATCH or held >= BATCH_CHARACTERS:
                 _store(store, batch, report)
-                batch = []
+                batch, held = [], 0
                 if progress is not None:
                     progress(read)
         _store(store, batch, report)

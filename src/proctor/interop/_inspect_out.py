@@ -1,4 +1,5 @@
-"""Logs out: stored runs as Inspect eval logs (`.eval`), one log per task family × agent × model.
+"""Logs out: stored runs as Inspect eval logs (`.eval`), one log per task family × agent × model (and run settings:
+runs of one family, agent and model with other settings, say `--options 4`, are another eval).
 
 A run is one sample (its task's name the sample id; repeated runs of a task are epochs). The chosen option of
 each action step is an assistant message (a `calls` option's tool calls as Inspect tool calls) and its observation
@@ -61,6 +62,7 @@ from sqlalchemy import select
 from proctor.agents import AgentRun, get_agent, show_observation
 from proctor.interop._rows import StoredRun, read_runs, utc
 from proctor.models import GenerateConfig
+from proctor.runner import RunConfig
 from proctor.store import ObservationRecord, RunRecord, RunStatus, Store
 from proctor.store import _schema as s
 
@@ -74,7 +76,7 @@ FLUSH_EVERY = 200
 
 @dataclass
 class _Group:
-    """The runs of one log: one task family, agent and model."""
+    """The runs of one log: one task family, agent, model and run settings."""
 
     family: str
     agent: str
@@ -84,8 +86,8 @@ class _Group:
 
 
 def write_logs(store: Store, records: Sequence[RunRecord], directory: Path, *, batch: int = 200) -> list[Path]:
-    """Write the runs as Inspect eval logs into `directory`, one per task family × agent × model; returns the
-    files written. Runs are read from the store `batch` at a time and written as they are read."""
+    """Write the runs as Inspect eval logs into `directory`, one per task family × agent × model (× run settings);
+    returns the files written. Runs are read from the store `batch` at a time and written as they are read."""
     directory.mkdir(parents=True, exist_ok=True)
     export_id = uuid.uuid4().hex[:22]
     paths = []
@@ -104,17 +106,27 @@ def _groups(store: Store, records: Sequence[RunRecord]) -> list[_Group]:
             query = select(s.tasks.c.id, s.tasks.c.family, s.tasks.c.name)
             for row in conn.execute(query.where(s.tasks.c.id.in_(task_ids[start : start + 500]))):
                 families[row.id] = (row.family, row.name)
-    groups: dict[tuple[str, str, str], _Group] = {}
+    groups: dict[tuple[str, str, str, str], _Group] = {}
     ordered = sorted(records, key=lambda r: (r.task_id, utc(r.created_at) or datetime.min.replace(tzinfo=UTC), r.id))
-    epochs: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    epochs: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
     for record in ordered:
         family, name = families.get(record.task_id, (record.task_id.partition("/")[0], record.task_id))
         agent = str(record.config.get("agent", "tags"))
-        key = (family, agent, record.model)
+        key = (family, agent, record.model, _settings(record.config))
         group = groups.setdefault(key, _Group(family=family, agent=agent, model=record.model))
         epochs[(*key, name)] += 1
         group.runs.append((record, name, epochs[(*key, name)]))
     return list(groups.values())
+
+
+_PER_RUN = {"model", "model_options", "subtask"}
+
+
+def _settings(config: dict[str, Any]) -> str:
+    """The run settings an eval shares (an Inspect log has one configuration): the run config's fields but the
+    model's options and a subtask's instructions."""
+    shared = {key: config.get(key) for key in RunConfig.model_fields if key not in _PER_RUN}
+    return json.dumps(shared, sort_keys=True, default=str)
 
 
 def _file_name(group: _Group) -> str:
@@ -189,6 +201,9 @@ class _LogWriter:
     `write_eval_log` keeps every sample in memory and slows down with thousands. Where this Inspect has no such
     recorder, the samples are collected and written with `write_eval_log`."""
 
+    streaming = True
+    """Write through Inspect's recorder where there is one (False: always collect and call `write_eval_log`)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.spec: EvalSpec | None = None
@@ -196,12 +211,13 @@ class _LogWriter:
         self.pending = 0
         self.samples: list[EvalSample] = []
         self.recorder: Any = None
-        try:
-            from inspect_ai.log._recorders.eval import EvalRecorder
+        if self.streaming:
+            try:
+                from inspect_ai.log._recorders.eval import EvalRecorder
 
-            self.recorder = EvalRecorder(str(path.parent))
-        except (ImportError, AttributeError, TypeError):
-            self.recorder = None
+                self.recorder = EvalRecorder(str(path.parent))
+            except (ImportError, AttributeError, TypeError):
+                self.recorder = None
 
     async def start(self, spec: EvalSpec, plan: EvalPlan) -> None:
         self.spec, self.plan = spec, plan

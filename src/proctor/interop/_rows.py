@@ -70,6 +70,15 @@ class RunRows:
     events: list[tuple[str, dict[str, Any], datetime | None]] = field(default_factory=list)
     """Events: (kind, detail, when)."""
 
+    def weight(self) -> int:
+        """About how many characters of text the run holds (to bound what a batch keeps in memory)."""
+        total = len(self.task.get("instructions") or "")
+        for step in self.steps:
+            total += sum(len(str(o.get("text") or "")) + len(str(o.get("argument") or "")) for o in step.options)
+            observation = step.observation or {}
+            total += len(str(observation.get("output") or "")) + len(str(observation.get("calls") or ""))
+        return total
+
 
 _RUN_DEFAULTS: dict[str, Any] = {
     "parent_run_id": None,
