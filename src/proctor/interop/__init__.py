@@ -19,7 +19,7 @@ from proctor.store import RunRecord, Store
 
 BATCH = 200
 """Runs written (or read) per transaction."""
-BATCH_CHARACTERS = 32_000_000
+BATCH_CHARACTERS = 16_000_000
 """Characters of text an import holds before it writes them (fewer runs a transaction when runs are large)."""
 
 

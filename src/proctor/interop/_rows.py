@@ -4,6 +4,7 @@ skipped), and stored runs read many at a time for export."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,9 +75,10 @@ class RunRows:
         """About how many characters of text the run holds (to bound what a batch keeps in memory)."""
         total = len(self.task.get("instructions") or "")
         for step in self.steps:
-            total += sum(len(str(o.get("text") or "")) + len(str(o.get("argument") or "")) for o in step.options)
+            total += sum(len(o.get("text") or "") + len(json.dumps(o.get("argument"))) for o in step.options)
             observation = step.observation or {}
-            total += len(str(observation.get("output") or "")) + len(str(observation.get("calls") or ""))
+            total += len(observation.get("output") or "")
+            total += sum(len(call.get("output") or "") for call in observation.get("calls") or [])
         return total
 
 

@@ -1,0 +1,167 @@
+"""Logs Inspect wrote itself import: tasks written here are run by `inspect_ai.eval` with the `openai` provider
+pointed at the loopback server (a `generate()` task over two epochs scored by `match`, and a `react` agent with a
+`bash` tool in a local sandbox scored by `includes`), and their logs — `.eval` and `.json` — are stored as runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from inspect_ai import Task, eval, task
+from inspect_ai.agent import react
+from inspect_ai.dataset import Sample
+from inspect_ai.log import EvalLog, convert_eval_logs
+from inspect_ai.scorer import includes, match
+from inspect_ai.solver import generate
+from inspect_ai.tool import bash
+from interop_runs import proctor, run_rows
+from loopback_server import LoopbackServer, RecordedRequest, Reply
+
+from proctor.interop import import_inspect
+from proctor.interop._inspect_in import score_value
+from proctor.store import RunStatus, Store
+
+
+@task
+def arithmetic() -> Task:
+    samples = [Sample(input="What is 2+2?", target="4", id="add"), Sample(input="What is 3*3?", target="9", id="mul")]
+    return Task(dataset=samples, solver=generate(), scorer=match(), epochs=2)
+
+
+@task
+def shell() -> Task:
+    sample = Sample(input="Use bash to print 2+3, then submit it.", target="5", id="sum")
+    return Task(dataset=[sample], solver=react(tools=[bash()]), scorer=includes(), sandbox="local")
+
+
+def answer(request: RecordedRequest) -> Reply:
+    """2+2 is answered right, 3*3 wrong; the agent runs `echo $((2+3))` and then submits what it printed."""
+    messages = request.body["messages"]
+    last = messages[-1]
+    if last["role"] == "tool":
+        return Reply(
+            text="It printed 5.", tool_calls=[[{"id": "call_2", "name": "submit", "arguments": '{"answer": "5"}'}]]
+        )
+    if request.body.get("tools"):
+        call = {"id": "call_1", "name": "bash", "arguments": '{"command": "echo $((2+3))"}'}
+        return Reply(text="Let me compute it.", tool_calls=[[call]], usage=(120, 12))
+    question = str(last["content"])
+    return Reply(text="4" if "2+2" in question else "10", usage=(30, 1))
+
+
+@pytest.fixture(scope="module")
+def inspect_logs(tmp_path_factory: pytest.TempPathFactory) -> list[EvalLog]:
+    folder = tmp_path_factory.mktemp("inspect-logs")
+    before = os.environ.get("OPENAI_API_KEY")
+    os.environ["OPENAI_API_KEY"] = "test"
+    try:
+        with LoopbackServer(default=answer) as server:
+            logs = eval(
+                [arithmetic(), shell()],
+                model="openai/gpt-4o-mini",
+                model_base_url=server.base_url,
+                log_dir=str(folder),
+                display="none",
+            )
+    finally:
+        if before is None:
+            os.environ.pop("OPENAI_API_KEY", None)
+        else:
+            os.environ["OPENAI_API_KEY"] = before
+    assert [log.status for log in logs] == ["success", "success"], [log.error for log in logs]
+    return logs
+
+
+def test_a_log_inspect_wrote_imports_as_runs(inspect_logs: list[EvalLog], tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    paths = [log.location for log in inspect_logs]
+    result = proctor("import", "inspect", *paths, db=db)
+    assert result.returncode == 0, result.stderr
+    assert "imported 5 runs from 2 Inspect logs" in result.stdout
+    store = Store(db)
+    runs = {(r.task_id, r.config["inspect"]["epoch"]): r for r in store.runs(limit=100)}
+    arithmetic = [("arithmetic/add", 1), ("arithmetic/add", 2), ("arithmetic/mul", 1), ("arithmetic/mul", 2)]
+    assert sorted(runs) == [*arithmetic, ("shell/sum", 1)]
+    assert {r.model for r in runs.values()} == {"openai/gpt-4o-mini"}
+    assert {r.status for r in runs.values()} == {RunStatus.DONE}
+    assert [runs["arithmetic/add", e].score for e in (1, 2)] == [1.0, 1.0]
+    assert [runs["arithmetic/mul", e].score for e in (1, 2)] == [0.0, 0.0]
+    assert runs["arithmetic/mul", 1].config["inspect"]["scores"] == {"match": "I"}
+    task = store.task("arithmetic/add")
+    assert (task["family"], task["name"], task["format"], task["instructions"]) == (
+        "arithmetic",
+        "add",
+        "inspect",
+        "What is 2+2?",
+    )
+
+    (step,) = store.steps(runs["arithmetic/add", 1].id)
+    option = step.chosen
+    assert option is not None and (option.action, option.argument) == ("submit", {"answer": "4"})
+    assert option.source == "model:openai/gpt-4o-mini"
+    assert step.observation is not None and step.observation.kind == "submit"
+    assert runs["arithmetic/add", 1].submission == "4"
+    add = runs["arithmetic/add", 1]
+    assert (add.input_tokens, add.output_tokens) == (30, 1)  # the model event's usage, one usage row
+
+    agent = runs["shell/sum", 1]
+    assert agent.config["agent"] == "react" and agent.score == 1.0
+    first, last = store.steps(agent.id)
+    assert first.chosen is not None and first.chosen.action == "calls"
+    (call,) = first.chosen.argument["calls"] if first.chosen.argument else []
+    assert (call["id"], call["tool"], call["argument"]) == ("call_1", "bash", {"command": "echo $((2+3))"})
+    assert first.observation is not None and first.observation.kind == "calls"
+    (result_of_call,) = first.observation.calls or []
+    assert result_of_call["id"] == "call_1" and result_of_call["output"].strip() == "5"
+    assert not first.observation.failed
+    assert last.chosen is not None and last.chosen.action == "submit" and "5" in (agent.submission or "")
+    assert agent.input_tokens >= 120 and agent.steps_done == 2
+
+
+def test_importing_a_log_twice_or_as_json_stores_nothing_new(inspect_logs: list[EvalLog], tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'runs.db'}")
+    paths = [Path(log.location) for log in inspect_logs]
+    assert import_inspect(store, paths).runs == 5
+    assert (import_inspect(store, paths).runs, import_inspect(store, paths).skipped) == (0, 5)
+    converted = tmp_path / "json"
+    for path in paths:
+        convert_eval_logs(str(path), "json", str(converted))
+    as_json = sorted(converted.rglob("*.json"))
+    assert len(as_json) == 2
+    report = import_inspect(store, [converted])  # the same samples: the same keys
+    assert (report.files, report.runs, report.skipped) == (2, 0, 5)
+    fresh = Store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert import_inspect(fresh, as_json).runs == 5
+    from_json, from_eval = run_rows(fresh), run_rows(store)
+    for run in [*from_json.values(), *from_eval.values()]:
+        assert run["config"]["inspect"].pop("log").endswith((".json", ".eval"))
+    assert from_json == from_eval
+
+
+@pytest.mark.parametrize(
+    ("value", "score"),
+    [
+        ("C", 1.0),
+        ("I", 0.0),
+        ("P", 0.5),
+        ("N", 0.0),
+        ("correct", 1.0),
+        ("yes", 1.0),
+        ("false", 0.0),
+        ("0.25", 0.25),
+        (True, 1.0),
+        (False, 0.0),
+        (1, 1.0),
+        (0.7, 0.7),
+        (7, 1.0),
+        (-2, 0.0),
+        (float("nan"), None),
+        (["C", "I"], 0.5),
+        ({"a": 1, "b": "P"}, 0.75),
+        ("banana", None),
+        ([], None),
+    ],
+)
+def test_inspect_score_values_become_scores_in_0_to_1(value: object, score: float | None) -> None:
+    assert score_value(value) == score
