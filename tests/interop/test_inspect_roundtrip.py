@@ -186,6 +186,9 @@ def test_logs_written_without_inspects_recorder_read_the_same(
         }
 
     assert samples(streamed.logs) == samples(collected.logs)
+    from inspect_ai._util import zipfile as inspect_zip
+
+    assert inspect_zip._ZSTD_THREADS == 12  # compressing on one thread lasts only while proctor writes
     copy = Store(f"sqlite:///{tmp_path / 'copy.db'}")
     assert import_inspect(copy, [tmp_path / "collected"]).runs == len(records)
     assert run_rows(copy) == run_rows(store, {r.id for r in records})

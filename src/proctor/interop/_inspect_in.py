@@ -393,10 +393,11 @@ def _restored(sample: EvalSample, run: dict[str, Any], path: Path) -> RunRows:
     for event in sample.events:
         proctor = ((event.metadata or {}).get("proctor") or {}) if hasattr(event, "metadata") else {}
         if isinstance(event, InfoEvent) and event.source == SOURCE and isinstance(event.data, dict):
-            found = [event.data.get("step"), *(event.data.get("steps") or [])]
+            listed = event.data.get("steps")
+            found: list[Any] = [event.data.get("step"), *(listed if isinstance(listed, list) else [])]
             for step in found:
-                if isinstance(step, dict):
-                    steps[int(step["index"])] = step
+                if isinstance(step, dict) and isinstance(step.get("index"), int):
+                    steps[step["index"]] = step
         elif isinstance(event, ModelEvent) and isinstance(proctor.get("usage"), dict):
             call = dict(proctor["usage"])
             usage.append((call.pop("step", None), call | {"created_at": event.timestamp}))
