@@ -27,6 +27,7 @@ from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageTool,
 from pydantic import ValidationError
 
 from proctor.interop._common import InteropError
+from proctor.interop._inspect_sample import SOURCE
 from proctor.interop._rows import RunRows, StepRows, stable_run_id, utc
 from proctor.store import RunStatus
 
@@ -37,9 +38,6 @@ except ImportError:  # pragma: no cover - another Inspect version
     def get_deserializing_context() -> dict[str, Any]:
         return {}
 
-
-SOURCE = "proctor"
-"""The `source` of the info events a proctor export writes."""
 
 _LETTERS = {"C": 1.0, "I": 0.0, "P": 0.5, "N": 0.0, "CORRECT": 1.0, "INCORRECT": 0.0, "PARTIAL": 0.5}
 _LETTERS |= {"YES": 1.0, "NO": 0.0, "TRUE": 1.0, "FALSE": 0.0}
