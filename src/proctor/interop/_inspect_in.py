@@ -197,8 +197,7 @@ def _converted(sample: EvalSample, header: EvalLog, path: Path) -> RunRows:
     elif sample.limit is not None:
         status = RunStatus.OVER_LIMIT
         error = sample.limit.reason or f"{sample.limit.type} limit of {sample.limit.limit:g} reached"
-    finished = status is RunStatus.DONE
-    steps, links = _steps(sample, spec.model, finished, error)
+    steps, links = _steps(sample, spec.model, error)
     usage = _usage_rows(sample, links, len(steps))
     origin = {
         "log": str(path),
@@ -257,7 +256,7 @@ def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _steps(sample: EvalSample, model: str, finished: bool, error: str | None) -> tuple[list[StepRows], dict[str, int]]:
+def _steps(sample: EvalSample, model: str, error: str | None) -> tuple[list[StepRows], dict[str, int]]:
     """The conversation as steps, and the step index of each assistant message id (to link model calls)."""
     messages = sample.messages
     turns: list[tuple[ChatMessageAssistant, list[ChatMessage]]] = []
@@ -277,8 +276,6 @@ def _steps(sample: EvalSample, model: str, finished: bool, error: str | None) ->
         else:
             why = error or "the sample ended before this step's calls were answered"
             observation = {"kind": "error", "output": why, "failed": True}
-        if last and finished and option["action"] == "submit":
-            observation = {**observation, "kind": "submit"}
         steps.append(StepRows(index=index, options=[option], chosen=0, chooser="first", observation=observation))
         if assistant.id:
             links[assistant.id] = index
