@@ -140,3 +140,22 @@ def test_the_cli_reports_what_it_stored(tmp_path: Path) -> None:
     assert json.loads(again.stdout) == {"files": 1, "runs": 0, "skipped": 3}
     missing = proctor("import", "runs-jsonl", str(tmp_path / "nope.jsonl"), db=db)
     assert missing.returncode == 2 and missing.stderr.startswith(f"error: {tmp_path / 'nope.jsonl'}: cannot be read")
+
+
+def test_proctors_own_runs_jsonl_export_imports(tmp_path: Path) -> None:
+    """`proctor export runs-jsonl` (METR's format, for METR's pipeline) read back by `proctor import runs-jsonl`."""
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    assert proctor("run", "examples", "--task", "find-secret", "--task", "fix-test", db=source).returncode == 0
+    exported = proctor("export", "runs-jsonl", "-o", str(tmp_path / "runs.jsonl"), db=source)
+    assert exported.returncode == 0, exported.stderr
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    result = proctor("import", "runs-jsonl", str(tmp_path / "runs.jsonl"), db=target)
+    assert result.returncode == 0 and "imported 2 runs" in result.stdout, result.stderr
+    before = {r.id: r for r in Store(source).runs()}
+    for run in Store(target).runs():
+        original = before[run.config["metr"]["run_id"]]
+        assert (run.task_id, run.model) == (original.task_id, original.model) and original.score is not None
+        assert run.score == (1.0 if original.score >= 1 else 0.0)  # METR's outcome: solved or not
+        assert run.config["metr"]["score_cont"] == original.score
+        assert run.config["agent"] == "tags" and run.config["metr"]["alias"] == "scripted/baseline (tags)"
+        assert run.config["metr"]["human_minutes"] > 0

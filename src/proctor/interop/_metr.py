@@ -118,8 +118,8 @@ def _moment(value: float | None) -> datetime | None:
 
 
 def run_rows(path: Path, number: int, row: MetrRun) -> RunRows:
-    """The run a line becomes: task `task_id`, model `model` (or the alias), score `score_binarized`, the whole
-    line kept in the run's config under `metr`."""
+    """The run a line becomes: task `task_id`, model `model` (or the alias), agent `scaffold` (or the alias),
+    score `score_binarized`, the whole line kept in the run's config under `metr`."""
     key = f"metr:{row.run_id}"
     family = row.task_family or row.task_id.split("/")[0]
     name = row.task_id.removeprefix(f"{family}/") if row.task_id.startswith(f"{family}/") else row.task_id
@@ -127,6 +127,8 @@ def run_rows(path: Path, number: int, row: MetrRun) -> RunRows:
     seconds = (completed - started).total_seconds() if started and completed and completed >= started else 0.0
     failed = bool(row.fatal_error_from)
     model = row.model or row.alias
+    scaffold = (row.model_extra or {}).get("scaffold")  # proctor's own export names the agent apart
+    agent = scaffold if isinstance(scaffold, str) and scaffold else row.alias
     line = row.model_dump(mode="json")
     return RunRows(
         task={
@@ -143,7 +145,7 @@ def run_rows(path: Path, number: int, row: MetrRun) -> RunRows:
             "task_id": row.task_id,
             "status": RunStatus.FAILED if failed else RunStatus.DONE,
             "model": model,
-            "config": {"model": model, "agent": row.alias, "metr": line},
+            "config": {"model": model, "agent": agent, "metr": line},
             "score": float(row.score_binarized),
             "error": row.fatal_error_from or None,
             "cost": row.generation_cost or 0.0,
