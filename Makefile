@@ -5,13 +5,18 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint bench
 
-$(BIN)/.installed: pyproject.toml
+# `make run` installs what the main job needs; `make test` adds the test tools, torch (CPU) and the rest.
+$(BIN)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,hf]'
+	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-run: $(BIN)/.installed
+$(BIN)/.installed: $(BIN)/.installed-run
+	$(BIN)/python -m pip install -q -e '.[dev,hf,inspect]'
+	touch $@
+
+run: $(BIN)/.installed-run
 	scripts/system-deps.sh run
 	$(BIN)/proctor run examples --model scripted/baseline
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,6 +73,10 @@ def workspaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     previous = os.environ.get("PROCTOR_WORKSPACES")
     os.environ["PROCTOR_WORKSPACES"] = str(folder)
     yield folder
+    # A runner killed by a test leaves its run's workspace disk mounted (a resume would unmount it).
+    for workspace in folder.iterdir():
+        if os.path.ismount(workspace):
+            subprocess.run(["umount", "--lazy", str(workspace)], check=False)
     if previous is None:
         del os.environ["PROCTOR_WORKSPACES"]
     else:

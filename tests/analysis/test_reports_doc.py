@@ -38,7 +38,8 @@ def test_the_python_example_runs(tmp_path: Path) -> None:
         ],
     )
     store.close()
-    (code,) = re.findall(r"```python\n(.*?)```", (DOCS / "reports.md").read_text(), re.DOTALL)
+    section = (DOCS / "reports.md").read_text().split("## Capability reports from Python")[1].split("\n## ")[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith("lab/alpha react ")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from proctor.analysis import (
@@ -12,6 +13,8 @@ from proctor.analysis import (
     difference_ci,
     mean_ci,
     paired_difference_ci,
+    permutation_p_value,
+    sign_flip_p_value,
     wilson_interval,
 )
 
@@ -47,9 +50,48 @@ def test_wilson_matches_hand_computed_values() -> None:
     assert estimate.method == "wilson" and estimate.resamples is None
 
 
-def test_wilson_refuses_clustered_outcomes() -> None:
-    with pytest.raises(AnalysisError, match="method='bootstrap'"):
-        accuracy_ci([True, False], method="wilson", clusters=["q1", "q1"])
+def test_all_correct_gets_an_interval_below_one_clustered_by_question() -> None:
+    """Ten questions each judged right in both answer orders: a bootstrap says [1, 1]; Wilson at the effective
+    size (the worst case, one outcome per question, since no spread can be measured) says [10 / (10 + z^2), 1]."""
+    outcomes = [True] * 20
+    clusters = [f"q{i // 2}" for i in range(20)]
+    assert (accuracy_ci(outcomes, clusters=clusters).low, accuracy_ci(outcomes, clusters=clusters).high) == (1, 1)
+    estimate = accuracy_ci(outcomes, method="wilson", clusters=clusters)
+    assert estimate.low == pytest.approx(10 / (10 + 1.959964**2), abs=1e-5) and estimate.high == 1.0
+    assert (estimate.method, estimate.clusters, estimate.n) == ("wilson", 10, 20)
+    # Clusters whose outcomes agree carry one outcome's information; independent-looking clusters carry more.
+    pairs = [f"q{i}" for i in range(20) for _ in range(2)]
+    agreeing = accuracy_ci([i < 12 for i in range(20) for _ in range(2)], method="wilson", clusters=pairs)
+    assert agreeing.value == 0.6
+    alone = accuracy_ci([i < 12 for i in range(20)], method="wilson")
+    assert (agreeing.low, agreeing.high) == pytest.approx((alone.low, alone.high))
+    mixed = accuracy_ci([True, False] * 20, method="wilson", clusters=[f"q{i // 2}" for i in range(40)])
+    assert (mixed.low, mixed.high) == pytest.approx(wilson_interval(20, 40))  # deff 1: no loss
+
+
+def test_exact_p_values_at_small_n() -> None:
+    """6 of 10 questions differ, all in favour of A: the exact two-sided sign test gives 2 / 2^6 = 0.03125, where
+    the shifted bootstrap printed 0.000."""
+    a = [True] * 6 + [False] * 4
+    b = [False] * 10
+    estimate = paired_difference_ci(a, b)
+    assert estimate.p_value == pytest.approx(0.03125)
+    assert sign_flip_p_value([1.0] * 6 + [0.0] * 4) == pytest.approx(0.03125)
+    # 9 of 10 one way, 1 the other: P(|S| >= 8) for S a sum of 10 signs = 2 * (1 + 10) / 1024.
+    assert sign_flip_p_value([1.0] * 9 + [-1.0]) == pytest.approx(22 / 1024)
+    # Clusters: the signs flip per question, with its answer orders summed.
+    assert sign_flip_p_value([1.0, 1.0, 1.0, 0.0], clusters=["q1", "q1", "q2", "q2"]) == pytest.approx(0.5)
+    # Beyond the exact range the test is sampled and agrees with the exact binomial (n = 40, 30 one way).
+    sampled = sign_flip_p_value([1.0] * 30 + [-1.0] * 10, resamples=20_000)
+    exact = 2 * sum(math.comb(40, k) for k in range(30, 41)) / 2**40
+    assert sampled == pytest.approx(exact, abs=0.001)
+
+
+def test_exact_permutation_p_value_of_two_small_groups() -> None:
+    """3 of 3 right against 0 of 3: of the C(6, 3) = 20 splits, 2 are as extreme, p = 0.1 (Fisher's exact test)."""
+    estimate = difference_ci([True, True, True], [False, False, False])
+    assert estimate.p_value == pytest.approx(0.1)
+    assert permutation_p_value(np.array([1.0, 1, 1]), np.array([0.0, 0, 0])) == pytest.approx(0.1)
 
 
 def test_same_seed_same_interval_other_seed_other_draws() -> None:

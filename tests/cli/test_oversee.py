@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from proctor.analysis import wilson_interval
 from proctor.cli._oversee import oversee_app
 from proctor.protocols.digits import DigitsConfig, DigitsResult, run_digits_debate
 
@@ -22,19 +24,33 @@ def four_pixels() -> DigitsResult:
 def test_json_prints_exactly_the_figures_of_the_api(four_pixels: DigitsResult) -> None:
     result = runner.invoke(oversee_app, ["repro", "digits-debate", "--json", "--images", "80", "--pixels", "4"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
-    assert isinstance(rows, list) and len(rows) == 1
-    assert set(rows[0]) == {"pixels", "judge_alone", "debate", "n"}
-    expected = four_pixels
-    assert rows[0] == {"pixels": 4, "judge_alone": expected.judge_alone, "debate": expected.debate, "n": 80}
-    assert 0.1 < rows[0]["judge_alone"] < rows[0]["debate"] <= 1.0
+    data = json.loads(result.stdout)
+    # The seed and the whole configuration: enough to reproduce the figures.
+    assert data["seed"] == 0 and data["config"] == DigitsConfig(pixels=[4], images=80).model_dump(mode="json")
+    assert data["seconds"] > 0
+    (row,) = data["results"]
+    assert row == four_pixels.model_dump(mode="json")
+    assert (row["pixels"], row["n"]) == (4, 80) and 0.1 < row["judge_alone"] < row["debate"] <= 1.0
+    # Wilson intervals: debate is a share of 80 images; judge alone pools 10 masks per image, clustered by image.
+    debate = row["intervals"]["debate"]
+    assert (debate["low"], debate["high"]) == pytest.approx(wilson_interval(round(80 * row["debate"]), 80))
+    alone = row["intervals"]["judge_alone"]
+    assert alone["method"] == "wilson" and alone["clusters"] == 80 and alone["n"] == 800
+    assert alone["low"] < row["judge_alone"] < alone["high"]
+    assert set(row["intervals"]) == {
+        "judge_alone",
+        "debate",
+        "debate_liar_first",
+        "debate_honest_first",
+        "honest_win_rate",
+    }
 
 
 def test_pixels_repeat_and_seed_is_used(four_pixels: DigitsResult) -> None:
     args = ["repro", "digits-debate", "--json", "--images", "80", "-k", "5", "-k", "4", "--seed", "3"]
     result = runner.invoke(oversee_app, args)
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["results"]
     assert [row["pixels"] for row in rows] == [5, 4]
     # Another seed: another split, judge and test images, so other figures than seed 0's.
     assert (rows[1]["judge_alone"], rows[1]["debate"]) != (four_pixels.judge_alone, four_pixels.debate)
@@ -58,3 +74,43 @@ def test_bad_settings_exit_2_with_the_fix() -> None:
     result = runner.invoke(oversee_app, ["repro", "digits-debate", "--images", "5000"])
     assert result.exit_code == 2
     assert "--images 599 or fewer" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["/nowhere/questions.jsonl"], "/nowhere/questions.jsonl: no such file: check the path"),
+        (["sample", "--protocol", "debatee"], "unknown protocol 'debatee' (protocols: "),
+        (["{test_split}"], "none of its 10 questions has a gold_label (QuALITY's test split has none)"),
+        (["sample", "--config", "{config}"], "unknown protocol 'consultency'"),
+    ],
+)
+def test_oversee_run_mistakes_are_one_error_line_and_exit_2(
+    arguments: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing file, a mistyped protocol (as a flag or in a config file), a QuALITY test split: one line on
+    standard error, exit code 2, no traceback and nothing else (no model is called, nothing is stored)."""
+    from proctor.cli import main
+    from proctor.protocols.datasets import QUALITY_SAMPLE
+
+    test_split = tmp_path / "QuALITY.v1.0.1.htmlstripped.test"
+    articles = [json.loads(line) for line in QUALITY_SAMPLE.read_text().splitlines()]
+    for article in articles:
+        for question in article["questions"]:
+            del question["gold_label"]
+    test_split.write_text("\n".join(json.dumps(a) for a in articles) + "\n")
+    config = tmp_path / "oversight.json"
+    config.write_text(json.dumps({"protocols": ["naive", "consultency"]}))
+    filled = [a.format(test_split=test_split, config=config) for a in arguments]
+    with pytest.raises(SystemExit) as exit:
+        main(["oversee", "run", *filled, "--db", f"sqlite:///{tmp_path / 'o.db'}"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and says in err, err
+    assert not (tmp_path / "o.db").exists()  # nothing stored
+
+
+def test_small_p_values_are_not_printed_as_zero() -> None:
+    from proctor.cli._experiments import p_value
+
+    assert (p_value(0.03125), p_value(0.00031), p_value(1.0), p_value(None)) == ("0.0312", "0.00031", "1", "—")

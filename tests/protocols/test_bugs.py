@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -335,3 +336,49 @@ def test_items_become_two_answer_questions_with_numbered_lines(dataset: tuple[li
     assert f"{line:>{len(str(len(buggy.source.splitlines())))}} | {shown}" in q.question
     assert buggy.tests in (q.source or "") and buggy.tests not in q.question
     assert item_question(clean).correct == 1 and item_question(clean).metadata["bug_lines"] == []
+
+
+def _compared_with_itself(source: str) -> list[str]:
+    """Comparisons of an expression with itself, found independently of the filter under test."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            sides = [ast.dump(n) for n in (node.left, *node.comparators)]
+            found += [ast.unparse(node) for a, b in itertools.pairwise(sides) if a == b]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod | ast.Sub | ast.FloorDiv):
+            found += [ast.unparse(node)] if ast.dump(node.left) == ast.dump(node.right) else []
+    return found
+
+
+def test_no_mutant_gives_itself_away(seeds: list[SeedProgram]) -> None:
+    """`signature(a) == signature(a)` or `number % number` is a bug found by reading one line, with no need for the
+    docstring; such mutants are not made."""
+    for seed in seeds:
+        clean = Counter(_compared_with_itself(seed.shown))
+        for mutant in generate_mutants(seed):
+            assert not Counter(_compared_with_itself(mutant.source)) - clean, (seed.name, mutant.description)
+    program = (
+        "def same(a: str, b: str) -> bool:\n"
+        '    """Whether a and b are equal ignoring case."""\n'
+        "    x = a\n"
+        "    return a.lower() == b.lower()\n"
+    )
+    sources = [m.source for m in generate_mutants(SeedProgram(name="s", program=program, tests=""))]
+    assert any("x.lower() == b.lower()" in s for s in sources)  # a wrong variable that must be read to be seen
+    assert not any("a.lower() == a.lower()" in s or "b.lower() == b.lower()" in s for s in sources)
+
+
+def test_speakers_read_the_test_run_the_docs_promise(dataset: tuple[list[BugItem], float]) -> None:
+    """The docs say debaters, consultants and critics may run the tests: the hidden source holds what the run
+    printed on the program under review."""
+    items, _ = dataset
+    buggy = next(i for i in items if i.has_bug and not i.timed_out)
+    clean = next(i for i in items if not i.has_bug)
+    source = item_question(buggy).source or ""
+    assert "Running the tests on the program under review" in source
+    assert all(f"{name} FAILED: " in source for name in buggy.failing_tests)
+    assert f"{len(buggy.failing_tests)} failed" in buggy.test_run
+    passed = clean.tests.count("\ndef test_")
+    assert clean.test_run.endswith(f"all {passed} passed") and clean.test_run in (item_question(clean).source or "")
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "oversight.md").read_text()
+    assert "what running them on the program under review printed" in docs  # the docs say what speakers get

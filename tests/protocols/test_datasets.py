@@ -79,15 +79,38 @@ def test_questions_without_gold_label_are_skipped_and_counted(tmp_path: Path, ca
                 del question[key]
         test_split.append(json.dumps(article))
     path = _write(tmp_path / "QuALITY.v1.0.1.htmlstripped.test", test_split)
-    with caplog.at_level(logging.WARNING):
-        loaded = load_quality(path)
-    assert (loaded.articles, loaded.skipped, loaded.questions) == (3, 10, [])
-    assert "skipped 10 of 10 questions without gold_label" in caplog.text
+    with pytest.raises(DatasetError, match=r"none of its 10 questions has a gold_label .* use the train or dev file"):
+        load_quality(path)
 
     articles = _sample_articles()
     del articles[0]["questions"][2]["gold_label"]  # type: ignore[index]
-    loaded = load_quality(_write(tmp_path / "mixed.jsonl", [json.dumps(a) for a in articles]))
+    with caplog.at_level(logging.WARNING):
+        loaded = load_quality(_write(tmp_path / "mixed.jsonl", [json.dumps(a) for a in articles]))
     assert (loaded.skipped, len(loaded.questions)) == (1, 9)
+    assert "skipped 1 of 10 questions without gold_label" in caplog.text
+
+
+def test_the_year_is_text_as_in_the_release(tmp_path: Path) -> None:
+    """QuALITY's README gives `year` as a string, often approximate; numbers are read as their text."""
+    articles = _sample_articles()
+    years = ["1950s", 1957, 1957.5, None]
+    for article, year in zip(articles, years, strict=False):
+        article["year"] = year
+    loaded = load_quality(_write(tmp_path / "years.jsonl", [json.dumps(a) for a in articles]))
+    assert [q.metadata["year"] for q in loaded.questions][:1] == ["1950s"]
+    assert {q.metadata["year"] for q in loaded.questions} == {"1950s", "1957", "1957.5"}
+
+
+def test_a_quality_file_keeps_its_split_in_the_dataset_name(tmp_path: Path) -> None:
+    from proctor.protocols import load_dataset
+
+    dev = tmp_path / "QuALITY.v1.0.1.htmlstripped.dev"
+    dev.write_text(QUALITY_SAMPLE.read_text())
+    name, questions = load_dataset(str(dev))
+    assert name == "QuALITY.v1.0.1.htmlstripped.dev" and len(questions) == 10
+    plain = tmp_path / "my_questions.jsonl"
+    plain.write_text(QUESTIONS_SAMPLE.read_text())
+    assert load_dataset(str(plain))[0] == "my_questions"
 
 
 def test_the_readme_name_of_the_best_distractor_is_read(tmp_path: Path) -> None:

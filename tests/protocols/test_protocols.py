@@ -38,7 +38,7 @@ def honest_world(request: RecordedRequest) -> Reply:
     text = prompt(request)
     if "How persuasive" in text:
         return Reply(text="5" if "forty-two" in text else "2")
-    if "Ask the consultant one short question" in text:
+    if "ask the consultant one short question" in text:
         return Reply(text="Which line of the log gives the count?")
     if "You are the judge" in text:
         if not re.search(r"<v_quote>[^<]", text):  # a verified quote, not the rules' mention of the tag
@@ -49,8 +49,8 @@ def honest_world(request: RecordedRequest) -> Reply:
     if "First decide which answer is correct" in text:
         honest = re.search(r"^([AB]): 42$", text, re.MULTILINE)
         return Reply(text=f"Answer: {honest.group(1) if honest else 'A'}")
-    if "Argue that the answer is" in text or "Critique it" in text or "Ask your opponent" in text:
-        side = re.search(r'answer is "([AB]): (\d+)"', text)
+    if any(task in text for task in ("Argue that the answer is", "You chose the answer", "Critique it", "Ask your")):
+        side = re.search(r'(?:answer is|chose the answer) "([AB]): (\d+)"', text)
         if side and side.group(2) == "42":
             return Reply(text="The log is clear: <quote>exactly forty-two ships</quote> were counted.")
         return Reply(text="It was <quote>seventeen ships in all</quote>, as the keeper wrote. " + "word " * 300)
@@ -97,7 +97,7 @@ async def test_debate_turn_order_quotes_word_limit_and_verdict(server: LoopbackS
     assert all("<u_quote>" in p and "NOT found" in p for p in judge_prompts)
     # Sequential: debater B's first prompt already shows A's first argument.
     b_first = next(prompt(r) for r in server.requests if "You are Debater B" in prompt(r))
-    assert "Debater A (round 1)" in b_first
+    assert '<turn speaker="Debater A" round="1">' in b_first
 
 
 async def test_simultaneous_debaters_do_not_see_each_others_round(server: LoopbackServer, sqlite_store: Store) -> None:
@@ -114,8 +114,10 @@ async def test_naive_judge_always_saying_a_is_right_half_the_time(server: Loopba
     await close_clients()
     (row,) = report(sqlite_store, experiment).rows
     assert row.protocol == "naive" and row.accuracy.value == 0.5 and row.accuracy.n == 6
-    # Clustered by question, each question scores exactly 1/2 (right in one order, wrong in the other): no spread.
-    assert (row.accuracy.low, row.accuracy.high, row.accuracy.clusters) == (0.5, 0.5, 3)
+    # Each question scores exactly 1/2 (right in one order, wrong in the other): no spread between questions, yet
+    # six verdicts cannot pin the accuracy down. Wilson at the effective size (here all six) says so.
+    assert (row.accuracy.method, row.accuracy.clusters) == ("wilson", 3)
+    assert row.accuracy.low == pytest.approx(0.188, abs=0.001) and row.accuracy.high == pytest.approx(0.812, abs=0.001)
 
 
 async def test_protocols_compared_on_the_same_questions(server: LoopbackServer, sqlite_store: Store) -> None:
@@ -238,7 +240,7 @@ def locating_world(request: RecordedRequest) -> Reply:
     if "Critique it" in text:
         return Reply(text="The bug is on line 7: the loop stops one short.")
     if "You are the judge" in text:
-        named = re.findall(r"Critic \(round 1\): .*?line (\d+)", text)
+        named = re.findall(r'<turn speaker="Critic" round="1">\n.*?line (\d+)', text)
         buggy = re.search(r"^([AB]): The program has a bug", text, re.MULTILINE)
         if named and buggy:
             return Reply(text=f"Answer: {buggy.group(1)}\nLine: {named[-1]}\nConfidence: 80%")
@@ -284,8 +286,11 @@ async def test_open_protocols_let_the_assistant_pick_its_side(server: LoopbackSe
         steps = sqlite_store.steps(run.id)
         assert steps[0].kind == "side"
         correct = run.config["case"]["correct"]
-        first_speaker = next(s for s in steps if s.kind == "argument")
-        assert first_speaker.options[0].argument["answer"] == correct  # type: ignore[index]
+        arguments = [s.options[0].argument for s in steps if s.kind == "argument"]
+        if run.config["protocol"] == "open_consultancy":
+            assert [a["answer"] for a in arguments] == [correct]  # type: ignore[index]
+        else:  # the chooser is the debater of the answer it chose: Debater X argues for answer X
+            assert [(a["speaker"], a["answer"]) for a in arguments] == [("Debater A", 0), ("Debater B", 1)]  # type: ignore[index]
     accuracy = {r.protocol: r.accuracy.value for r in report(sqlite_store, experiment).rows}
     assert accuracy == {"open_debate": 1.0, "open_consultancy": 1.0}
 
@@ -314,7 +319,7 @@ async def test_cross_examination_questions_an_earlier_copy_of_the_opponent(
     answers = [prompt(r) for r in server.requests if "asks you:" in prompt(r)]
     debater_a = next(p for p in answers if p.startswith("You are Debater A"))
     # Debater A answers as it was after its first turn: it has not seen B's argument.
-    assert "Debater A (round 1)" in debater_a and "Debater B (round 1)" not in debater_a
+    assert '<turn speaker="Debater A" round="1">' in debater_a and 'speaker="Debater B"' not in debater_a
     judge = next(prompt(r) for r in server.requests if "You are the judge" in prompt(r))
     assert "Debater A asks" in judge and "(as after its first turn) answers" in judge
 

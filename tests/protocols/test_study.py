@@ -135,6 +135,15 @@ def test_the_transcript_is_what_the_judge_read(people: Store) -> None:
     assert critic.speaker == "Critic" and critic.kind == "argument"
 
 
+def test_people_are_told_what_the_model_judge_was_told() -> None:
+    """A person judging a debate learns who argued for which answer, as the model judge does; one judging an
+    open consultancy is not told the consultant was assigned its answer."""
+    from proctor.protocols._study import NOTES
+
+    assert all("Debater A for answer A, Debater B for answer B" in NOTES[p] for p in ("debate", "open_debate"))
+    assert "assigned" not in NOTES["open_consultancy"] and "chose" in NOTES["open_consultancy"]
+
+
 def answer_all(store: Store, study_id: str, confidence: dict[str, float]) -> None:
     """Answer every judgment: assisted ones right, and every other unassisted one of each person right (by
     question), so each person is right on exactly half of their unassisted questions."""
@@ -155,9 +164,11 @@ def test_the_report_on_known_answers(people: Store) -> None:
     assert (result.assigned, result.answered, result.questions, result.people) == (80, 80, 20, 4)
     assisted, unassisted = result.conditions
     assert assisted.condition == "assisted" and assisted.answered == 40 and unassisted.answered == 40
-    assert assisted.accuracy is not None and (assisted.accuracy.value, assisted.accuracy.low) == (1.0, 1.0)
+    # Every assisted answer right: not a [100%, 100%] interval but Wilson at 20 effective answers (one a question).
+    assert assisted.accuracy is not None and assisted.accuracy.value == 1.0
+    assert assisted.accuracy.low == pytest.approx(20 / (20 + 1.959964**2), abs=1e-5)
     assert unassisted.accuracy is not None and unassisted.accuracy.value == 0.5
-    assert assisted.accuracy.clusters == 20 and unassisted.accuracy.method == "cluster-bootstrap"
+    assert assisted.accuracy.clusters == 20 and unassisted.accuracy.method == "wilson"
     assert assisted.confidence is not None and assisted.confidence.value == pytest.approx(0.95)
     assert unassisted.confidence is not None and unassisted.confidence.value == pytest.approx(0.65)
     assert assisted.median_seconds == 5.0

@@ -18,7 +18,7 @@ import pytest
 from doubles import script, sequence, turns
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 from web_browser import SHOTS, chromium, log_in, serving
-from web_runs import PASSWORD, PEOPLE, drive, write_task
+from web_runs import PASSWORD, PEOPLE, REACT, drive, write_task
 
 from proctor.models import GenerateConfig, Message
 from proctor.runner import ChooserConfig, RunConfig, RunLimits, Runner, option_fields, work
@@ -294,3 +294,32 @@ def test_untrusted_text_never_runs(site: Site, page: Page) -> None:
     assert page.locator(".markdown a[href^=javascript]").count() == 0
     page.screenshot(path=SHOTS / "xss-escaped.png", full_page=True)
     assert dialogs == [] and page.evaluate("window.__xss") is None
+
+
+def test_a_react_run_shows_each_tool_call_and_its_result(site: Site, page: Page) -> None:
+    run_id = drive(site.store, site.task, REACT)
+    log_in(page, site.base, "rob")
+    page.goto(f"{site.base}/runs/{run_id}")
+    expect(page.locator(".map .cell.o-calls")).to_have_count(3)
+    expect(page.locator("#step-0 header .tools-used")).to_have_text("bash · write_file")
+    looked, wrote = page.locator("#step-0 .option.chosen .call").all()
+    expect(looked.locator(".tool")).to_have_text("bash")
+    command = "printf '%s' '<script>window.__xss=1</script>'; cat note.txt"
+    expect(looked.locator("dl.args dt")).to_have_text("command")
+    expect(looked.locator("dl.args dd pre")).to_have_text(command)
+    expect(looked.locator(".call-result .exit")).to_have_text("exit 0")
+    expect(looked.locator(".call-result pre.out")).to_contain_text("<script>window.__xss=1</script>the answer is 42")
+    expect(wrote.locator("dl.args dt")).to_have_text(["path", "content"])  # as the model wrote them
+    expect(wrote.locator(".call-result pre.out")).to_have_text("wrote 16 bytes to a.txt")
+    malformed, unknown = page.locator("#step-1 .call.bad").all()
+    expect(malformed.locator(".parse-error")).to_contain_text("arguments are not valid JSON")
+    expect(malformed.locator("pre.args.raw")).to_have_text('{"command": "ls')
+    expect(unknown.locator(".parse-error")).to_contain_text("unknown tool 'browse'")
+    expect(unknown.locator(".call-result .bad")).to_have_text("failed")
+    expect(page.locator("#step-2 .call .tool")).to_have_text(["edit_file", "python", "read_file"])
+    expect(page.locator("#step-2 .call").nth(2).locator(".call-result pre.out")).to_contain_text("x=42")
+    expect(page.locator("#step-3 .call").nth(1).locator(".not-run")).to_have_text(
+        "not run: an earlier call ended the task"
+    )
+    assert page.locator("script:not([src])").count() == 0 and page.evaluate("window.__xss") is None
+    page.screenshot(path=SHOTS / "tool-calls.png", full_page=True)

@@ -1,4 +1,5 @@
-"""Agents: the scaffold a run's model works through — text tags, native tool calls — registered by name."""
+"""Agents: the scaffold a run's model works through — text tags, native tool calls, triframe, a person on the
+clock — registered by name."""
 
 from proctor.agents._actions import ACTION_HELP, Action, ParseError, option_fields, parse_action, parse_option
 from proctor.agents._base import (
@@ -20,6 +21,7 @@ from proctor.agents._base import (
     transcript,
 )
 from proctor.agents._context import show_observation
+from proctor.agents._human import Clock, HumanAgent, RequestError, clock_of, request_detail
 from proctor.agents._react import ReactAgent
 from proctor.agents._tags import TagsAgent
 from proctor.agents._triframe import TriframeAgent
@@ -30,16 +32,20 @@ __all__ = [
     "Action",
     "Agent",
     "AgentRun",
+    "Clock",
+    "HumanAgent",
     "ParseError",
     "Proposal",
     "Proposer",
     "ReactAgent",
+    "RequestError",
     "TagsAgent",
     "TriframeAgent",
     "UnknownAgentError",
     "advance",
     "agent",
     "agents",
+    "clock_of",
     "describe_option",
     "get_agent",
     "get_agent_factory",
@@ -48,6 +54,7 @@ __all__ = [
     "parse_action",
     "parse_option",
     "rebuild",
+    "request_detail",
     "show_observation",
     "tokens_of",
     "transcript",

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from proctor.models import GenerateConfig, Generation, Message
-from proctor.store import ObservationRecord, OptionRecord, StepRecord
+from proctor.store import ObservationRecord, OptionRecord, StepRecord, Writer
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class Proposal(BaseModel):
     """The action's arguments; for `calls`, `{"calls": [{id, tool, arguments, action, argument, error}]}`."""
     parse_error: str | None = None
     """Why no action could be parsed (shown to the model as the step's observation)."""
+    source: str | None = None
+    """Who proposed it, when not the run's model: `human:<user>` for a person doing the task."""
 
 
 class Proposer(Protocol):
@@ -58,6 +60,10 @@ class Proposer(Protocol):
 
     model: str
     """The run's model, `provider/model`."""
+    run_id: str
+    """The run being driven."""
+    writer: Writer
+    """The run's store writer (`writer.store` reads): for agents that wait for a person through the store."""
 
     async def generate(
         self, messages: list[Message], config: GenerateConfig, *, role: str = "agent", model: str | None = None
@@ -68,6 +74,10 @@ class Proposer(Protocol):
     async def record(self, kind: str, text: str) -> None:
         """Store a phase of the step before its options (e.g. an advisor's `advice`) as a step of its own, with
         the calls made so far; the options then go in the next step."""
+        ...
+
+    def idle(self, seconds: float) -> None:
+        """Count `seconds` of this step as not the run's active time (a person's clock paused or not started)."""
         ...
 
 

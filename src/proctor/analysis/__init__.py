@@ -1,7 +1,21 @@
 """Measurement for comparing oversight protocols and agent scaffolds: accuracies with confidence intervals, paired and
-unpaired differences, Bradley–Terry ratings, and generator–discriminator–critique gaps; and reports on stored runs:
-the results grid, capability profiles, paired comparisons and if-then thresholds."""
+unpaired differences, Bradley–Terry ratings, generator–discriminator–critique gaps, agreement between raters, time
+horizons (METR's method) and trends over release dates; and capability reports on stored runs: the results grid,
+capability profiles, paired comparisons and if-then thresholds."""
 
+from proctor.analysis._agreement import (
+    KappaWeights,
+    Level,
+    ReliabilityData,
+    alpha_ci,
+    auc_ci,
+    cohen_kappa,
+    kappa_ci,
+    krippendorff_alpha,
+    loo_consensus,
+    reliability_matrix,
+    spearman_ci,
+)
 from proctor.analysis._elo import PlayerRating, Ratings, bradley_terry, expected_score
 from proctor.analysis._filters import FilterTerm, RunFilter
 from proctor.analysis._gdc import GDCAnswer, GDCGaps, GDCItem, gdc_gaps
@@ -14,6 +28,19 @@ from proctor.analysis._grid import (
     capability_profile,
     results_grid,
 )
+from proctor.analysis._horizon import (
+    HorizonConfig,
+    HorizonReport,
+    HorizonRuns,
+    ModelHorizon,
+    TaskPoint,
+    horizon_points,
+    release_date,
+    success_rates,
+    time_horizons,
+)
+from proctor.analysis._horizon_data import StoreSelection, read_metr_runs, read_release_dates, store_runs
+from proctor.analysis._horizon_plot import plot_horizons
 from proctor.analysis._html import comparison_html, report_html
 from proctor.analysis._paired import (
     Comparison,
@@ -26,6 +53,18 @@ from proctor.analysis._paired import (
     newcombe_paired_interval,
 )
 from proctor.analysis._plots import comparison_figure, report_figures, write_figures
+from proctor.analysis._raters import (
+    JudgeAgreement,
+    PairRow,
+    PersonJudge,
+    RaterFilters,
+    RaterReport,
+    RaterRow,
+    ScaleAgreement,
+    StudyAgreement,
+    rater_report,
+    scale_points,
+)
 from proctor.analysis._rates import Rate, pooled_rate, task_rate, wilson_bounds
 from proctor.analysis._report import Report, build_report
 from proctor.analysis._stats import (
@@ -33,8 +72,11 @@ from proctor.analysis._stats import (
     Estimate,
     accuracy_ci,
     difference_ci,
+    effective_size,
     mean_ci,
     paired_difference_ci,
+    permutation_p_value,
+    sign_flip_p_value,
     wilson_interval,
 )
 from proctor.analysis._thresholds import (
@@ -51,11 +93,13 @@ from proctor.analysis._thresholds import (
     measures,
     verdict,
 )
+from proctor.analysis._trend import Crossing, Projection, Trend, TrendConfig, TrendPoint, fit_trend, plot_trend
 
 __all__ = [
     "AnalysisError",
     "Comparison",
     "Costs",
+    "Crossing",
     "Estimate",
     "FilterTerm",
     "Flip",
@@ -63,47 +107,91 @@ __all__ = [
     "GDCGaps",
     "GDCItem",
     "GridCell",
+    "HorizonConfig",
+    "HorizonReport",
+    "HorizonRuns",
+    "JudgeAgreement",
+    "KappaWeights",
+    "Level",
     "McNemar",
     "Measure",
     "Measurement",
+    "ModelHorizon",
     "ModelSummary",
     "ModelVerdict",
+    "PairRow",
+    "PersonJudge",
     "PlayerRating",
     "ProfileRow",
+    "Projection",
     "Rate",
+    "RaterFilters",
+    "RaterReport",
+    "RaterRow",
     "Ratings",
+    "ReliabilityData",
     "Report",
     "ResultsGrid",
     "RunFilter",
+    "ScaleAgreement",
+    "StoreSelection",
+    "StudyAgreement",
     "TaskDifference",
+    "TaskPoint",
     "Threshold",
     "ThresholdResult",
     "ThresholdsFile",
+    "Trend",
+    "TrendConfig",
+    "TrendPoint",
     "accuracy_ci",
+    "alpha_ci",
+    "auc_ci",
     "bradley_terry",
     "build_report",
     "capability_profile",
     "clustered_difference",
+    "cohen_kappa",
     "compare",
     "comparison_figure",
     "comparison_html",
     "difference_ci",
+    "effective_size",
     "evaluate_thresholds",
     "expected_score",
+    "fit_trend",
     "gdc_gaps",
     "get_measure",
+    "horizon_points",
+    "kappa_ci",
+    "krippendorff_alpha",
     "load_thresholds",
+    "loo_consensus",
     "mcnemar_exact",
     "mean_ci",
     "measure",
     "measures",
     "newcombe_paired_interval",
     "paired_difference_ci",
+    "permutation_p_value",
+    "plot_horizons",
+    "plot_trend",
     "pooled_rate",
+    "rater_report",
+    "read_metr_runs",
+    "read_release_dates",
+    "release_date",
+    "reliability_matrix",
     "report_figures",
     "report_html",
     "results_grid",
+    "scale_points",
+    "sign_flip_p_value",
+    "spearman_ci",
+    "store_runs",
+    "success_rates",
     "task_rate",
+    "time_horizons",
     "verdict",
     "wilson_bounds",
     "wilson_interval",

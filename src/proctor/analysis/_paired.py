@@ -27,7 +27,7 @@ from sqlalchemy import Connection, and_, case, func, select
 
 from proctor.analysis._filters import RunFilter, check_solved_at, counted, score_value, solved, where
 from proctor.analysis._rates import t_quantile, wilson_bounds
-from proctor.analysis._stats import AnalysisError, Estimate, difference_estimate
+from proctor.analysis._stats import AnalysisError, Estimate, difference_estimate, sign_flip_p_value
 from proctor.store import Store
 from proctor.store import _schema as s
 
@@ -117,7 +117,8 @@ class Comparison(BaseModel):
     solved_at: float
     """A run is solved when its score is at least this."""
     difference: Estimate
-    """Mean over shared tasks of A − B, with the cluster bootstrap interval over task families and p-value."""
+    """Mean over shared tasks of A − B, with the cluster bootstrap interval over task families and the sign-flip
+    p-value."""
     a_mean: float
     """A's mean over the shared tasks."""
     b_mean: float
@@ -367,21 +368,22 @@ def clustered_difference(
     seed: int = 0,
 ) -> Estimate:
     """The mean of per-task differences with a cluster bootstrap interval over task families, and the p-value of
-    "no difference" (as in `paired_difference_ci`).
+    "no difference" from a sign-flip test over families (`sign_flip_p_value`, as `paired_difference_ci` gives).
 
     Each resample draws families with replacement and takes all their tasks (tasks of one family succeed or fail
     together, so they are not independent evidence); with a single family, tasks are resampled instead. Percentile
     intervals from few clusters are too narrow, so the resamples' spread around the estimate is widened by
-    √(n/(n−1))·t(n−1)/z, n the resampled units (Hesterberg's expanded percentile interval, 2015); the p-value is
-    read from the widened resamples. Simulated coverage (tests/analysis/test_paired.py): about 95 % from 3 families
-    up, with or without family effects.
+    √(n/(n−1))·t(n−1)/z, n the resampled units (Hesterberg's expanded percentile interval, 2015). Simulated coverage
+    (tests/analysis/test_paired.py): about 95 % from 3 families up, with or without family effects. The sign-flip
+    test flips the sign of each family's summed differences (each task's, with a single family): exact up to 30
+    families, sampled past that.
 
     Args:
         differences: One difference per task.
         families: Each task's family.
         confidence: Confidence level.
         resamples: Bootstrap resamples.
-        seed: Seed of the bootstrap.
+        seed: Seed of the bootstrap (and of the sign-flip test when it samples).
 
     Raises:
         AnalysisError: No differences, or not one family per difference.
@@ -410,6 +412,13 @@ def clustered_difference(
         quantile = 0.5 + confidence / 2
         widen = math.sqrt(units / (units - 1)) * t_quantile(quantile, units - 1)
         draws = observed + widen / NormalDist().inv_cdf(quantile) * (draws - observed)
+    p_value = sign_flip_p_value(values, list(families) if len(names) > 1 else None, resamples=resamples, seed=seed)
     return difference_estimate(
-        observed, draws, n=values.size, confidence=confidence, method="cluster-bootstrap", clusters=len(names)
+        observed,
+        draws,
+        n=values.size,
+        confidence=confidence,
+        method="cluster-bootstrap",
+        clusters=len(names),
+        p_value=p_value,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
+from itertools import combinations
 from statistics import NormalDist
 from typing import Literal
 
@@ -51,7 +52,8 @@ class Estimate(BaseModel):
     resamples: int | None = None
     """Bootstrap resamples drawn; None for the Wilson interval."""
     p_value: float | None = None
-    """Two-sided bootstrap p-value of "the true value is 0"; set only by paired differences."""
+    """Two-sided p-value of "the true value is 0" from a randomization test (exact at small n); set only by
+    differences."""
 
     def __str__(self) -> str:
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
@@ -71,7 +73,9 @@ def accuracy_ci(
     Args:
         correct: One outcome per judged item (True = correct).
         confidence: Confidence level of the interval.
-        method: "bootstrap" (percentile bootstrap) or "wilson" (Wilson score interval; independent outcomes only).
+        method: "bootstrap" (percentile bootstrap) or "wilson" (Wilson score interval; with clusters, at the
+            effective sample size, see `effective_size`). Wilson never collapses to a point: all-correct outcomes
+            get an interval below 1, which a bootstrap cannot give.
         clusters: Optional cluster id per outcome; the bootstrap then resamples whole clusters.
         resamples: Bootstrap resamples.
         seed: Seed of the bootstrap; the same seed gives the same interval.
@@ -80,7 +84,7 @@ def accuracy_ci(
         The accuracy and its interval.
 
     Raises:
-        AnalysisError: No outcomes, clusters of the wrong length, or Wilson asked for clustered outcomes.
+        AnalysisError: No outcomes, or clusters of the wrong length.
 
     Example:
         >>> print(accuracy_ci([True, True, True, False], method="wilson"))
@@ -89,13 +93,21 @@ def accuracy_ci(
     values = _as_array(correct, "correct")
     _check_common(confidence, resamples)
     if method == "wilson":
-        if clusters is not None:
-            raise AnalysisError(
-                "the Wilson interval assumes independent outcomes: use method='bootstrap' with clusters"
+        if clusters is None:
+            low, high = wilson_interval(int(values.sum()), values.size, confidence=confidence)
+            return Estimate(
+                value=float(values.mean()), low=low, high=high, n=values.size, confidence=confidence, method="wilson"
             )
-        low, high = wilson_interval(int(values.sum()), values.size, confidence=confidence)
+        effective, count = effective_size(values, clusters)
+        low, high = _wilson(float(values.mean()), effective, confidence)
         return Estimate(
-            value=float(values.mean()), low=low, high=high, n=values.size, confidence=confidence, method="wilson"
+            value=float(values.mean()),
+            low=low,
+            high=high,
+            n=values.size,
+            confidence=confidence,
+            method="wilson",
+            clusters=count,
         )
     return _bootstrap_mean(values, clusters, confidence=confidence, resamples=resamples, seed=seed)
 
@@ -115,9 +127,9 @@ def paired_difference_ci(
     questions keeps each pair together: the interval reflects only how A and B differ, not how hard the questions
     are.
 
-    The p-value tests "no difference" by shifting the bootstrap distribution to be centred on 0 and counting
-    resamples at least as far from 0 as the observed difference: p = (1 + #{|d* - d| >= |d|}) / (resamples + 1).
-    It is 1 when the observed difference is 0 and cannot go below 1 / (resamples + 1).
+    The p-value of "no difference" is the sign-flip randomization test of `sign_flip_p_value`, exact at small n
+    (6 of 10 questions differing, all one way: p = 0.031, the exact sign test); a bootstrap p-value is far too
+    small there.
 
     Args:
         a: Outcome per question under protocol A (booleans, or scores in [0, 1]).
@@ -142,10 +154,9 @@ def paired_difference_ci(
         )
     _check_common(confidence, resamples)
     difference = first - second
-    estimate, draws = _bootstrap(difference, clusters, confidence=confidence, resamples=resamples, seed=seed)
-    observed = estimate.value
-    extreme = int(np.count_nonzero(np.abs(draws - observed) >= abs(observed) - 1e-12))
-    return estimate.model_copy(update={"p_value": (1 + extreme) / (resamples + 1)})
+    estimate, _ = _bootstrap(difference, clusters, confidence=confidence, resamples=resamples, seed=seed)
+    p_value = sign_flip_p_value(difference, clusters, resamples=resamples, seed=seed)
+    return estimate.model_copy(update={"p_value": p_value})
 
 
 def difference_ci(
@@ -157,7 +168,7 @@ def difference_ci(
     seed: int = 0,
 ) -> Estimate:
     """Mean of A minus mean of B for two independent groups (e.g. runs restarted when stuck against runs that were
-    not), bootstrapping each group on its own, with a p-value computed as in `paired_difference_ci`.
+    not), bootstrapping each group on its own, with the p-value of a permutation test (`permutation_p_value`).
 
     Args:
         a: Outcomes of group A (booleans, or scores in [0, 1]).
@@ -181,7 +192,10 @@ def difference_ci(
     _, draws_a = _bootstrap(first, None, confidence=confidence, resamples=resamples, seed=seed)
     _, draws_b = _bootstrap(second, None, confidence=confidence, resamples=resamples, seed=seed + 1)
     observed = float(first.mean() - second.mean())
-    return difference_estimate(observed, draws_a - draws_b, n=first.size + second.size, confidence=confidence)
+    p_value = permutation_p_value(first, second, resamples=resamples, seed=seed)
+    return difference_estimate(
+        observed, draws_a - draws_b, n=first.size + second.size, confidence=confidence, p_value=p_value
+    )
 
 
 def difference_estimate(
@@ -192,12 +206,12 @@ def difference_estimate(
     confidence: float,
     method: Literal["bootstrap", "cluster-bootstrap"] = "bootstrap",
     clusters: int | None = None,
+    p_value: float,
 ) -> Estimate:
-    """A difference with the percentile interval of its bootstrap `draws`, and the p-value of "no difference"
-    (the draws shifted to centre on 0, as in `paired_difference_ci`)."""
+    """A difference with the percentile interval of its bootstrap `draws` and the given p-value of "no
+    difference" (from a randomization test: `sign_flip_p_value` or `permutation_p_value`)."""
     alpha = 1 - confidence
     low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-    extreme = int(np.count_nonzero(np.abs(draws - observed) >= abs(observed) - 1e-12))
     return Estimate(
         value=observed,
         low=float(low),
@@ -207,8 +221,93 @@ def difference_estimate(
         method=method,
         clusters=clusters,
         resamples=int(draws.size),
-        p_value=(1 + extreme) / (draws.size + 1),
+        p_value=p_value,
     )
+
+
+EXACT_UNITS = 30
+"""Sign-flip tests count all 2^k sign patterns exactly up to this many non-zero units (2^15 sums per half)."""
+EXACT_PERMUTATIONS = 50_000
+"""Permutation tests enumerate every split of the pooled outcomes up to this many splits."""
+
+
+def sign_flip_p_value(
+    differences: Sequence[float] | NDArray[np.float64],
+    clusters: Sequence[Hashable] | None = None,
+    *,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> float:
+    """Two-sided p-value of "no difference" for paired differences, by the sign-flip randomization test.
+
+    Under the null each unit's difference (a question's, or a cluster's summed differences) is as likely negative
+    as positive. p is the share of the 2^k sign patterns of the k non-zero units whose |sum| is at least the
+    observed |sum|: exact up to `EXACT_UNITS` non-zero units (counted by meeting in the middle), else estimated from
+    `resamples` random patterns as (1 + count) / (resamples + 1). For 0/1 outcomes it is the exact two-sided sign
+    test (McNemar's exact test): 6 of 10 questions differing, all in one direction, gives 2 / 2^6 = 0.031.
+
+    Example:
+        >>> round(sign_flip_p_value([1.0] * 6 + [0.0] * 4), 4)
+        0.0312
+    """
+    values = np.asarray(differences, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise AnalysisError("differences has no outcomes: give a non-empty flat sequence of numbers")
+    sums, _ = _units(values, clusters)
+    units = sums[np.abs(sums) > 1e-12]
+    observed = abs(float(units.sum()))
+    if units.size == 0 or observed <= 1e-12:
+        return 1.0
+    threshold = observed - 1e-9 * max(1.0, observed)
+    if units.size <= EXACT_UNITS:
+        half = units.size // 2
+        left = _signed_sums(units[:half])
+        right = np.sort(_signed_sums(units[half:]))
+        at_least = right.size - np.searchsorted(right, threshold - left, side="left")
+        at_most = np.searchsorted(right, -threshold - left, side="right")
+        return float((at_least.sum() + at_most.sum()) / 2.0**units.size)
+    rng = np.random.default_rng(seed)
+    count = 0
+    chunk = max(1, _CHUNK_CELLS // units.size)
+    for start in range(0, resamples, chunk):
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(min(resamples, start + chunk) - start, units.size))
+        count += int(np.count_nonzero(np.abs(signs @ units) >= threshold))
+    return (1 + count) / (resamples + 1)
+
+
+def _signed_sums(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """All 2^len(values) sums of the values each taken with sign + or -."""
+    sums = np.zeros(1)
+    for value in values:
+        sums = np.concatenate([sums + value, sums - value])
+    return sums
+
+
+def permutation_p_value(
+    a: NDArray[np.float64], b: NDArray[np.float64], *, resamples: int = 10_000, seed: int = 0
+) -> float:
+    """Two-sided p-value of "no difference" between two independent groups, by a permutation test of |mean A -
+    mean B|: exact (every split of the pooled outcomes into groups of the same sizes) up to `EXACT_PERMUTATIONS`
+    splits, else from `resamples` random splits as (1 + count) / (resamples + 1)."""
+    pooled = np.concatenate([a, b])
+    size, total = a.size, float(pooled.sum())
+
+    def gaps(chosen: NDArray[np.float64]) -> NDArray[np.float64]:  # chosen: sums of the splits' group A
+        return np.asarray(np.abs(chosen / size - (total - chosen) / b.size), dtype=np.float64)
+
+    observed = float(gaps(np.array([a.sum()]))[0])
+    threshold = observed - 1e-9 * max(1.0, observed)
+    if math.comb(pooled.size, size) <= EXACT_PERMUTATIONS:
+        chosen = np.array([pooled[list(pick)].sum() for pick in combinations(range(pooled.size), size)])
+        return float(np.count_nonzero(gaps(chosen) >= threshold) / chosen.size)
+    rng = np.random.default_rng(seed)
+    count = 0
+    chunk = max(1, _CHUNK_CELLS // pooled.size)
+    for start in range(0, resamples, chunk):
+        order = np.argsort(rng.random((min(resamples, start + chunk) - start, pooled.size)), axis=1)
+        chosen = pooled[order[:, :size]].sum(axis=1)
+        count += int(np.count_nonzero(gaps(chosen) >= threshold))
+    return (1 + count) / (resamples + 1)
 
 
 def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
@@ -227,14 +326,38 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tupl
     """
     if n < 1 or not 0 <= successes <= n:
         raise AnalysisError(f"Wilson interval needs 0 <= successes <= n and n >= 1, got {successes}/{n}")
+    # At 0 or n successes the bound is exactly 0 or 1; the subtraction would leave rounding noise.
+    return _wilson(successes / n, float(n), confidence)
+
+
+def effective_size(values: NDArray[np.float64], clusters: Sequence[Hashable]) -> tuple[float, int]:
+    """The effective sample size of clustered 0/1 outcomes, and the number of clusters.
+
+    It is n / deff, with the design effect deff = (variance of the mean between clusters, the ratio estimator's
+    linearised variance) / (its variance if outcomes were independent), kept between 1 and the mean cluster size
+    (n / clusters): never more information than n independent outcomes, never less than one outcome per cluster.
+    When it cannot be estimated (all outcomes equal, or one cluster) the worst case, one outcome per cluster, is
+    taken: an all-correct protocol on 10 questions judged in both answer orders counts as 10 outcomes, not 20."""
+    sums, sizes = _units(values, clusters)
+    n, count = float(values.size), len(sums)
+    mean = float(values.mean())
+    largest = n / count
+    if count < 2 or mean in (0.0, 1.0):
+        return count * 1.0, count
+    between = count / (count - 1) * float(np.sum((sums - mean * sizes) ** 2)) / (n * n)
+    independent = mean * (1 - mean) / n
+    deff = min(max(between / independent, 1.0), largest)
+    return n / deff, count
+
+
+def _wilson(p: float, n: float, confidence: float) -> tuple[float, float]:
+    """The Wilson score interval of a proportion `p` from `n` (possibly effective, fractional) outcomes."""
     z = _normal_quantile(0.5 + confidence / 2)
-    p = successes / n
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    # At 0 or n successes the bound is exactly 0 or 1; the subtraction would leave rounding noise.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
+    low = 0.0 if p == 0.0 else max(0.0, centre - half)
+    high = 1.0 if p == 1.0 else min(1.0, centre + half)
     return low, high
 
 

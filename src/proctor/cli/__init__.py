@@ -13,19 +13,24 @@ from typer.exceptions import TyperException
 from proctor.analysis import AnalysisError
 from proctor.cli import (
     _holds,  # noqa: F401  (registers approve and answer)
+    _interop,  # noqa: F401  (registers import)
     _more,  # noqa: F401  (registers export and tasks)
     _report,  # noqa: F401  (registers report)
+    _report_horizon,  # noqa: F401  (registers report horizon and report trend)
+    _report_raters,  # noqa: F401  (registers report raters)
     _web,  # noqa: F401  (registers view and users)
 )
 from proctor.cli._app import ConfigError, app
 from proctor.cli._checks import describe
 from proctor.cli._processes import ListenError, sigterm_as_interrupt
+from proctor.interop import InteropError
 from proctor.models import ModelError
 from proctor.protocols import ExperimentError
 from proctor.protocols.datasets import DatasetError
 from proctor.runner import SettingError, UnknownChooserError
 from proctor.sandbox import SandboxError
 from proctor.store import StoreError
+from proctor.store._export import ExportError
 from proctor.tasks import TaskError
 
 USER_ERRORS = (
@@ -33,6 +38,8 @@ USER_ERRORS = (
     ConfigError,
     DatasetError,
     ExperimentError,
+    ExportError,
+    InteropError,
     ListenError,
     ModelError,
     SandboxError,

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -52,6 +52,10 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a tabl
 
 RESUME_FLAGS = {name: f"--max-{name}" for name in ("steps", "tokens", "cost", "seconds")}
 
+HUMAN_NOTE = (
+    "note: the human agent's runs wait for a person: open the run in the web interface (proctor view; the runs "
+    "list links its work page), start the clock, and submit there."
+)
 BASELINE_NOTE = (
     "note: {model} is a scripted baseline, not a language model: it solves some tasks by fixed rules and "
     "fails the others. Give --model provider/model (e.g. openai/gpt-4o-mini) to run a real model."
@@ -61,7 +65,9 @@ BASELINE_NOTE = (
 @app.command()
 def run(
     tasks: Annotated[str, typer.Argument(help="A task folder, a suite folder, or 'examples'.")],
-    model: Annotated[str, typer.Option(help="The agent's model, provider/model.")] = "scripted/baseline",
+    model: Annotated[
+        str | None, typer.Option(help="The agent's model, provider/model (default scripted/baseline; none for human).")
+    ] = None,
     agent: Annotated[
         list[str] | None, typer.Option("--agent", help="The agent (see `proctor agents`); repeat to compare.")
     ] = None,
@@ -71,14 +77,16 @@ def run(
     rater: Annotated[str | None, typer.Option(help="The rating chooser's model (default: the agent's).")] = None,
     advisor: Annotated[str | None, typer.Option(help="triframe's advisor model (default: the agent's).")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Most steps per run.")] = 30,
+    max_steps: Annotated[int | None, typer.Option(help="Most steps per run (default 30; none for human).")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Most tokens per run.")] = None,
     max_cost: Annotated[float | None, typer.Option(help="Most US dollars per run.")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Most wall seconds per run (pauses excluded).")] = None,
     checkpoint_steps: Annotated[int | None, typer.Option(help="Pause every N steps for a person.")] = None,
     checkpoint_cost: Annotated[float | None, typer.Option(help="Pause every $X for a person.")] = None,
-    stuck_every: Annotated[int, typer.Option(help="Ask 'are you stuck?' every K steps (0: never).")] = 0,
-    stuck_after: Annotated[int, typer.Option(help="Ask after F failed actions in a row (0: never).")] = 3,
+    stuck_every: Annotated[int | None, typer.Option(help="Ask 'are you stuck?' every K steps (0: never).")] = None,
+    stuck_after: Annotated[
+        int | None, typer.Option(help="Ask after F failed actions in a row (default 3; 0: never).")
+    ] = None,
     no_restart: Annotated[bool, typer.Option("--no-restart", help="Record stuck checks but never restart.")] = False,
     allow_internet: Annotated[bool, typer.Option(help="Grant full_internet to tasks that ask.")] = False,
     sandbox: Annotated[str, typer.Option(help="Sandbox backend: bwrap or docker.")] = "bwrap",
@@ -90,34 +98,42 @@ def run(
 ) -> None:
     """Run tasks with a model and print a results table."""
     if config is not None:
-        run_config = load_config(config)
+        configs = [load_config(config)]
     else:
-        try:  # validated as a whole, so a value out of range is named by its flag
-            run_config = RunConfig.model_validate(
-                {
-                    "model": model,
-                    "options": options,
-                    "generate": {"temperature": temperature},
-                    "chooser": {"name": chooser, "model": rater},
-                    "limits": {"steps": max_steps, "tokens": max_tokens, "cost": max_cost, "seconds": max_seconds},
-                    "checkpoint": {"steps": checkpoint_steps, "cost": checkpoint_cost},
-                    "stuck": {"every": stuck_every, "after_failures": stuck_after, "restart": not no_restart},
-                    "sandbox": sandbox,
-                    "command_limits": {"timeout": command_timeout},
-                    "allow_internet": allow_internet,
-                }
-            )
-        except ValidationError as error:
-            raise ConfigError(describe(error, RUN_FLAGS)) from None
-    roles = {"advisor": advisor, "rater": rater}
-    configs = [run_config] if config is not None else [agent_config(run_config, a, roles) for a in agent or ["tags"]]
-    model_ = get_model(run_config.model, **run_config.model_options)  # a mistyped name fails here, before any run
-    get_chooser(run_config.chooser, model_)
+        # Flags left out are left out of the config, so an agent's own defaults (the human agent's) apply.
+        given = {
+            "model": model,
+            "options": options,
+            "generate": {"temperature": temperature},
+            "chooser": {"name": chooser, "model": rater},
+            "limits": {"steps": max_steps, "tokens": max_tokens, "cost": max_cost, "seconds": max_seconds},
+            "checkpoint": {"steps": checkpoint_steps, "cost": checkpoint_cost},
+            "stuck": {"every": stuck_every, "after_failures": stuck_after, "restart": not no_restart},
+            "sandbox": sandbox,
+            "command_limits": {"timeout": command_timeout},
+            "allow_internet": allow_internet,
+        }
+        unset = {
+            "model": model,
+            "limits.steps": max_steps,
+            "stuck.every": stuck_every,
+            "stuck.after_failures": stuck_after,
+        }
+        fields = _without(given, [key for key, value in unset.items() if value is None])
+        roles = {"advisor": advisor, "rater": rater}
+        configs = [agent_config(fields, a, roles) for a in agent or ["tags"]]
+    for each in configs:
+        model_ = get_model(each.model, **each.model_options)  # a mistyped name fails here, before any run
+        get_chooser(each.chooser, model_)
     loaded = load_tasks(tasks, only=task)
-    asyncio.run(preflight_async(run_config))  # no key, no server, no sandbox: one line, nothing stored
+    for n, each in enumerate(configs):  # no key, no server, no sandbox: one line, nothing stored
+        asyncio.run(preflight_async(each, sandbox=n == 0 or each.sandbox != configs[0].sandbox))
+    run_config = configs[0]
     store = Store(db)
     if run_config.model.startswith("scripted/"):
         notes.print(BASELINE_NOTE.format(model=run_config.model), style="yellow")
+    if any(each.agent == "human" for each in configs):
+        notes.print(HUMAN_NOTE, style="yellow")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     records: list[RunRecord] = []
     with Progress(*columns, console=console, transient=True, disable=json_out) as progress:
@@ -129,7 +145,8 @@ def run(
     if json_out:
         print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
     elif len(configs) > 1:
-        print_side_by_side(console, records, [c.agent for c in configs], title=f"runs of {tasks} · {run_config.model}")
+        models = " · ".join(dict.fromkeys(c.model for c in configs))
+        print_side_by_side(console, records, [c.agent for c in configs], title=f"runs of {tasks} · {models}")
     else:
         print_runs(console, records, title=f"runs of {tasks}")
         scored = [r.score for r in records if r.score is not None]
@@ -145,15 +162,30 @@ def _advance(progress: Progress, bar: TaskID, record: RunRecord) -> None:
     progress.advance(bar)
 
 
-def agent_config(config: RunConfig, name: str, roles: dict[str, str | None]) -> RunConfig:
-    """`config` with agent `name` (refused in one line if no agent has that name); triframe gets its advisor and
-    rater models from `roles`."""
+def agent_config(fields: dict[str, Any], name: str, roles: dict[str, str | None]) -> RunConfig:
+    """The run config of `fields` with agent `name` (refused in one line if no agent has that name, as is a value
+    out of range, named by its flag); triframe gets its advisor and rater models from `roles`."""
     try:
         get_agent_factory(name)
     except UnknownAgentError as error:
         raise ConfigError(f"--agent: {error}") from None
     options = {role: model for role, model in roles.items() if model} if name == "triframe" else {}
-    return config.model_copy(update={"agent": name, "agent_options": options})
+    try:  # validated as a whole, so a value out of range is named by its flag
+        return RunConfig.model_validate(fields | {"agent": name, "agent_options": options})
+    except ValidationError as error:
+        raise ConfigError(describe(error, RUN_FLAGS)) from None
+
+
+def _without(fields: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """`fields` without the dotted `keys` (`limits.steps`)."""
+    kept = {key: dict(value) if isinstance(value, dict) else value for key, value in fields.items()}
+    for key in keys:
+        head, _, tail = key.partition(".")
+        if tail:
+            kept[head].pop(tail, None)
+        else:
+            kept.pop(head, None)
+    return kept
 
 
 @app.command("agents")

@@ -19,6 +19,7 @@ from proctor.cli._oversee import oversee_app
 from proctor.cli._render import percent
 from proctor.models import check_model, get_model
 from proctor.protocols import OversightConfig, Report, items, load_dataset, plot, report, run_experiment
+from proctor.protocols._report import label as row_label
 from proctor.runner import check_models
 from proctor.store import RunStatus, Store
 
@@ -32,9 +33,11 @@ def run(
     ] = "scripted/baseline",
     opponent: Annotated[list[str] | None, typer.Option("--opponent", help="Other debaters for cross-play.")] = None,
     judge: Annotated[list[str] | None, typer.Option("--judge", help="Judge models (repeatable).")] = None,
-    preference: Annotated[str | None, typer.Option(help="The model rating best-of-N candidates.")] = None,
+    preference: Annotated[
+        str | None, typer.Option(help="The model scoring best-of-N candidates (default: the first judge).")
+    ] = None,
     rounds: Annotated[int, typer.Option(help="Rounds of argument.")] = 3,
-    best_of: Annotated[int, typer.Option(help="Candidates per turn (best-of-N).")] = 1,
+    best_of: Annotated[int, typer.Option(help="Candidates per debater or consultant turn (best-of-N).")] = 1,
     word_limit: Annotated[int, typer.Option(help="Most words per turn.")] = 150,
     simultaneous: Annotated[bool, typer.Option("--simultaneous", help="Debaters argue each round at once.")] = False,
     cross_examination: Annotated[
@@ -78,11 +81,11 @@ def run(
     unknown = [p for p in settings.protocols if p not in _known()]
     if unknown:
         raise ConfigError(f"unknown protocol {unknown[0]!r} (protocols: {', '.join(sorted(_known()))})")
+    name, questions = load_dataset(dataset)  # a missing or unusable file: one line, before any model is called
+    questions = questions[:limit] if limit else questions
     models = [settings.debater, *settings.opponents, *settings.judges, *filter(None, [settings.preference])]
     named = {m: settings.model_options.get(m, {}) for m in models}
     asyncio.run(check_models(named))  # no key, no server: one line, before anything is stored
-    name, questions = load_dataset(dataset)
-    questions = questions[:limit] if limit else questions
     for scripted in sorted(m for m in named if m.startswith("scripted/")):
         notes.print(BASELINE_NOTE.format(model=scripted), style="yellow")
     total = sum(len(items(questions, settings, p)) for p in settings.protocols)
@@ -114,29 +117,37 @@ def _known() -> set[str]:
     return set(PROTOCOLS)
 
 
+def p_value(value: float | None) -> str:
+    """A p-value in three significant digits (an exact 0.00031 is not shown as 0.000)."""
+    return "—" if value is None else f"{value:.3g}"
+
+
 def print_report(result: Report) -> None:
     """The comparison table in the terminal."""
     table = Table(title=f"Judge accuracy · experiment {result.experiment}", title_justify="left")
-    for column in ("protocol", "judge", "accuracy", "95% CI", "vs naive", "p", "n", "unparsed"):
+    for column in ("protocol", "judge", "accuracy", "95% CI", "vs naive", "p", "n", "unparsed", "not judged"):
         table.add_column(column, justify="left" if column in ("protocol", "judge") else "right")
     for row in result.rows:
         versus = row.versus_naive
         table.add_row(
-            row.protocol,
+            row_label(row),
             row.judge,
             percent(row.accuracy.value),
             f"{percent(row.accuracy.low)} – {percent(row.accuracy.high)}",
             "—" if versus is None else f"{100 * versus.value:+.1f} [{100 * versus.low:+.1f}, {100 * versus.high:+.1f}]",
-            "—" if versus is None or versus.p_value is None else f"{versus.p_value:.3f}",
+            "—" if versus is None else p_value(versus.p_value),
             str(row.accuracy.n),
             str(row.unparseable),
+            str(row.stopped),
         )
     console.print(table)
-    if result.elo is not None:
-        elo = Table(title="Debaters from cross-play (Bradley–Terry, Elo scale)", title_justify="left")
+    for judge, ratings in result.elo.items():
+        elo = Table(
+            title=f"Debaters from cross-play judged by {judge} (Bradley–Terry, Elo scale)", title_justify="left"
+        )
         for column in ("debater", "rating", "95% CI", "win rate", "games"):
             elo.add_column(column)
-        for player in result.elo.players:
+        for player in ratings.players:
             elo.add_row(
                 player.player,
                 f"{player.rating:.0f}",
@@ -151,6 +162,12 @@ def print_report(result: Report) -> None:
             f"critiques naming the planted bug's line: {percent(inclusion.value)} "
             f"({percent(inclusion.low)} – {percent(inclusion.high)}, n={inclusion.n})"
         )
+    if result.critique_false_claims is not None:
+        claims = result.critique_false_claims
+        console.print(
+            f"critiques claiming a bug where there is none: {percent(claims.value)} "
+            f"({percent(claims.low)} – {percent(claims.high)}, n={claims.n})"
+        )
     for protocol, located in result.localisation.items():
         console.print(
             f"{protocol}: buggy programs called buggy and located (line ±1): {percent(located.value)} "
@@ -160,6 +177,12 @@ def print_report(result: Report) -> None:
         console.print(f"judge–debater strength gap for {judge}: {100 * gap:+.1f} points of oracle accuracy")
     if result.failed:
         console.print(f"{result.failed} cases failed (a model failed for good) and are left out", style="yellow")
+    if result.not_judged:
+        console.print(
+            f"{result.not_judged} cases were not judged (an open protocol's side choice could not be parsed) and are "
+            "left out",
+            style="yellow",
+        )
 
 
 @oversee_app.command("gdc")
@@ -175,9 +198,9 @@ def gdc(
     """Generator–discriminator–critique gaps of one model (Saunders et al. 2022): G, D, C, GD and CD gaps."""
     from proctor.protocols import measure_gdc
 
+    name, questions = load_dataset(dataset)
     agent = get_model(model)
     asyncio.run(check_model(agent))  # no key, no server: one line, before anything is stored
-    name, questions = load_dataset(dataset)
     questions = questions[:limit] if limit else questions
     store = Store(db)
     experiment, gaps = asyncio.run(

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-import json
+import sys
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from proctor.cli import _experiments  # noqa: F401  (adds `oversee run` and `oversee report`)
-from proctor.cli._app import Db, app, console
+from proctor.cli._app import ConfigError, Db, app, console
 from proctor.cli._oversee import oversee_app
 from proctor.cli._render import interval, percent
 from proctor.store import Store
-from proctor.store._export import preference_pairs, trajectories
+from proctor.store._export import (
+    TABLES,
+    preference_pairs,
+    table_rows,
+    trajectories,
+    with_subtasks,
+    write_jsonl,
+    write_parquet,
+)
+from proctor.store._export_metr import metr_runs
 from proctor.tasks import load_tasks, validate_tasks
 
 
@@ -24,11 +34,37 @@ class ExportKind(StrEnum):
 
     TRAJECTORIES = "trajectories"
     PREFERENCES = "preferences"
+    RUNS = "runs"
+    STEPS = "steps"
+    OPTIONS = "options"
+    RATINGS = "ratings"
+    RUNS_JSONL = "runs-jsonl"
+    INSPECT = "inspect"
+
+
+class ExportFormat(StrEnum):
+    """How `proctor export` writes a flat table."""
+
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+class Alias(StrEnum):
+    """How `proctor export runs-jsonl` names the agent measured."""
+
+    MODEL_AGENT = "model-agent"
+    MODEL = "model"
 
 
 @app.command()
 def export(
-    kind: Annotated[ExportKind, typer.Argument(help="trajectories (one run a line) or preferences (rated pairs).")],
+    kind: Annotated[
+        ExportKind,
+        typer.Argument(
+            help="trajectories (one run a line), preferences (rated pairs), the flat tables runs, steps, options or "
+            "ratings, runs-jsonl (METR's runs.jsonl format), or inspect (Inspect eval logs in the folder -o DIR)."
+        ),
+    ],
     run: Annotated[list[str] | None, typer.Option("--run", help="Only these runs (repeatable).")] = None,
     task: Annotated[str | None, typer.Option(help="Only tasks whose id contains this.")] = None,
     model: Annotated[str | None, typer.Option(help="Only models whose name contains this.")] = None,
@@ -36,18 +72,54 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of standard output.")
     ] = None,
+    file_format: Annotated[
+        ExportFormat, typer.Option("--format", help="jsonl, or parquet for the flat tables (needs --output).")
+    ] = ExportFormat.JSONL,
+    alias: Annotated[
+        Alias, typer.Option(help="runs-jsonl: the alias is `model (agent)` (model-agent) or the model alone.")
+    ] = Alias.MODEL_AGENT,
     db: Db = None,
 ) -> None:
-    """Export runs as JSONL: trajectories, or preference pairs from ratings."""
+    """Export runs: trajectories or preference pairs as JSONL; runs, steps, options or ratings as flat tables in
+    JSONL or Parquet; runs in METR's runs.jsonl format for METR's time-horizon pipeline; or Inspect eval logs."""
+    if kind is ExportKind.INSPECT:
+        from proctor.cli._interop import export_inspect_logs
+
+        if file_format is not ExportFormat.JSONL:
+            raise ConfigError("inspect writes Inspect's own .eval logs: leave out --format")
+        export_inspect_logs(Store(db), output, runs=run, task=task, model=model, limit=limit)
+        return
+    tables = kind.value in TABLES
+    if file_format is ExportFormat.PARQUET and not tables:
+        raise ConfigError(
+            f"{kind.value} is written as JSONL only: use --format jsonl, or export the flat tables runs, steps, "
+            "options and ratings as Parquet"
+        )
+    if file_format is ExportFormat.PARQUET and output is None:
+        raise ConfigError("Parquet is a binary file: give --output FILE")
     store = Store(db)
     records = [store.run(r) for r in run] if run else store.runs(task=task, model=model, top_level=True, limit=limit)
-    rows = trajectories(store, records) if kind is ExportKind.TRAJECTORIES else preference_pairs(store, records)
-    lines = [json.dumps(row, ensure_ascii=False) + "\n" for row in rows]
-    if output is None:
-        typer.echo("".join(lines), nl=False)
+    rows: Iterable[dict[str, Any]]
+    if tables:
+        rows = table_rows(store, kind.value, with_subtasks(store, [r.id for r in records]))
+    elif kind is ExportKind.RUNS_JSONL:
+        metr = metr_runs(store, records, alias=alias.value)
+        for line in metr.left_out:
+            print(f"note: {line}", file=sys.stderr)
+        rows = (line.model_dump(mode="json") for line in metr.runs)
+    elif kind is ExportKind.TRAJECTORIES:
+        rows = trajectories(store, records)
     else:
-        output.write_text("".join(lines))
-        console.print(f"wrote {len(lines)} {kind.value} to {output}", highlight=False)
+        rows = preference_pairs(store, records)
+    if output is None:
+        write_jsonl(rows, sys.stdout)
+        return
+    if file_format is ExportFormat.PARQUET:
+        count = write_parquet(rows, TABLES[kind.value], output)
+    else:
+        with output.open("w") as file:
+            count = write_jsonl(rows, file)
+    console.print(f"wrote {count} {kind.value} to {output}", highlight=False)
 
 
 @app.command()

@@ -82,7 +82,9 @@ def digits_debate(
     ] = None,
     images: Annotated[int, typer.Option(help="Test images debated, each against all nine wrong labels.")] = 300,
     seed: Annotated[int, typer.Option(help="Seed of the split, the judge's training and the test images.")] = 0,
-    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print JSON (seed, configuration, seconds, results with intervals).")
+    ] = False,
 ) -> None:
     """The MNIST debate experiment on scikit-learn's 8×8 digits: judge accuracy alone and after debate."""
     from proctor.protocols.digits import DigitsConfig, DigitsDebateError, run_digits_debate  # scikit-learn: slow
@@ -99,8 +101,14 @@ def digits_debate(
     except DigitsDebateError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    if json_out:
-        rows = [{"pixels": r.pixels, "judge_alone": r.judge_alone, "debate": r.debate, "n": r.n} for r in results]
-        typer.echo(json.dumps(rows))
+    seconds = time.perf_counter() - started
+    if json_out:  # enough to reproduce and to judge the figures: seed, whole configuration, intervals, time
+        out = {
+            "seed": config.seed,
+            "config": config.model_dump(mode="json"),
+            "seconds": round(seconds, 2),
+            "results": [r.model_dump(mode="json") for r in results],
+        }
+        typer.echo(json.dumps(out))
         return
-    _print_table(Console(), results, config, time.perf_counter() - started)
+    _print_table(Console(), results, config, seconds)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -11,7 +12,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from proctor.store import HoldRecord, RunRecord, StepRecord, Store
+from proctor.store import HoldRecord, ObservationRecord, OptionRecord, RunRecord, StepRecord, Store
+from proctor.store._records import MAIN_ARGUMENT
 
 if TYPE_CHECKING:
     from proctor.analysis import Estimate
@@ -108,6 +110,65 @@ def _first_lines(text: str, full: bool, lines: int = 6) -> str:
     return "\n".join(kept) + (f"\n… {more} more lines" if more > 0 else "")
 
 
+def _summary(option: OptionRecord) -> str:
+    argument = option.argument or {}
+    key = MAIN_ARGUMENT.get(option.action or "")
+    if key is not None and isinstance(argument.get(key), str):
+        return str(argument[key])
+    return option.text or option.parse_error or option.action or ""
+
+
+def _arguments(raw: object, full: bool) -> str:
+    """A tool call's raw JSON arguments, one `name: value` line each (strings as they are; a long value cut to its
+    first lines unless `full`), or as written when they are not a JSON object."""
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return str(raw)
+    if not isinstance(parsed, dict):
+        return str(raw)
+    lines = []
+    for key, value in parsed.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        lines.append(f"{key}: " + _first_lines(text, full, 3).replace("\n", "\n" + " " * (len(str(key)) + 2)))
+    return "\n".join(lines)
+
+
+def _result(result: dict[str, Any] | ObservationRecord, full: bool) -> Tree:
+    """What an action did: a header (kind, exit code, failure) over the first lines of its output."""
+    shown = result if isinstance(result, ObservationRecord) else ObservationRecord.model_validate(result)
+    header = f"→ {shown.kind}"
+    if shown.exit_code is not None:
+        header += f" exit {shown.exit_code}"
+    if shown.failed:
+        header += " · failed"
+    if shown.timed_out:
+        header += " · timed out"
+    if shown.truncated:
+        header += " · output cut"
+    body = shown.output + (f"\n[stderr] {shown.stderr}" if shown.stderr else "")
+    node = Tree(Text(header, style=f"bold {'red' if shown.failed else 'white'}"))
+    if body:
+        node.add(Text(_first_lines(body, full), style="dim"))
+    return node
+
+
+def _calls(node: Tree, option: OptionRecord, results: list[dict[str, Any]] | None, full: bool) -> None:
+    """An option's tool calls under it: each tool with its arguments or error, and (chosen) what it did."""
+    for n, call in enumerate((option.argument or {}).get("calls", [])):
+        branch = node.add(Text(str(call["tool"]), style="bold"))
+        if arguments := _arguments(call["arguments"], full):
+            branch.add(Text(arguments))
+        if call.get("error"):
+            branch.add(Text(f"error: {call['error']}", style="red"))
+        if results is None:
+            continue
+        if n < len(results):
+            branch.add(_result(results[n], full))
+        else:
+            branch.add(Text("not run: an earlier call ended the task", style="dim"))
+
+
 def _step_node(tree: Tree, store: Store, step: StepRecord, full: bool) -> None:
     chosen = step.chosen
     tags = f" [cyan]#{' #'.join(escape(t) for t in step.tags)}[/]" if step.tags else ""
@@ -124,31 +185,25 @@ def _step_node(tree: Tree, store: Store, step: StepRecord, full: bool) -> None:
     if chosen is not None:
         label += f" · {escape(chosen.action or 'unparseable')} · chosen by {escape(step.chooser or '?')}"
     node = tree.add(label + tags)
+    observation = step.observation
+    per_call = observation.calls if observation is not None and chosen and chosen.action == "calls" else None
     for option in step.options:
-        mark = "[green]✔[/]" if option.id == step.chosen_option_id else "[dim]·[/]"
+        is_chosen = option.id == step.chosen_option_id
+        mark = "[green]✔[/]" if is_chosen else "[dim]·[/]"
         ratings = " ".join(f"{r.value:.1f}" for r in option.ratings)
         rated = f" [blue]rated {ratings}[/]" if ratings else ""
-        argument = option.argument or {}
-        summary = next(iter(argument.values()), option.parse_error or option.text) if argument else option.text
-        node.add(
+        line = node.add(
             Text.from_markup(f"{mark} [dim]option {option.index} ({escape(option.source)})[/]{rated} ").append(
-                _first_lines(str(summary), full, 3)
+                _first_lines(_summary(option), full, 3)
             )
         )
+        if option.action == "calls":
+            _calls(line, option, per_call if is_chosen else None, full)
     for held in step.holds:
         node.add(_hold_line(held, full))
-    observation = step.observation
     if observation is not None:
-        style = "red" if observation.failed else "white"
-        header = f"→ {observation.kind}"
-        if observation.exit_code is not None:
-            header += f" exit {observation.exit_code}"
-        if observation.timed_out:
-            header += " · timed out"
-        if observation.truncated:
-            header += " · output cut"
-        body = observation.output + (f"\n[stderr] {observation.stderr}" if observation.stderr else "")
-        node.add(Text(header, style=f"bold {style}")).add(Text(_first_lines(body, full), style="dim"))
+        if per_call is None:  # each call's result is under its call
+            node.add(_result(observation, full))
         if observation.child_run_id:
             child = store.run(observation.child_run_id)
             node.add(run_tree(store, child, full=full))

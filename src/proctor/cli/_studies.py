@@ -70,7 +70,7 @@ def print_study(result: StudyReport) -> None:
     else:
         console.print(
             f"effect of the help (assisted − unassisted): {100 * effect.value:+.1f} points "
-            f"[{100 * effect.low:+.1f}, {100 * effect.high:+.1f}], p = {effect.p_value:.3f} "
+            f"[{100 * effect.low:+.1f}, {100 * effect.high:+.1f}], p = {effect.p_value:.3g} "
             f"(two-way cluster bootstrap over {result.questions} questions and {result.people} people)"
         )
     calibration = Table(title="Calibration", title_justify="left")

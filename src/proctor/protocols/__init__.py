@@ -4,24 +4,30 @@ trees of stored steps, measured by judge accuracy with confidence intervals."""
 from proctor.protocols._config import OversightConfig
 from proctor.protocols._experiment import ExperimentError, items, load_dataset, run_experiment
 from proctor.protocols._gdc import measure_gdc
-from proctor.protocols._protocols import PROTOCOLS, Item, protocol
-from proctor.protocols._quotes import mark_quotes, normalize, verify
+from proctor.protocols._interactive import JudgeTurn, parse_judge_turn
+from proctor.protocols._protocols import PROTOCOLS, Item, ProtocolStop, UnparseableSide, protocol
+from proctor.protocols._quotes import mark_quotes, neutralize, normalize, public_part, verify
 from proctor.protocols._report import Case, Report, Row, cases, plot, report
-from proctor.protocols._session import Session, Turn, Verdict, parse_verdict
+from proctor.protocols._session import Session, Turn, side_probability
 from proctor.protocols._study import create_study, transcript
 from proctor.protocols._study_report import StudyReport, study_report
+from proctor.protocols._verdict import Lines, Verdict, parse_side, parse_verdict, stated_lines
 
 __all__ = [
     "PROTOCOLS",
     "Case",
     "ExperimentError",
     "Item",
+    "JudgeTurn",
+    "Lines",
     "OversightConfig",
+    "ProtocolStop",
     "Report",
     "Row",
     "Session",
     "StudyReport",
     "Turn",
+    "UnparseableSide",
     "Verdict",
     "cases",
     "create_study",
@@ -29,12 +35,18 @@ __all__ = [
     "load_dataset",
     "mark_quotes",
     "measure_gdc",
+    "neutralize",
     "normalize",
+    "parse_judge_turn",
+    "parse_side",
     "parse_verdict",
     "plot",
     "protocol",
+    "public_part",
     "report",
     "run_experiment",
+    "side_probability",
+    "stated_lines",
     "study_report",
     "transcript",
     "verify",

@@ -20,7 +20,7 @@ class OversightConfig(BaseModel):
 
     protocols: list[str] = Field(default_factory=lambda: ["naive", "consultancy", "debate"])
     """Protocols to compare on the same questions: naive, oracle, consultancy, open_consultancy, critique,
-    debate, open_debate."""
+    debate, open_debate, interactive-debate."""
     debater: str = "scripted/baseline"
     """The stronger model: debaters, consultants and critics."""
     opponents: list[str] = Field(default_factory=list)
@@ -28,14 +28,17 @@ class OversightConfig(BaseModel):
     judges: list[str] = Field(default_factory=lambda: ["scripted/baseline"])
     """The weaker judge models (several: accuracy against the judge–debater strength gap)."""
     preference: str | None = None
-    """The model that rates best-of-N candidates for persuasiveness (None: the judge)."""
+    """The model that scores best-of-N candidates: its probability that the judge picks the speaker's answer,
+    reading the transcript with the candidate (None: the first judge)."""
     model_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Provider options per model name (base_url, api_key, max_concurrency, …). Keys and other secrets are used,
     never saved: a saved config holds `"<redacted>"` instead."""
     rounds: int = Field(default=3, ge=1)
-    """Rounds of argument (each debater or the consultant speaks once a round)."""
+    """Rounds of argument (each debater or the consultant speaks once a round); in interactive debate, the most
+    rounds, as the judge may end it sooner."""
     best_of: int = Field(default=1, ge=1)
-    """Candidates per turn; the preference model's favourite is used (best-of-N)."""
+    """Candidates per debater or consultant turn; the one the preference model finds most likely to win the judge
+    over is used (best-of-N)."""
     word_limit: int = Field(default=150, ge=10)
     """Most words per turn; longer turns are cut and marked so."""
     simultaneous: bool = False

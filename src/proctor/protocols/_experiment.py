@@ -17,10 +17,13 @@ from sqlalchemy import Connection
 
 from proctor.models import Model, get_model
 from proctor.protocols._config import OversightConfig
-from proctor.protocols._protocols import PROTOCOLS, Item
+from proctor.protocols._protocols import PROTOCOLS, Item, ProtocolStop
 from proctor.protocols._session import LETTERS, Session
 from proctor.protocols.datasets import Question, two_choice
 from proctor.store import RunStatus, Store, Writer, ops
+
+DEBATES = ("debate", "open_debate", "interactive-debate")
+"""Protocols played by two debaters: every ordered pair of debater models (self-play and cross-play)."""
 
 
 class ExperimentError(ValueError):
@@ -49,14 +52,27 @@ def items(questions: Sequence[Question], config: OversightConfig, protocol: str)
                 correct=order,
                 source=question.source,
                 judge=judge,
+                quotable=quotable(question),
             )
             if protocol in ("consultancy", "critique"):
                 cases += [(question, base.model_copy(update={"assigned": side})) for side in (0, 1)]
-            elif protocol in ("debate", "open_debate"):
+            elif protocol in DEBATES:
                 cases += [(question, base.model_copy(update={"debaters": pair})) for pair in pairs]
             else:
                 cases.append((question, base))
     return cases
+
+
+def quotable(question: Question) -> list[str]:
+    """What a speaker may quote: the hidden source and, in code review, the program under review (as written and
+    as shown, with line numbers)."""
+    texts = [question.source] if question.source else []
+    program = question.metadata.get("program")
+    if isinstance(program, str):
+        from proctor.protocols.bugs import numbered
+
+        texts += [program, numbered(program)]
+    return texts
 
 
 def question_task(dataset: str, question: Question) -> dict[str, Any]:
@@ -126,9 +142,9 @@ async def _judge_one(
     item: Item,
     dataset: str,
 ) -> None:
-    speaker = item.debaters[0] if protocol in ("debate", "open_debate") else config.debater
+    speaker = item.debaters[0] if protocol in DEBATES else config.debater
     model = item.judge if protocol in ("naive", "oracle") else speaker
-    case: dict[str, Any] = item.model_dump(exclude={"source", "question"})
+    case: dict[str, Any] = item.model_dump(exclude={"source", "question", "quotable"})
     case |= {"question_id": question.id, "metadata": question.metadata}
     run_config = {
         "experiment": experiment,
@@ -147,24 +163,30 @@ async def _judge_one(
         question=item.question,
         answers=item.answers,
         source=item.source,
+        quotable=[*item.quotable] or None,
     )
     try:
         verdict = await PROTOCOLS[protocol](session, item)
     except asyncio.CancelledError:  # stopped (Ctrl-C): never left `running`
         await writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
         raise
+    except ProtocolStop as stop:  # e.g. no side chosen: recorded and counted apart, never given a verdict
+        detail = {"answer": None, "correct": False, "parsed": False, "stopped": stop.reason}
+        await writer.write(_record_verdict, run_id, detail, "", None, f"{stop.reason}: {stop} (not judged)")
+        return
     except Exception as error:  # a model that failed for good: the case is recorded as failed, the rest go on
         await writer.write(ops.set_status, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
         return
     correct = verdict.answer == item.correct
-    detail = verdict.model_dump(exclude={"text"}) | {"correct": correct, "parsed": verdict.answer is not None}
+    detail = verdict.model_dump(exclude={"text"}) | session.detail
+    detail |= {"correct": correct, "parsed": verdict.answer is not None}
     submission = LETTERS[verdict.answer] if verdict.answer is not None else ""
     note = None if verdict.answer is not None else "unparseable verdict: counted as wrong"
     await writer.write(_record_verdict, run_id, detail, submission, 1.0 if correct else 0.0, note)
 
 
 def _record_verdict(
-    conn: Connection, run_id: str, detail: dict[str, Any], submission: str, score: float, note: str | None
+    conn: Connection, run_id: str, detail: dict[str, Any], submission: str, score: float | None, note: str | None
 ) -> None:
     """A judged case's verdict, submission, score and final status, in one transaction."""
     ops.add_event(conn, run_id, "verdict", detail)
@@ -178,7 +200,8 @@ def load_dataset(spec: str) -> tuple[str, list[Question]]:
     (detected by its `article` key) or plain question lines.
 
     Raises:
-        DatasetError: the file is missing or malformed (one line naming file and line).
+        DatasetError: the file is missing or malformed (one line naming file and line), or holds no question with
+            a known answer (QuALITY's test split).
     """
     from proctor.protocols.datasets import QUALITY_SAMPLE, QUESTIONS_SAMPLE, load_quality, load_questions
 
@@ -196,4 +219,10 @@ def load_dataset(spec: str) -> tuple[str, list[Question]]:
         with path.open() as file:
             head = file.readline()
     loaded = load_quality(path).questions if '"article"' in head else load_questions(path)
-    return path.stem, loaded
+    return dataset_name(path), loaded
+
+
+def dataset_name(path: Path) -> str:
+    """A question file's dataset name: its file name without a `.jsonl` or `.json` extension, so that QuALITY's
+    `QuALITY.v1.0.1.htmlstripped.dev` keeps its split."""
+    return path.stem if path.suffix.lower() in (".jsonl", ".json") else path.name

@@ -43,8 +43,12 @@ from proctor.store._studies import StudyError, StudyRecord
 DESIGN = "cyclic incomplete blocks; equitable Euler-circuit 2-colouring of conditions; balanced answer orders"
 TRANSCRIPT_KINDS = ("argument", "question", "answer")
 NOTES = {
-    "debate": "Two debaters argued, each for one answer; one of them is right.",
-    "open_debate": "Two debaters argued, each for one answer; one of them is right.",
+    "debate": "Two debaters argued: Debater A for answer A, Debater B for answer B. One of them is right.",
+    "open_debate": "Two debaters argued: Debater A for answer A, Debater B for answer B. One of them is right.",
+    "interactive-debate": (
+        "Two debaters argued: Debater A for answer A, Debater B for answer B, answering a judge's questions. One of "
+        "them is right."
+    ),
     "consultancy": "A consultant argued for one answer; it was assigned that answer, which may be wrong.",
     "open_consultancy": "A consultant chose an answer and argued for it; it may be wrong.",
     "critique": "Someone proposed an answer (it may be wrong); a critic then reviewed it.",

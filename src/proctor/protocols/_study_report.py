@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from proctor.analysis import Estimate, accuracy_ci, mean_ci
-from proctor.analysis._stats import difference_estimate
+from proctor.analysis._stats import difference_estimate, sign_flip_p_value
 from proctor.store import Store
 from proctor.store import _studies as studies
 from proctor.store._studies import Condition, JudgmentRecord, StudyRecord
@@ -36,7 +36,8 @@ class ConditionRow(BaseModel):
     pending: int
     """Judgments not answered yet."""
     accuracy: Estimate | None
-    """Fraction right, with a 95% bootstrap CI clustered by question; None before any answer."""
+    """Fraction right, with a 95% Wilson interval at the effective sample size of judgments clustered by question
+    (never zero-width, even when every answer is right); None before any answer."""
     confidence: Estimate | None
     """Mean stated confidence, with a 95% bootstrap CI clustered by question."""
     median_seconds: float | None
@@ -108,9 +109,10 @@ def _share(values: list[bool]) -> float | None:
 def two_way_effect(
     done: list[JudgmentRecord], *, resamples: int = 4000, confidence: float = 0.95, seed: int = 0
 ) -> Estimate:
-    """Assisted minus unassisted accuracy with a two-way (questions × people) cluster bootstrap interval and the
-    shifted-bootstrap p-value of "no effect" (as `paired_difference_ci` computes it). Resamples in which a
-    condition got no weight are dropped.
+    """Assisted minus unassisted accuracy with a two-way (questions × people) cluster bootstrap interval, and the
+    p-value of "no effect" from the sign-flip test over questions (`sign_flip_p_value`; exact at small n) of each
+    question's assisted minus unassisted accuracy, for the questions judged in both conditions. Resamples in which
+    a condition got no weight are dropped.
 
     Args:
         done: Answered judgments, both conditions present.
@@ -143,8 +145,20 @@ def two_way_effect(
     draws = draws[np.isfinite(draws)]
     if draws.size == 0:  # every resample lost a condition (a handful of questions): no spread to measure
         draws = np.array([observed])
+    per_question = []
+    for index in range(len(questions)):
+        mine = q == index
+        if assisted[mine].any() and (~assisted[mine]).any():
+            per_question.append(float(right[mine & assisted].mean() - right[mine & ~assisted].mean()))
+    p_value = sign_flip_p_value(per_question, resamples=resamples, seed=seed) if per_question else 1.0
     return difference_estimate(
-        observed, draws, n=len(done), confidence=confidence, method="cluster-bootstrap", clusters=len(questions)
+        observed,
+        draws,
+        n=len(done),
+        confidence=confidence,
+        method="cluster-bootstrap",
+        clusters=len(questions),
+        p_value=p_value,
     )
 
 
@@ -199,7 +213,7 @@ def study_report(store: Store, study: str) -> StudyReport:
                 condition=condition,
                 answered=len(mine),
                 pending=sum(1 for j in every if j.condition == condition and not j.answered),
-                accuracy=accuracy_ci([j.right for j in mine], clusters=clusters) if mine else None,
+                accuracy=accuracy_ci([j.right for j in mine], method="wilson", clusters=clusters) if mine else None,
                 confidence=_mean_confidence(mine),
                 median_seconds=float(np.median(seconds)) if seconds else None,
             )

@@ -203,3 +203,16 @@ class Human:
 @chooser("human")
 def _human(config: ChooserConfig, agent_model: Model) -> Chooser:
     return Human(config)
+
+
+class Author:
+    """Takes the first option, chosen by whoever proposed it: a person doing the task chooses their own action."""
+
+    async def choose(self, request: ChoiceRequest, services: ChooserServices) -> Choice:
+        first = request.options[0]
+        return Choice(option_id=first.id, chooser=first.source)
+
+
+@chooser("author")
+def _author(config: ChooserConfig, agent_model: Model) -> Chooser:
+    return Author()

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
-from proctor.agents._base import get_agent_factory
+from proctor.agents._base import UnknownAgentError, get_agent_factory
 from proctor.agents._react import ACTIONS as TOOL_ACTIONS
 from proctor.models import GenerateConfig, redact
 from proctor.sandbox import Limits
@@ -175,6 +175,19 @@ class RunConfig(_Strict):
     ask_human: bool = False
     """Let the agent ask a person a question (`<ask>`, the `ask_human` tool); the run waits for the answer."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _agent_defaults(cls, data: Any) -> Any:
+        # An agent may bring defaults of its own (`config_defaults`: the human agent calls no model and takes no
+        # step limit); whatever the config gives is kept over them.
+        if not isinstance(data, dict) or not isinstance(data.get("agent"), str):
+            return data
+        try:
+            defaults = getattr(get_agent_factory(data["agent"]), "config_defaults", None)
+        except UnknownAgentError:
+            return data  # refused, with the names there are, by `_known_agent`
+        return _merged(defaults, data) if defaults else data
+
     @field_serializer("model_options")
     def _without_secrets(self, options: dict[str, Any]) -> dict[str, Any]:
         # Every saved copy (the stored run, exports, --json) is made by serializing: the key stays in memory only.
@@ -195,6 +208,15 @@ class RunConfig(_Strict):
         return limits
 
 
+def _merged(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """`given` over `defaults`, nested dicts merged key by key."""
+    merged = dict(defaults)
+    for key, value in given.items():
+        below = merged.get(key)
+        merged[key] = _merged(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return merged
+
+
 def _tighter(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
 
@@ -207,13 +229,16 @@ def _raised(configured: int, suggested: int | None, ceiling: int) -> int:
 def with_task_limits(config: RunConfig, task: Task) -> RunConfig:
     """The config with the limits the task suggests applied (when `task_limits` is set): where they are tighter,
     and its memory and disk also where they are larger, up to `task_memory_ceiling_mb` and
-    `task_disk_ceiling_mb`."""
+    `task_disk_ceiling_mb`. The task's step limit is left out for an agent whose `task_step_limit` is False (a
+    person's)."""
     suggested = task.info.limits
     if not config.task_limits:
         return config
+    # A task's step limit budgets a model's actions; a person's steps (each file they open is one) are not those.
+    counts_steps = getattr(get_agent_factory(config.agent), "task_step_limit", True)
     limits = config.limits.model_copy(
         update={
-            "steps": _tighter(config.limits.steps, suggested.steps),
+            "steps": _tighter(config.limits.steps, suggested.steps) if counts_steps else config.limits.steps,
             "tokens": _tighter(config.limits.tokens, suggested.tokens),
             "cost": _tighter(config.limits.cost, suggested.cost_usd),
             "seconds": _tighter(config.limits.seconds, suggested.time_seconds),

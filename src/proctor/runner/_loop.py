@@ -143,6 +143,8 @@ class _Proposer:
         self.run = run
         self.index = index
         self.model = run.model.name
+        self.run_id = run.id
+        self.writer = run.runner.writer
         self.usages: list[dict[str, Any]] = []
 
     async def generate(
@@ -166,6 +168,9 @@ class _Proposer:
         await run.write(ops.add_choice, step_id, option_id, kind)
         await run.write(ops.finish_step, run.id, step_id, {"kind": kind, "output": text}, run.active)
         self.index, self.usages = self.index + 1, []
+
+    def idle(self, seconds: float) -> None:
+        self.run._waited += seconds
 
 
 class Runner:
@@ -375,7 +380,7 @@ class Runner:
         proposer = _Proposer(run, index)
         proposals = await run.agent.propose(run.agent_run, messages, proposer)
         source = source_of(run.model.name)
-        fields = [proposal.model_dump() | {"source": source} for proposal in proposals]
+        fields = [proposal.model_dump() | {"source": proposal.source or source} for proposal in proposals]
         index, usages = proposer.index, proposer.usages
         step_id, option_ids = await run.write(ops.start_step, run.id, index, "action", fields, usages=usages)
         # The step as stored, built from what was written rather than read back.

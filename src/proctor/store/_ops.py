@@ -116,9 +116,11 @@ def _with_status(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def add_event(conn: Connection, /, run_id: str, kind: str, detail: dict[str, Any]) -> None:
-    """Record something that happened to a run (status change, stuck check, limit, …)."""
-    conn.execute(_INSERT["events"], {"run_id": run_id, "kind": kind, "detail": detail, "created_at": now()})
+def add_event(conn: Connection, /, run_id: str, kind: str, detail: dict[str, Any]) -> int:
+    """Record something that happened to a run (status change, stuck check, limit, …); returns the event's id."""
+    return _new_id(
+        conn.execute(_INSERT["events"], {"run_id": run_id, "kind": kind, "detail": detail, "created_at": now()})
+    )
 
 
 def set_status(conn: Connection, /, run_id: str, status: RunStatus, error: str | None = None, **values: Any) -> None:

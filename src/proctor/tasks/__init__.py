@@ -11,9 +11,10 @@ from proctor.tasks._loader import (
 from proctor.tasks._metr import IntermediateScore, MetrTask
 from proctor.tasks._metr_env import default_cache_dir
 from proctor.tasks._native import NativeTask
-from proctor.tasks._spec import ManifestSpec, ScorerSpec, TaskRunError, TaskSpec
+from proctor.tasks._spec import DeclaredTask, ManifestSpec, ScorerSpec, TaskRunError, TaskSpec, declared_task
 
 __all__ = [
+    "DeclaredTask",
     "IntermediateScore",
     "ManifestSpec",
     "MetrTask",
@@ -25,6 +26,7 @@ __all__ = [
     "TaskLimits",
     "TaskRunError",
     "TaskSpec",
+    "declared_task",
     "default_cache_dir",
     "examples_path",
     "load_tasks",

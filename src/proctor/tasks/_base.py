@@ -57,6 +57,9 @@ class TaskInfo(BaseModel):
     """Limits the task suggests (native `limits:`, METR `manifest.yaml` resources)."""
     intermediate_scoring: bool = False
     """The agent may ask for intermediate scores (a METR family with `intermediate_score`)."""
+    human_minutes: float | None = None
+    """Minutes a qualified person takes to do the task (native `human_minutes:`, or the task's `human_minutes` in a
+    METR `manifest.yaml`); None when not given. Time-horizon reports use it."""
     scored_from_log: bool = False
     """The final score is the family's `aggregate_scores` over the intermediate scores, not `score(submission)`
     (a METR family defining `aggregate_scores`, as METR's drivers do)."""

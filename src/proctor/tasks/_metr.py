@@ -34,6 +34,7 @@ from proctor.tasks._metr_env import (
 from proctor.tasks._spec import (
     ManifestSpec,
     TaskRunError,
+    manifest_human_minutes,
     manifest_limits,
     read_yaml,
     validation_problems,
@@ -196,6 +197,7 @@ def family_tasks(family: MetrFamily, cache_dir: Path) -> list[MetrTask]:
             permissions=list(entry["permissions"]),
             required_environment_variables=family.metadata.required_environment_variables,
             limits=manifest_limits(family.manifest, task_name),
+            human_minutes=manifest_human_minutes(family.manifest, task_name),
             intermediate_scoring="intermediate_score" in family.metadata.methods,
             scored_from_log="aggregate_scores" in family.metadata.methods,
         )

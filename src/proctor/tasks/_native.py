@@ -178,6 +178,7 @@ def load_native_task(folder: Path, family: str, problems: list[str]) -> NativeTa
         permissions=list(spec.permissions),
         tags=list(spec.tags),
         limits=TaskLimits.model_validate(spec.limits.model_dump()),
+        human_minutes=spec.human_minutes,
     )
     return NativeTask(info, folder, spec)
 

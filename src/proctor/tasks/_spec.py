@@ -59,6 +59,8 @@ class TaskSpec(BaseModel):
     """A note for researchers (not shown to the agent)."""
     tags: list[str] = Field(default_factory=list)
     """Labels for grouping tasks in reports (e.g. `shell`, `delegation`)."""
+    human_minutes: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    """Minutes a qualified person takes to do the task; time-horizon reports need it (METR's `human_minutes`)."""
 
 
 class GpuSpec(BaseModel):
@@ -94,6 +96,8 @@ class ManifestTaskSpec(BaseModel):
 
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     """Resources the task asks for."""
+    human_minutes: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    """Minutes a qualified person takes to do the task (a proctor key; time-horizon reports need it)."""
 
 
 class ManifestSpec(BaseModel):
@@ -114,6 +118,61 @@ def manifest_limits(manifest: ManifestSpec | None, task_name: str) -> TaskLimits
     resources = manifest.tasks[task_name].resources
     memory_mb, disk_mb = (None if gb is None else int(gb * 1024) for gb in (resources.memory_gb, resources.storage_gb))
     return TaskLimits(memory_mb=memory_mb, disk_mb=disk_mb)
+
+
+def manifest_human_minutes(manifest: ManifestSpec | None, task_name: str) -> float | None:
+    """The human minutes a manifest gives one task (its `human_minutes` key), or None."""
+    if manifest is None or task_name not in manifest.tasks:
+        return None
+    return manifest.tasks[task_name].human_minutes
+
+
+class DeclaredTask(BaseModel):
+    """What a stored task's folder declares for reports, read again from the folder (see `declared_task`)."""
+
+    human_minutes: float | None = None
+    """Minutes a qualified person takes; None when not given."""
+    tags: list[str] = Field(default_factory=list)
+    """Native `tags:` (METR families have none)."""
+    problem: str | None = None
+    """Why the folder could not be read (missing, malformed); None when it was read."""
+
+
+def declared_task(source: str | Path, format: str, name: str) -> DeclaredTask:
+    """Read a task's `human_minutes` and `tags` from the folder it was loaded from, without loading the task (no
+    family code runs): native `task.yaml`, or the task's entry in a METR family's `manifest.yaml`.
+
+    Args:
+        source: The task folder (native) or family folder (METR), as stored with its runs.
+        format: `native` or `metr`.
+        name: The task's name within its family.
+
+    Returns:
+        What the folder declares; `problem` says why nothing could be read.
+    """
+    folder = Path(source)
+    problems: list[str] = []
+    if format == "native":
+        path = folder / "task.yaml"
+        data = read_yaml(path, problems) if path.is_file() else None
+        if not isinstance(data, dict):
+            return DeclaredTask(problem=problems[0] if problems else f"{path}: not found or not a mapping")
+        try:
+            spec = TaskSpec.model_validate(data)
+        except ValidationError as error:
+            return DeclaredTask(problem=validation_problems(path, error)[0])
+        return DeclaredTask(human_minutes=spec.human_minutes, tags=list(spec.tags))
+    path = folder / "manifest.yaml"
+    if not path.is_file():
+        return DeclaredTask()
+    data = read_yaml(path, problems)
+    if not isinstance(data, dict):
+        return DeclaredTask(problem=problems[0] if problems else f"{path}: not a mapping")
+    try:
+        manifest = ManifestSpec.model_validate(data)
+    except ValidationError as error:
+        return DeclaredTask(problem=validation_problems(path, error)[0])
+    return DeclaredTask(human_minutes=manifest_human_minutes(manifest, name))
 
 
 def read_yaml(path: Path, problems: list[str]) -> Any:

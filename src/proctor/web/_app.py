@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,26 @@ def markdown(text: str | None) -> Markup:
     return Markup(_markdown.render(text or ""))
 
 
+def call_arguments(raw: object) -> list[tuple[str, str]] | None:
+    """A tool call's raw JSON arguments as (name, value) pairs to show, strings as they are and other values as
+    indented JSON; None when they are not a JSON object (then they are shown as written)."""
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    shown = (v if isinstance(v, str) else json.dumps(v, indent=2, ensure_ascii=False) for v in parsed.values())
+    return list(zip((str(k) for k in parsed), shown, strict=True))
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a clock shows them: `4:05`, `1:02:03`."""
+    whole = max(0, int(seconds))
+    hours, minutes, rest = whole // 3600, whole // 60 % 60, whole % 60
+    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
+
+
 def _templates() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -84,6 +105,8 @@ def _templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["markdown"] = markdown
+    env.filters["call_arguments"] = call_arguments
+    env.filters["duration"] = duration
     env.filters["money"] = lambda v: f"${v:.4f}" if v else "—"
     env.filters["score"] = lambda v: "—" if v is None else f"{v:.2f}"
     env.filters["dict_merge"] = lambda a, b: {**a, **b}
@@ -144,7 +167,7 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
     Example:
         uvicorn.run(create_app(Store("sqlite:///runs.db")), host="127.0.0.1", port=8000)
     """
-    from proctor.web import _actions, _auth, _holds, _people, _runs, _studies
+    from proctor.web import _actions, _auth, _holds, _people, _runs, _studies, _work
 
     app = FastAPI(title="proctor", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
@@ -171,6 +194,6 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
     app.add_exception_handler(WebError, web_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
-    for module in (_auth, _runs, _actions, _holds, _people, _studies):
+    for module in (_auth, _runs, _actions, _holds, _people, _studies, _work):
         app.include_router(module.router)
     return app

@@ -16,6 +16,7 @@ from proctor.store import _schema as s
 from proctor.store._users import SessionRecord
 from proctor.web._app import WebError, respond, wants_json
 from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
+from proctor.web._queries import AGENT
 from proctor.web._studies import queue_judgments
 from proctor.web._vocab import vocabulary
 
@@ -35,6 +36,7 @@ def queue(request: Request, session: Viewer) -> Response:
             s.runs.c.status,
             s.runs.c.score,
             s.runs.c.steps_done,
+            AGENT,
             s.assignments.c.assigned_by,
             s.assignments.c.created_at.label("assigned_at"),
         )

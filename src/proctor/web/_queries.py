@@ -34,6 +34,10 @@ _SORTS: dict[str, Any] = {
 }
 
 
+AGENT = s.runs.c.config["agent"].as_string().label("agent")
+"""A run's agent, read from its config."""
+
+
 class RunQuery(BaseModel):
     """What the runs list shows: filters, order and page."""
 
@@ -82,6 +86,8 @@ class RunRow(BaseModel):
     """The run this one forks."""
     created_at: datetime
     """When the run was created."""
+    agent: str | None = None
+    """The agent it runs with (`human`: a person does it, on its work page)."""
     tags: list[str] = Field(default_factory=list)
     """Tags on its steps."""
 
@@ -101,7 +107,8 @@ class MapCell(BaseModel):
     index: int
     """The step's index."""
     outcome: str
-    """What the cell shows: bash, write, delegate, submit, failed, stuck, restart, waiting, unparsed."""
+    """What the cell shows: the chosen action (bash, calls, python, read, write, edit, delegate, score, submit), or
+    failed, stuck, restart, waiting, unparsed."""
     human: bool
     """A person chose (or wrote) the step's option."""
     forked: bool
@@ -165,7 +172,7 @@ def list_runs(conn: Connection, query: RunQuery, user: UserRecord) -> RunPage:
             conditions.append(position < tuple_(*cursor) if query.order == "desc" else position > tuple_(*cursor))
     ordering = [key.desc(), s.runs.c.id.desc()] if query.order == "desc" else [key.asc(), s.runs.c.id.asc()]
     columns = [c for c in s.runs.c if c.name in RunRow.model_fields]
-    statement = select(*columns, key.label("sort_key")).where(*conditions).order_by(*ordering)
+    statement = select(*columns, AGENT, key.label("sort_key")).where(*conditions).order_by(*ordering)
     rows = conn.execute(statement.limit(query.limit + 1)).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
@@ -249,6 +256,11 @@ def steps_window(conn: Connection, run_id: str, start: int, stop: int) -> list[S
     return list(steps.values())
 
 
+def step_count(conn: Connection, run_id: str) -> int:
+    """How many steps a run has (completed or not)."""
+    return int(conn.execute(select(func.count()).where(s.steps.c.run_id == run_id)).scalar_one())
+
+
 def step_map(conn: Connection, run_id: str) -> list[MapCell]:
     """Every step of a run as one map cell, in order."""
     forked = set(conn.execute(select(s.runs.c.forked_from_step).where(s.runs.c.forked_from_run_id == run_id)).scalars())
@@ -285,7 +297,8 @@ def step_map(conn: Connection, run_id: str) -> list[MapCell]:
 
 
 def live_version(conn: Connection, run_id: str) -> str:
-    """A short string that changes whenever the run's page would: status, steps, choices, ratings, tags."""
+    """A short string that changes whenever the run's page would: status, steps, choices, ratings, tags, forks,
+    holds and their decisions, events (a person's clock, requests and notes)."""
     run = conn.execute(select(s.runs.c.status, s.runs.c.steps_done).where(s.runs.c.id == run_id)).one()
     of_run = s.steps.c.run_id == run_id
     steps = conn.execute(select(func.count(), func.max(s.steps.c.id)).where(of_run)).one()
@@ -298,9 +311,9 @@ def live_version(conn: Connection, run_id: str) -> str:
     holds = conn.execute(
         select(func.count(), func.count(s.holds.c.verdict)).select_from(s.holds.join(s.steps)).where(of_run)
     ).one()
-    return (
-        f"{run.status}.{run.steps_done}.{steps[0]}.{steps[1]}.{choices}.{ratings}.{tags}.{forks}.{holds[0]}.{holds[1]}"
-    )
+    events = conn.execute(select(func.max(s.events.c.id)).where(s.events.c.run_id == run_id)).scalar()
+    counts = [steps[0], steps[1], choices, ratings, tags, forks, holds[0], holds[1], events]
+    return ".".join(str(part) for part in (run.status, run.steps_done, *counts))
 
 
 def forks_of(conn: Connection, run_id: str) -> list[dict[str, Any]]:

@@ -80,7 +80,7 @@ def _subtasks(conn: Connection, request: Request, steps: list[StepRecord], depth
 
 
 def run_data(request: Request, session: SessionRecord, run_id: str, at: int | None) -> dict[str, Any]:
-    """Everything a run's page shows: the run, its task, the map, a window of steps, subtasks and forks."""
+    """Everything a run's page shows: the run, its task, the map, a window of steps, subtasks, forks and notes."""
     run = visible_run(request, session, run_id)
     store = store_of(request)
     per_page = request.app.state.settings.page_steps
@@ -104,6 +104,7 @@ def run_data(request: Request, session: SessionRecord, run_id: str, at: int | No
         waiting = next((s.id for s in reversed(steps) if not s.done and s.chosen_option_id is None), None)
     staff = session.user.role is not Role.RATER
     running = (RunStatus.RUNNING, RunStatus.WAITING_HUMAN, RunStatus.WAITING_APPROVAL, RunStatus.WAITING_ANSWER)
+    notes = [e["detail"] | {"at": e["created_at"]} for e in store.events(run.id, "note")]
     return {
         "run": run,
         "task": {"id": task["id"], "instructions": task["instructions"]},
@@ -115,12 +116,14 @@ def run_data(request: Request, session: SessionRecord, run_id: str, at: int | No
         "forks": forks,
         "waiting_step_id": waiting,
         "held": store.pending_holds(run.id),
+        "notes": notes,
         "version": version,
         "vocabulary": [t.name for t in tags],
         "can": {
             "pause": staff and run.status in running and not run.pause_requested,
             "intervene": staff and run.status is RunStatus.PAUSED,
             "fork": True,
+            "person": staff and run.parent_run_id is None and "subtask" in run.config,
         },
     }
 

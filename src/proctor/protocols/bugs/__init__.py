@@ -15,6 +15,7 @@ from proctor.protocols.bugs._dataset import (
     build_dataset,
     load_jsonl,
     mutation_census,
+    run_report,
     save_jsonl,
     score_verdict,
 )
@@ -24,11 +25,13 @@ from proctor.protocols.bugs._mutate import (
     changed_lines,
     find_sites,
     generate_mutants,
+    gives_itself_away,
     load_seeds,
     make_mutant,
+    self_evident,
 )
 from proctor.protocols.bugs._operators import OPERATORS
-from proctor.protocols.bugs._questions import BUGGY, CLEAN, bug_questions, item_question, numbered
+from proctor.protocols.bugs._questions import BUGGY, CLEAN, bug_questions, hidden_source, item_question, numbered
 from proctor.protocols.bugs._runner import BugDatasetError, TestOutcome, TestRunner
 
 __all__ = [
@@ -48,12 +51,16 @@ __all__ = [
     "changed_lines",
     "find_sites",
     "generate_mutants",
+    "gives_itself_away",
+    "hidden_source",
     "item_question",
     "load_jsonl",
     "load_seeds",
     "make_mutant",
     "mutation_census",
     "numbered",
+    "run_report",
     "save_jsonl",
     "score_verdict",
+    "self_evident",
 ]

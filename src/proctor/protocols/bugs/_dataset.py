@@ -40,6 +40,10 @@ class BugItem(BaseModel):
     """True when the tests caught the bug only by timing out (the mutant probably loops forever)."""
     failing_tests: list[str] = Field(default_factory=list)
     """Names of the tests that fail (or time out) on `source`; empty for a clean item."""
+    test_run: str = ""
+    """What running the tests on `source` prints (`run_report`): each failing test with its first failure line,
+    then the tests that passed. Debaters, consultants and critics read it, as if they had run the tests. Empty in
+    files written before it existed."""
 
     @model_validator(mode="after")
     def _consistent(self) -> BugItem:
@@ -78,8 +82,21 @@ class Census(BaseModel):
     """Wall time of the census."""
 
 
-def _check_seed(seed: SeedProgram, runner: TestRunner) -> str:
+def run_report(outcome: TestOutcome) -> str:
+    """What running the tests prints: `python test_program.py`, then each failing or hanging test with its first
+    failure line, then the tests that passed, then a count."""
+    lines = ["$ python test_program.py"]
+    lines += [f"{name} FAILED: {message}" for name, message in outcome.messages.items() if name in outcome.failed]
+    lines += [f"{name} TIMED OUT: {m}" for name, m in outcome.messages.items() if name not in outcome.failed]
+    lines += [f"{name} passed" for name in outcome.passed]
+    failed = len(outcome.messages)
+    lines.append(f"{failed} failed, {len(outcome.passed)} passed" if failed else f"all {len(outcome.passed)} passed")
+    return "\n".join(lines)
+
+
+def _check_seed(seed: SeedProgram, runner: TestRunner) -> tuple[str, TestOutcome]:
     clean = seed.shown
+    outcome = TestOutcome()
     for label, source in (("program.py", seed.program), ("its ast.unparse form", clean)):
         outcome = runner.run(source)
         if outcome.killed:
@@ -87,7 +104,7 @@ def _check_seed(seed: SeedProgram, runner: TestRunner) -> str:
                 f"seed {seed.name!r}: {label} fails its own tests {outcome.failed or ['(timeout)']} "
                 f"{outcome.messages}: fix seeds/{seed.name}/program.py or test_program.py"
             )
-    return clean
+    return clean, outcome
 
 
 def _buggy_item(seed: SeedProgram, mutant: Mutant, outcome: TestOutcome) -> BugItem:
@@ -102,6 +119,7 @@ def _buggy_item(seed: SeedProgram, mutant: Mutant, outcome: TestOutcome) -> BugI
         tests=seed.tests,
         timed_out=outcome.timed_out and not outcome.failed,
         failing_tests=sorted(outcome.failed + [n for n in outcome.messages if n not in outcome.failed]),
+        test_run=run_report(outcome),
     )
 
 
@@ -117,7 +135,7 @@ def _seed_items(seed: SeedProgram, rotation: int, rng_seed: int, per_program: in
     order = OPERATORS[rotation % len(OPERATORS) :] + OPERATORS[: rotation % len(OPERATORS)]
     buggy: list[BugItem] = []
     with TestRunner(seed.tests, timeout=timeout) as runner:
-        clean = _check_seed(seed, runner)
+        clean, passing = _check_seed(seed, runner)
         seen = {clean}
         while len(buggy) < per_program and any(queues.values()):
             for op in order:
@@ -132,8 +150,16 @@ def _seed_items(seed: SeedProgram, rotation: int, rng_seed: int, per_program: in
                     if outcome.killed:
                         buggy.append(_buggy_item(seed, mutant, outcome))
                         break
+    report = run_report(passing)
     clean_items = [
-        BugItem(id=f"{seed.name}/clean/{k}", seed=seed.name, source=clean, has_bug=False, tests=seed.tests)
+        BugItem(
+            id=f"{seed.name}/clean/{k}",
+            seed=seed.name,
+            source=clean,
+            has_bug=False,
+            tests=seed.tests,
+            test_run=report,
+        )
         for k in range(len(buggy))
     ]
     return clean_items + buggy

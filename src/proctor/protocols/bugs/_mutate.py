@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import difflib
+import itertools
+from collections import Counter
 from importlib import resources
 
 from pydantic import BaseModel
@@ -122,6 +124,50 @@ def _apply(tree: Tree, site: Site) -> tuple[str, str, str]:
     return before, _quote(context), ""
 
 
+_CONSTANT_OPS = (ast.Sub, ast.FloorDiv, ast.Div, ast.Mod, ast.BitXor)
+"""Operators that give a constant (0, 1, or an error) when both operands are the same expression."""
+
+
+def _same(a: ast.AST, b: ast.AST) -> bool:
+    return ast.dump(a).replace("ctx=Store()", "ctx=Load()") == ast.dump(b).replace("ctx=Store()", "ctx=Load()")
+
+
+def self_evident(module: ast.AST) -> Counter[str]:
+    """The constructs of a program that are plainly wrong or pointless on sight, whatever the specification says:
+    an expression compared with itself (`a.lower() != a.lower()`), a boolean operand repeated (`a == 0 or a ==
+    0`), an expression minus, divided by, modulo or xor itself (`n % n`), an assignment of a name to itself
+    (`hi = hi`, `x -= x`), an empty `range(x, x)` or slice `a[i:i]`, and a conditional whose branches agree."""
+    return Counter(ast.unparse(node) for node in ast.walk(module) if _evident(node))
+
+
+def _evident(node: ast.AST) -> bool:
+    if isinstance(node, ast.Compare):
+        sides = [node.left, *node.comparators]
+        return any(_same(a, b) for a, b in itertools.pairwise(sides))
+    if isinstance(node, ast.BoolOp):
+        return len({ast.dump(v) for v in node.values}) < len(node.values)
+    if isinstance(node, ast.BinOp):
+        return isinstance(node.op, _CONSTANT_OPS) and _same(node.left, node.right)
+    if isinstance(node, ast.Assign):
+        return len(node.targets) == 1 and _same(node.targets[0], node.value)
+    if isinstance(node, ast.AugAssign):
+        return isinstance(node.op, _CONSTANT_OPS) and _same(node.target, node.value)
+    if isinstance(node, ast.Slice):
+        return node.lower is not None and node.upper is not None and _same(node.lower, node.upper)
+    if isinstance(node, ast.IfExp):
+        return _same(node.body, node.orelse)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
+        return len(node.args) >= 2 and _same(node.args[0], node.args[1])
+    return False
+
+
+def gives_itself_away(clean: str, mutated: str) -> str | None:
+    """The self-evident construct (see `self_evident`) the mutant has and the clean program has not, or None: such
+    a mutant is found by reading one line, without the docstring, so it is not kept."""
+    extra = self_evident(ast.parse(mutated)) - self_evident(ast.parse(clean))
+    return next(iter(extra), None)
+
+
 def find_sites(module: ast.Module) -> list[Site]:
     """Every mutation site of a parsed program, grouped by operator in `OPERATORS` order."""
     tree = Tree(module)
@@ -133,8 +179,9 @@ def find_sites(module: ast.Module) -> list[Site]:
 
 
 def make_mutant(seed: SeedProgram, sites: list[Site], index: int, clean: str | None = None) -> Mutant | None:
-    """The mutant made by applying `sites[index]` to `seed`, or None when it equals the clean program or
-    does not compile.
+    """The mutant made by applying `sites[index]` to `seed`, or None when it equals the clean program, does not
+    compile, or gives itself away (`gives_itself_away`: `a.lower() != a.lower()` needs no specification to
+    spot).
 
     Args:
         seed: The seed program.
@@ -153,6 +200,8 @@ def make_mutant(seed: SeedProgram, sites: list[Site], index: int, clean: str | N
         compile(source, "program.py", "exec")
     except SyntaxError:
         return None
+    if gives_itself_away(clean, source) is not None:
+        return None
     lines = changed_lines(clean, source)
     return Mutant(
         seed=seed.name,
@@ -165,7 +214,8 @@ def make_mutant(seed: SeedProgram, sites: list[Site], index: int, clean: str | N
 
 
 def generate_mutants(seed: SeedProgram) -> list[Mutant]:
-    """Every distinct mutant of `seed`: one per site, minus those identical to the clean program or to an earlier one.
+    """Every distinct mutant of `seed`: one per site, minus those identical to the clean program or to an earlier one
+    and those that give themselves away.
 
     The order is deterministic (operators in `OPERATORS` order, then sites in tree order), so the same seed
     program always gives the same list.

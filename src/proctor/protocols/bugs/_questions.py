@@ -18,11 +18,20 @@ def numbered(source: str) -> str:
     return "\n".join(f"{n:>{width}} | {line}" for n, line in enumerate(lines, start=1))
 
 
+def hidden_source(item: BugItem) -> str:
+    """What debaters, consultants and critics read and the judge does not: the tests, and what running them on the
+    program under review prints (when the item records it)."""
+    source = f"The program's tests (`test_program.py`):\n\n{item.tests}"
+    if item.test_run:
+        source += f"\n\nRunning the tests on the program under review:\n\n{item.test_run}"
+    return source
+
+
 def item_question(item: BugItem) -> Question:
-    """One item as a question: the judge sees the numbered program; the tests are the hidden source.
+    """One item as a question: the judge sees the numbered program; the tests and their run are the hidden source.
 
     `metadata` carries the ground truth for scoring where the bug is (`bug_lines`, `operator`, `description`), which
-    no protocol shows to a model.
+    no protocol shows to a model, and the `program` itself, which speakers may quote as they may quote the tests.
     """
     return Question(
         id=item.id,
@@ -33,7 +42,7 @@ def item_question(item: BugItem) -> Question:
         ),
         answers=[BUGGY, CLEAN],
         correct=0 if item.has_bug else 1,
-        source=f"The program's tests (`test_program.py`):\n\n{item.tests}",
+        source=hidden_source(item),
         metadata={
             "seed": item.seed,
             "has_bug": item.has_bug,
@@ -41,6 +50,7 @@ def item_question(item: BugItem) -> Question:
             "operator": item.operator,
             "description": item.description,
             "timed_out": item.timed_out,
+            "program": item.source,
         },
     )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from proctor.protocols.datasets._questions import DatasetError, Question, describe, read_jsonl
 
@@ -37,7 +37,7 @@ class QualitySet(BaseModel):
     articles: int = Field(ge=0)
     """Lines (article, writer) read."""
     skipped: int = Field(ge=0)
-    """Questions left out because they have no `gold_label` (every question of the test split)."""
+    """Questions left out because they have no `gold_label`."""
 
 
 class _Validation(BaseModel):
@@ -92,11 +92,20 @@ class _Article(BaseModel):
     set_unique_id: str | None = None
     title: str
     author: str | None = None
-    year: int | None = None
+    year: str | None = None
+    """A string in the release (its README: "often approximate", e.g. the midpoint of the author's life); numbers
+    are read as their text."""
     topic: str | None = None
     source: str | None = None
     article: str
     questions: list[_QualityQuestion]
+
+    @field_validator("year", mode="before")
+    @classmethod
+    def _year_as_text(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return value
+        return f"{value:g}" if isinstance(value, int | float) else value
 
 
 def load_quality(path: str | Path) -> QualitySet:
@@ -106,7 +115,8 @@ def load_quality(path: str | Path) -> QualitySet:
     `source` is the article, and metadata holds `title`, `author`, `year`, `article_id`, `set_unique_id`,
     `question_unique_id`, `difficult`, `writer_label` (0-based), `distractor_votes` (the untimed annotators' best
     distractors, 0-based, used by `two_choice`) and `speed_accuracy` (fraction of speed annotators right).
-    Questions without a gold label (the whole test split) are skipped and counted in `skipped`.
+    Questions without a gold label are skipped and counted in `skipped`; a file with none (the test split) is
+    refused.
 
     Args:
         path: A QuALITY `.train`, `.dev` or `.test` file, raw or `.htmlstripped`.
@@ -115,8 +125,8 @@ def load_quality(path: str | Path) -> QualitySet:
         The questions and counts.
 
     Raises:
-        DatasetError: The file is missing, or a line is not a QuALITY article; the one-line message names the file
-            and line.
+        DatasetError: The file is missing, a line is not a QuALITY article (the one-line message names the file and
+            line), or no question has a gold label (the test split).
     """
     questions: list[Question] = []
     seen: dict[str, int] = {}
@@ -143,6 +153,11 @@ def load_quality(path: str | Path) -> QualitySet:
                 )
             seen[question_id] = line_number
             questions.append(_question(article, item, question_id, gold))
+    if skipped and not questions:
+        raise DatasetError(
+            f"{path}: none of its {skipped} questions has a gold_label (QuALITY's test split has none): "
+            "use the train or dev file"
+        )
     if skipped:
         logger.warning(
             "%s: skipped %d of %d questions without gold_label (the test split has none; use train or dev)",

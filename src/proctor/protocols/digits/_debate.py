@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 
+from proctor.analysis import Estimate, accuracy_ci
 from proctor.protocols.digits._judge import (
     CLASSES,
     PIXELS,
@@ -168,6 +170,15 @@ def _test_images(split: DigitsSplit, config: DigitsConfig) -> tuple[Floats, Ints
     return split.test_images[chosen], split.test_labels[chosen]
 
 
+def _per_image(outcomes: npt.ArrayLike) -> Estimate:
+    """Accuracy of (image, …) outcomes, shape (N, M), with its Wilson interval (clustered by image when M > 1)."""
+    array = np.asarray(outcomes, dtype=bool)
+    flat = [bool(x) for x in array.ravel()]
+    if array.shape[1] == 1:
+        return accuracy_ci(flat, method="wilson")
+    return accuracy_ci(flat, method="wilson", clusters=[i // array.shape[1] for i in range(len(flat))])
+
+
 def run_digits_debate(config: DigitsConfig) -> list[DigitsResult]:
     """Measure the sparse judge's accuracy alone and after debate, once per pixel count.
 
@@ -199,9 +210,10 @@ def run_digits_debate(config: DigitsConfig) -> list[DigitsResult]:
             epochs=config.epochs,
             seed=config.seed,
         )
-        alone = judge.accuracy_alone(
+        alone_right = judge.alone_outcomes(
             images, labels, pixels=k, per_image=config.alone_masks, rng=np.random.default_rng([config.seed, k, 1])
-        )
+        )  # (N, masks)
+        alone = float(alone_right.mean())
         played = [
             debate_margins(judge, image, int(label), class_means, pixels=k, per_side=config.candidates)
             for image, label in zip(images, labels, strict=True)
@@ -222,6 +234,13 @@ def run_digits_debate(config: DigitsConfig) -> list[DigitsResult]:
                 honest_win_rate=float(wins.mean()),
                 paper_judge_alone=None if paper is None else paper[0],
                 paper_debate=None if paper is None else paper[1],
+                intervals={
+                    "judge_alone": _per_image(alone_right),
+                    "debate": _per_image(wins.all(axis=1, keepdims=True)),
+                    "debate_liar_first": _per_image(liar_first.all(axis=1, keepdims=True)),
+                    "debate_honest_first": _per_image(honest_first.all(axis=1, keepdims=True)),
+                    "honest_win_rate": _per_image(wins),
+                },
             )
         )
     return results

@@ -175,7 +175,15 @@ class SparseJudge:
         Returns:
             The fraction of (image, mask) pairs the judge classifies correctly.
         """
+        return float(self.alone_outcomes(images, labels, pixels=pixels, per_image=per_image, rng=rng).mean())
+
+    def alone_outcomes(
+        self, images: Floats, labels: Ints, *, pixels: int, per_image: int, rng: np.random.Generator
+    ) -> npt.NDArray[np.bool_]:
+        """Whether the judge on its own classifies each (image, random mask) pair correctly, shape (N, per_image);
+        see `accuracy_alone`."""
         masks = random_nonzero_masks(images, pixels=pixels, per_image=per_image, rng=rng)
         features = judge_features(masks, images[:, None, :]).reshape(-1, 2 * PIXELS)
         predicted = self.logits(features).argmax(axis=1)
-        return float((predicted == np.repeat(labels, per_image)).mean())
+        right: npt.NDArray[np.bool_] = (predicted == np.repeat(labels, per_image)).reshape(len(images), per_image)
+        return right

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from proctor.analysis import Estimate
+
 MIN_NONZERO_PIXELS = 16
 """The fewest nonzero pixels of any image in scikit-learn's digits: no debate can reveal more."""
 
@@ -84,3 +86,7 @@ class DigitsResult(BaseModel):
     """The paper's MNIST judge-alone accuracy at this pixel count, where it reported one."""
     paper_debate: float | None
     """The paper's MNIST accuracy after debate at this pixel count, where it reported one."""
+    intervals: dict[str, Estimate] = Field(default_factory=dict)
+    """95% Wilson intervals of `judge_alone`, `debate`, `debate_liar_first`, `debate_honest_first` and
+    `honest_win_rate`; the first and last pool several outcomes per image (masks, wrong labels), so they are taken
+    at the effective size of outcomes clustered by image."""

@@ -22,12 +22,13 @@
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-inline")) return;
     event.preventDefault();
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     const error = form.querySelector(".form-error");
     if (error) error.textContent = "";
     const data = new FormData(form, event.submitter || undefined);
     let answer;
     try {
-      const response = await fetch(form.action, {
+      const response = await fetch(form.getAttribute("action"), {  // not form.action: a field may be named "action"
         method: "POST",
         body: data,
         headers: { "Accept": "application/json", "X-CSRF-Token": csrf() },
@@ -42,6 +43,9 @@
     const here = body();
     if (answer.location) {
       window.location.assign(answer.location);
+    } else if (work()) {
+      if (form.hasAttribute("data-reset")) form.reset();
+      await refreshWork();
     } else if (here && answer.run_id && answer.run_id !== here.dataset.run) {
       window.location.assign("/runs/" + encodeURIComponent(answer.run_id));
     } else if (here) {
@@ -97,6 +101,61 @@
       } catch (ignored) { /* the server restarts: try again next time */ }
     }
     setTimeout(poll, final ? 5000 : 1200);
+  }
+
+  // The work page of a person's run: the clock ticks here; the parts marked data-slot are swapped in when the run
+  // changes, the forms (and what is typed in them) stay.
+  const work = () => document.getElementById("work");
+
+  function clockText(seconds) {
+    const whole = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(whole / 3600), m = Math.floor(whole / 60) % 60, s = whole % 60;
+    const two = (n) => String(n).padStart(2, "0");
+    return h ? h + ":" + two(m) + ":" + two(s) : m + ":" + two(s);
+  }
+
+  function settleWork() {
+    const clock = document.getElementById("clock");
+    if (clock) clock.dataset.shownAt = String(performance.now());
+    const head = document.querySelector('[data-slot="head"]');
+    const act = head && head.dataset.act === "true";
+    document.querySelectorAll("fieldset.needs-clock").forEach((set) => { set.disabled = !act; });
+  }
+
+  function tick() {
+    const clock = document.getElementById("clock");
+    if (clock && clock.dataset.running === "true") {
+      const since = (performance.now() - Number(clock.dataset.shownAt || performance.now())) / 1000;
+      clock.textContent = clockText(Number(clock.dataset.seconds) + since);
+    }
+  }
+
+  async function refreshWork() {
+    const here = work();
+    const response = await fetch("/runs/" + encodeURIComponent(here.dataset.run) + "/work", { credentials: "same-origin", headers: { "Accept": "text/html" } });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const next = fresh.getElementById("work");
+    if (!next) return;
+    next.querySelectorAll("[data-slot]").forEach((slot) => {
+      const old = here.querySelector('[data-slot="' + slot.dataset.slot + '"]');
+      if (old) old.replaceWith(document.adoptNode(slot));
+    });
+    here.dataset.version = next.dataset.version;
+    settleWork();
+    const log = here.querySelector('[data-slot="log"]');
+    if (log) log.scrollTop = log.scrollHeight;
+  }
+
+  async function pollWork() {
+    const here = work();
+    if (!document.hidden) {
+      try {
+        const response = await fetch("/api/runs/" + encodeURIComponent(here.dataset.run) + "/live", { credentials: "same-origin" });
+        if (response.ok && (await response.json()).version !== here.dataset.version) await refreshWork();
+      } catch (ignored) { /* the server restarts: try again next time */ }
+    }
+    setTimeout(pollWork, 1000);
   }
 
   // Keyboard shortcuts.
@@ -205,6 +264,13 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => {
+    if (work()) {
+      settleWork();
+      const log = work().querySelector('[data-slot="log"]');
+      if (log) log.scrollTop = log.scrollHeight;
+      setInterval(tick, 250);
+      setTimeout(pollWork, 1000);
+    }
     if (body()) {
       const target = window.location.hash && document.getElementById(window.location.hash.slice(1));
       if (target && target.classList.contains("step")) target.classList.add("focused");
