@@ -252,6 +252,7 @@ def test_runs_stored_before_the_agent_column_get_theirs(store: Store) -> None:
         RunConfig(agent="react").model_dump(mode="json"),
         {k: v for k, v in RunConfig().model_dump(mode="json").items() if k != "agent"},  # before configs named it
         {"experiment": "e1", "protocol": "debate", "case": {}},  # an oversight case
+        {"model": "m/x", "agent": "basic_agent", "inspect": {}},  # an imported run
     ]
     with store.engine.begin() as conn:
         for i, value in enumerate(configs):
@@ -264,11 +265,9 @@ def test_runs_stored_before_the_agent_column_get_theirs(store: Store) -> None:
     command.upgrade(config, "head")
     with store.engine.connect() as conn:
         agents = dict(conn.execute(select(s.runs.c.id, s.runs.c.agent)).all())
-    assert agents == {"r0": "react", "r1": "tags", "r2": None}
-    assert store.write(ops.create_run, task_id="lab/a", model="m/x", config=configs[0], run_id="r3") == "r3"
-    assert store.write(ops.create_run, task_id="lab/a", model="m/x", config=configs[2], run_id="r4") == "r4"
+    assert agents == {"r0": "react", "r1": "tags", "r2": None, "r3": "basic_agent"}
+    for i, value in enumerate(configs):  # new runs get theirs from ops.create_run
+        store.write(ops.create_run, task_id="lab/a", model="m/x", config=value, run_id=f"n{i}")
     with store.engine.connect() as conn:
-        assert dict(conn.execute(select(s.runs.c.id, s.runs.c.agent).where(s.runs.c.id.in_(["r3", "r4"]))).all()) == {
-            "r3": "react",
-            "r4": None,
-        }
+        fresh = dict(conn.execute(select(s.runs.c.id, s.runs.c.agent).where(s.runs.c.id.like("n%"))).all())
+    assert fresh == {"n0": "react", "n1": "tags", "n2": None, "n3": "basic_agent"}

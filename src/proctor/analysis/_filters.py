@@ -3,8 +3,8 @@
 A filter is a list of terms joined by commas, `model=openai/gpt-4o,agent=react,tag=shell`; every term must hold.
 One term may list alternatives with `|` (`model=a|b`: either) and use `*` as a wildcard (`model=openai/*`).
 
-Reports read agent runs (the runs of `proctor run`, forks and resumes); the judged cases of oversight experiments
-only when the filter names their experiment (`experiment=ID`), with their protocol in place of the agent.
+Reports read agent runs (the runs of `proctor run`, forks, resumes and imported runs); the judged cases of oversight
+experiments only when the filter names their experiment (`experiment=ID`), with their protocol in place of the agent.
 
 A run *counts* towards success rates when it is a top-level run (not a delegated subtask) that reached an outcome:
 `done` with a score, or `over_limit` (a failure: score 0 unless it was scored). `failed` runs (a model or a task

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from proctor.store import RunRecord, RunStatus
 from proctor.store import _schema as s
-from proctor.store._ops import now
+from proctor.store._ops import now, run_agent
 
 
 def stable_run_id(key: str) -> str:
@@ -226,6 +226,7 @@ def _columns(table: Any, row: dict[str, Any], defaults: dict[str, Any]) -> dict[
 def _run_row(run: RunRows, stamp: datetime) -> dict[str, Any]:
     row = _RUN_DEFAULTS | run.run
     row["status"] = RunStatus(row["status"]).value
+    row.setdefault("agent", run_agent(row.get("config") or {}))  # as ops.create_run stores it
     row.setdefault("input_tokens", sum(int(u.get("input_tokens") or 0) for _, u in run.usage))
     row.setdefault("output_tokens", sum(int(u.get("output_tokens") or 0) for _, u in run.usage))
     row.setdefault("cost", sum(float(u.get("cost") or 0.0) for _, u in run.usage))

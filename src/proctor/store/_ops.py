@@ -75,7 +75,7 @@ def create_run(
             task_id=task_id,
             model=model,
             config=config,
-            agent=_agent(config),
+            agent=run_agent(config),
             status=status.value,
             steps_done=0,
             pause_requested=False,
@@ -90,13 +90,13 @@ def create_run(
     return run_id
 
 
-def _agent(config: dict[str, Any]) -> str | None:
-    """A run's agent for its own column (reports group by it without parsing configs): for an agent run (its config
-    is a `RunConfig`, which always has a chooser) the agent it names, `tags` by default; none for other runs
-    (oversight cases, cross-examination forks)."""
-    if "chooser" not in config:
-        return None
-    return str(config.get("agent") or "tags")
+def run_agent(config: dict[str, Any]) -> str | None:
+    """A run's agent for its own column (reports group by it without parsing configs): the agent its config names;
+    `tags` for an agent run stored before configs named one (its config, a `RunConfig`, has a chooser); none for
+    runs of other kinds (oversight cases, cross-examination forks)."""
+    if config.get("agent"):
+        return str(config["agent"])
+    return "tags" if "chooser" in config else None
 
 
 def update_run(conn: Connection, /, run_id: str, **values: Any) -> None:

@@ -34,8 +34,8 @@ _SORTS: dict[str, Any] = {
 }
 
 
-AGENT = s.runs.c.config["agent"].as_string().label("agent")
-"""A run's agent, read from its config."""
+AGENT = s.runs.c.agent
+"""A run's agent (stored in a column of its own, from its config)."""
 
 
 class RunQuery(BaseModel):
@@ -171,8 +171,8 @@ def list_runs(conn: Connection, query: RunQuery, user: UserRecord) -> RunPage:
             position = tuple_(key, s.runs.c.id)
             conditions.append(position < tuple_(*cursor) if query.order == "desc" else position > tuple_(*cursor))
     ordering = [key.desc(), s.runs.c.id.desc()] if query.order == "desc" else [key.asc(), s.runs.c.id.asc()]
-    columns = [c for c in s.runs.c if c.name in RunRow.model_fields]
-    statement = select(*columns, AGENT, key.label("sort_key")).where(*conditions).order_by(*ordering)
+    columns = [c for c in s.runs.c if c.name in RunRow.model_fields]  # the agent among them
+    statement = select(*columns, key.label("sort_key")).where(*conditions).order_by(*ordering)
     rows = conn.execute(statement.limit(query.limit + 1)).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]

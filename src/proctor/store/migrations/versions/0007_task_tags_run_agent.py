@@ -21,13 +21,13 @@ def upgrade() -> None:
     with op.batch_alter_table("runs", schema=None) as batch_op:
         comment = "The agent (scaffold) of an agent run, from its config; null for other runs (oversight cases)."
         batch_op.add_column(sa.Column("agent", sa.String(100), nullable=True, comment=comment))
-    # As ops.create_run does: an agent run's config (a RunConfig) always has a chooser; agent runs stored before
-    # configs named their agent used the default, `tags`; other runs (oversight cases) have no agent.
+    # As ops.run_agent does: the agent a run's config names; `tags` for agent runs stored before configs named one
+    # (a RunConfig always has a chooser); none for oversight cases.
     if op.get_bind().dialect.name == "postgresql":
         agent, chooser = "config->>'agent'", "config->'chooser'"
     else:
         agent, chooser = "json_extract(config, '$.agent')", "json_extract(config, '$.chooser')"
-    op.execute(f"UPDATE runs SET agent = CASE WHEN {chooser} IS NOT NULL THEN coalesce({agent}, 'tags') END")
+    op.execute(f"UPDATE runs SET agent = coalesce({agent}, CASE WHEN {chooser} IS NOT NULL THEN 'tags' END)")
 
 
 def downgrade() -> None:
