@@ -67,10 +67,27 @@ def test_table_shows_figures_beside_the_paper_and_the_dataset_caveat(four_pixels
     assert "1,797" in result.stdout
 
 
+def test_search_widens_the_pool_and_is_saved_in_the_json(four_pixels: DigitsResult) -> None:
+    args = ["repro", "digits-debate", "--json", "--images", "80", "-k", "4", "--search", "8"]
+    result = runner.invoke(oversee_app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["config"]["candidates"] == 8 and data["seed"] == 0
+    (row,) = data["results"]
+    assert row == run_digits_debate(DigitsConfig(pixels=[4], images=80, candidates=8))[0].model_dump(mode="json")
+    # The judge and its images are the same; only the debaters' moves differ, so judge alone is unchanged.
+    assert row["judge_alone"] == four_pixels.judge_alone
+    table = runner.invoke(oversee_app, ["repro", "digits-debate", "--images", "80", "-k", "4", "--search", "8"])
+    assert table.exit_code == 0 and "search over 16 candidate pixels" in table.stdout
+
+
 def test_bad_settings_exit_2_with_the_fix() -> None:
     result = runner.invoke(oversee_app, ["repro", "digits-debate", "--pixels", "20"])
     assert result.exit_code == 2
     assert "use between 1 and 10 pixels" in result.stderr
+    result = runner.invoke(oversee_app, ["repro", "digits-debate", "--search", "11"])
+    assert result.exit_code == 2
+    assert "--search: Input should be less than or equal to 10" in result.stderr
     result = runner.invoke(oversee_app, ["repro", "digits-debate", "--images", "5000"])
     assert result.exit_code == 2
     assert "--images 599 or fewer" in result.stderr

@@ -118,7 +118,7 @@ def _messages(error: ValidationError) -> Sequence[str]:
 def test_config_rejects_more_pixels_than_the_search_can_reveal() -> None:
     with pytest.raises(ValidationError) as caught:
         DigitsConfig(pixels=[4, 11])
-    assert any("raise candidates" in message for message in _messages(caught.value))
+    assert any("widen the search with --search" in message for message in _messages(caught.value))
     with pytest.raises(ValidationError):
         DigitsConfig(pixels=[4, 4])
 
@@ -126,3 +126,16 @@ def test_config_rejects_more_pixels_than_the_search_can_reveal() -> None:
 def test_too_many_images_is_a_named_error_that_says_the_limit() -> None:
     with pytest.raises(DigitsDebateError, match="--images 599 or fewer"):
         run_digits_debate(DigitsConfig(images=600))
+
+
+def test_a_wider_search_pool_gives_the_debaters_more_pixels_to_choose_from() -> None:
+    split = load_split(seed=0, test_fraction=1 / 3)
+    means = np.stack([split.train_images[split.train_labels == c].mean(axis=0) for c in range(10)])
+    image, truth = split.test_images[0], int(split.test_labels[0])
+    lies = np.array([label for label in range(10) if label != truth])
+    narrow = candidate_pools(image, truth, lies, means, per_side=5)
+    wide = candidate_pools(image, truth, lies, means, per_side=8)
+    assert wide.shape == (9, 16)
+    for small, large in zip(narrow, wide, strict=True):
+        assert set(small.tolist()) < set(large.tolist())  # the wider pool keeps every narrow candidate
+    DigitsConfig(pixels=[12], candidates=6)  # 12 pixels need a pool of 12: widened, it is allowed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -43,6 +43,7 @@ def _print_table(console: Console, results: list[DigitsResult], config: DigitsCo
         caption=(
             f"debate: images where the honest debater beats all 9 wrong labels ({config.first} first); "
             f"pairs won: single (image, wrong label) debates; {config.images} test images, seed {config.seed}, "
+            f"search over {2 * config.candidates} candidate pixels, "
             f"{seconds:.1f} s"
         ),
         caption_justify="left",
@@ -82,6 +83,12 @@ def digits_debate(
     ] = None,
     images: Annotated[int, typer.Option(help="Test images debated, each against all nine wrong labels.")] = 300,
     seed: Annotated[int, typer.Option(help="Seed of the split, the judge's training and the test images.")] = 0,
+    search: Annotated[
+        int,
+        typer.Option(
+            help="Candidate pixels per debater in the minimax search (default 5; up to 10 widens the pool to 20)."
+        ),
+    ] = 5,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print JSON (seed, configuration, seconds, results with intervals).")
     ] = False,
@@ -90,9 +97,15 @@ def digits_debate(
     from proctor.protocols.digits import DigitsConfig, DigitsDebateError, run_digits_debate  # scikit-learn: slow
 
     try:
-        config = DigitsConfig(pixels=pixels or [4, 6], images=images, seed=seed)
+        config = DigitsConfig(pixels=pixels or [4, 6], images=images, seed=seed, candidates=search)
     except ValidationError as error:
-        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        flags = {"pixels": "--pixels", "images": "--images", "seed": "--seed", "candidates": "--search"}
+
+        def named(e: Any) -> str:
+            message = str(e["msg"]).removeprefix("Value error, ")
+            return f"{flags[e['loc'][0]]}: {message}" if e["loc"] and e["loc"][0] in flags else message
+
+        messages = "; ".join(named(e) for e in error.errors())
         typer.echo(f"error: {messages}", err=True)
         raise typer.Exit(2) from None
     started = time.perf_counter()

@@ -148,7 +148,7 @@ def debate_margins(
     if pools.shape[1] < pixels:
         raise DigitsDebateError(
             f"an image has only {pools.shape[1]} candidate pixels, fewer than the {pixels} to reveal: "
-            "reveal fewer pixels or raise candidates"
+            "reveal fewer pixels or widen the search (--search)"
         )
     tree = game_tree(pools.shape[1], pixels)
     revealed = pools[:, tree.leaves]  # (L, C, k)

@@ -32,9 +32,12 @@ class DigitsConfig(BaseModel):
     """Seed of the split, the judge's training and the choice of test images."""
     first: Literal["liar", "honest"] = "liar"
     """Who reveals the first pixel in the reported `debate` figure (both orders are always measured)."""
-    candidates: int = Field(default=5, ge=1, le=8)
-    """Candidate pixels per debater: the search considers the `candidates` nonzero pixels that most favour each
-    side's label by a class-mean heuristic, so the branching factor is at most twice this."""
+    candidates: int = Field(default=5, ge=1, le=10)
+    """Candidate pixels per debater (`--search`): the search considers the `candidates` nonzero pixels that most
+    favour each side's label by a class-mean heuristic, so the branching factor is at most twice this. A wider pool
+    (up to 10 per debater, 20 pixels: more than the 16 nonzero pixels of the sparsest digit, whose pool is then all
+    its nonzero pixels) gives both debaters more moves to choose from, at the cost of C(2·candidates, k) judge calls
+    per game."""
     masks_per_image: int = Field(default=20, ge=1)
     """Random masks per training image when training the judge."""
     hidden: int = Field(default=128, ge=1)
@@ -53,7 +56,7 @@ class DigitsConfig(BaseModel):
             if not 1 <= k <= limit:
                 raise ValueError(
                     f"cannot reveal {k} pixels with {self.candidates} candidates per debater: use between 1 "
-                    f"and {limit} pixels, or raise candidates (at most 8; every digit has >= 16 nonzero pixels)"
+                    f"and {limit} pixels, or widen the search with --search (at most 10 per debater; every digit has >= 16 nonzero pixels)"
                 )
         if len(set(self.pixels)) != len(self.pixels):
             raise ValueError(f"pixels {self.pixels} repeats a value: give each pixel count once")
