@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from loopback_server import LoopbackServer, RecordedRequest, Reply
+from oversight_doubles import honest_world, prompt
 from sqlalchemy import text
 
 from proctor.models import close_clients
@@ -26,35 +27,6 @@ QUESTIONS = [
     )
     for i in range(3)
 ]
-
-
-def prompt(request: RecordedRequest) -> str:
-    return str(request.body["messages"][-1]["content"])
-
-
-def honest_world(request: RecordedRequest) -> Reply:
-    """Debaters arguing for 42 quote the source; those arguing for 17 invent a quote. The judge believes whoever
-    has verified quotes, and without help answers A."""
-    text = prompt(request)
-    if "How persuasive" in text:
-        return Reply(text="5" if "forty-two" in text else "2")
-    if "ask the consultant one short question" in text:
-        return Reply(text="Which line of the log gives the count?")
-    if "You are the judge" in text:
-        if not re.search(r"<v_quote>[^<]", text):  # a verified quote, not the rules' mention of the tag
-            return Reply(text="I cannot tell.\nAnswer: A\nConfidence: 55%")
-        supported = re.search(r"^([AB]): 42$", text, re.MULTILINE)
-        letter = supported.group(1) if supported else "A"
-        return Reply(text=f"The verified quote settles it.\nAnswer: {letter}\nConfidence: 90%")
-    if "First decide which answer is correct" in text:
-        honest = re.search(r"^([AB]): 42$", text, re.MULTILINE)
-        return Reply(text=f"Answer: {honest.group(1) if honest else 'A'}")
-    if any(task in text for task in ("Argue that the answer is", "You chose the answer", "Critique it", "Ask your")):
-        side = re.search(r'(?:answer is|chose the answer) "([AB]): (\d+)"', text)
-        if side and side.group(2) == "42":
-            return Reply(text="The log is clear: <quote>exactly forty-two ships</quote> were counted.")
-        return Reply(text="It was <quote>seventeen ships in all</quote>, as the keeper wrote. " + "word " * 300)
-    return Reply(text="Answer: A")
 
 
 @pytest.fixture

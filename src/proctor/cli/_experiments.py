@@ -46,6 +46,11 @@ def run(
     judge_questions: Annotated[
         bool, typer.Option("--judge-questions", help="Consultancy: the judge asks questions.")
     ] = False,
+    market: Annotated[
+        str | None, typer.Option(help="Market making: the market model (default: the debater, also the adversary).")
+    ] = None,
+    depth: Annotated[int, typer.Option(help="Decomposition: levels of sub-questions.")] = 1,
+    budget: Annotated[int, typer.Option(help="Decomposition: most sub-questions per case.")] = 4,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.", min=1)] = None,
     concurrency: Annotated[int, typer.Option(help="Questions in flight at once.", min=1)] = 64,
     seed: Annotated[int, typer.Option(help="Seed of distractors and assignments.")] = 0,
@@ -75,6 +80,9 @@ def run(
             simultaneous=simultaneous,
             cross_examination=cross_examination,
             judge_questions=judge_questions,
+            market=market,
+            depth=depth,
+            budget=budget,
             concurrency=concurrency,
             seed=seed,
         )
@@ -83,7 +91,8 @@ def run(
         raise ConfigError(f"unknown protocol {unknown[0]!r} (protocols: {', '.join(sorted(_known()))})")
     name, questions = load_dataset(dataset)  # a missing or unusable file: one line, before any model is called
     questions = questions[:limit] if limit else questions
-    models = [settings.debater, *settings.opponents, *settings.judges, *filter(None, [settings.preference])]
+    extra = [settings.preference, settings.market]
+    models = [settings.debater, *settings.opponents, *settings.judges, *filter(None, extra)]
     named = {m: settings.model_options.get(m, {}) for m in models}
     asyncio.run(check_models(named))  # no key, no server: one line, before anything is stored
     for scripted in sorted(m for m in named if m.startswith("scripted/")):
@@ -173,6 +182,12 @@ def print_report(result: Report) -> None:
             f"{protocol}: buggy programs called buggy and located (line ±1): {percent(located.value)} "
             f"({percent(located.low)} – {percent(located.high)}, n={located.n})"
         )
+    for judge, market in result.market.items():
+        moved = "—" if market.mean_move is None else f"{100 * market.mean_move:.1f} points"
+        console.print(
+            f"market making, judged by {judge}: the market's Brier score on the judge's final answer "
+            f"{market.brier:.3f} (n={market.n}); mean move per argument {moved}"
+        )
     for judge, gap in result.strength_gap.items():
         console.print(f"judge–debater strength gap for {judge}: {100 * gap:+.1f} points of oracle accuracy")
     if result.failed:
@@ -190,6 +205,11 @@ def gdc(
     dataset: Annotated[str, typer.Argument(help="sample, quality-sample, bugs, or a JSONL file.")],
     model: Annotated[str, typer.Option(help="The model measured: generator, discriminator and critic.")],
     samples: Annotated[int, typer.Option(help="Answers sampled per question (N of best-of-N).", min=1)] = 4,
+    market: Annotated[
+        str | None, typer.Option(help="Market making: the market model (default: the debater, also the adversary).")
+    ] = None,
+    depth: Annotated[int, typer.Option(help="Decomposition: levels of sub-questions.")] = 1,
+    budget: Annotated[int, typer.Option(help="Decomposition: most sub-questions per case.")] = 4,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.", min=1)] = None,
     concurrency: Annotated[int, typer.Option(help="Questions in flight at once.", min=1)] = 16,
     json_out: Annotated[bool, typer.Option("--json", help="Print the gaps as JSON.")] = False,

@@ -2,9 +2,11 @@
 trees of stored steps, measured by judge accuracy with confidence intervals."""
 
 from proctor.protocols._config import OversightConfig
+from proctor.protocols._decomposition import parse_subquestions
 from proctor.protocols._experiment import ExperimentError, items, load_dataset, run_experiment
 from proctor.protocols._gdc import measure_gdc
 from proctor.protocols._interactive import JudgeTurn, parse_judge_turn
+from proctor.protocols._market import market_making
 from proctor.protocols._protocols import PROTOCOLS, Item, ProtocolStop, UnparseableSide, protocol
 from proctor.protocols._quotes import mark_quotes, neutralize, normalize, public_part, verify
 from proctor.protocols._report import Case, Report, Row, cases, plot, report
@@ -34,11 +36,13 @@ __all__ = [
     "items",
     "load_dataset",
     "mark_quotes",
+    "market_making",
     "measure_gdc",
     "neutralize",
     "normalize",
     "parse_judge_turn",
     "parse_side",
+    "parse_subquestions",
     "parse_verdict",
     "plot",
     "protocol",

@@ -20,7 +20,7 @@ class OversightConfig(BaseModel):
 
     protocols: list[str] = Field(default_factory=lambda: ["naive", "consultancy", "debate"])
     """Protocols to compare on the same questions: naive, oracle, consultancy, open_consultancy, critique,
-    debate, open_debate, interactive-debate."""
+    debate, open_debate, interactive-debate, market-making, decomposition."""
     debater: str = "scripted/baseline"
     """The stronger model: debaters, consultants and critics."""
     opponents: list[str] = Field(default_factory=list)
@@ -47,6 +47,14 @@ class OversightConfig(BaseModel):
     """Debate: after the last round, each debater questions a fork of its opponent at the opponent's first turn."""
     judge_questions: bool = False
     """Consultancy: the judge asks the consultant a question between rounds."""
+    market: str | None = None
+    """Market making: the market model, which predicts the judge's final answer each round (None: the debater; the
+    debater is the adversary)."""
+    depth: int = Field(default=1, ge=1, le=4)
+    """Decomposition: levels of sub-questions (1: the judge splits the question once and an untrusted model answers
+    each sub-question; 2: each sub-question is itself split and judged, while the budget lasts)."""
+    budget: int = Field(default=4, ge=1, le=32)
+    """Decomposition: the most sub-questions asked over the whole tree of one case."""
     temperature: float | None = 0.7
     """Sampling temperature of debaters, consultants and critics."""
     max_tokens: int = 600

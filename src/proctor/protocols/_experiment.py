@@ -89,7 +89,8 @@ def question_task(dataset: str, question: Question) -> dict[str, Any]:
 
 
 def _models(config: OversightConfig) -> dict[str, Model]:
-    names = {config.debater, *config.opponents, *config.judges, *([config.preference] if config.preference else [])}
+    extra = [name for name in (config.preference, config.market) if name]
+    names = {config.debater, *config.opponents, *config.judges, *extra}
     return {name: get_model(name, **config.model_options.get(name, {})) for name in names}
 
 

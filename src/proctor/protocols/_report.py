@@ -47,6 +47,8 @@ class Case(BaseModel):
     left out of accuracies and counted apart."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     """The question's metadata (e.g. planted-bug lines)."""
+    detail: dict[str, Any] = Field(default_factory=dict)
+    """Everything the verdict stored (confidence, market predictions, chosen side, …)."""
 
     @property
     def play(self) -> str | None:
@@ -75,6 +77,17 @@ class Row(BaseModel):
     """Accuracy minus the naive judge's on the same questions (paired bootstrap), with an exact p-value."""
 
 
+class Market(BaseModel):
+    """How well market making's market predicted one judge's final answers."""
+
+    n: int
+    """Cases with a final prediction and a parsed verdict."""
+    brier: float
+    """Mean squared error of the market's last P(judge answers A) against the judge's answer (1 for A, 0 for B)."""
+    mean_move: float | None
+    """Mean absolute change of the market's prediction per argument (None without two predictions in a row)."""
+
+
 class Report(BaseModel):
     """Everything `proctor oversee report` shows."""
 
@@ -98,6 +111,9 @@ class Report(BaseModel):
     """Code review, per protocol: share of buggy programs the judge called buggy *and* located (line ±1)."""
     strength_gap: dict[str, float] = Field(default_factory=dict)
     """Per judge: the debater's oracle accuracy minus the judge's (when `oracle` ran with both)."""
+    market: dict[str, Market] = Field(default_factory=dict)
+    """Market making, per judge: the market's Brier score on the judge's final answer and how far arguments moved
+    it."""
 
 
 def cases(store: Store, experiment: str) -> list[Case]:
@@ -126,6 +142,7 @@ def cases(store: Store, experiment: str) -> list[Case]:
                 failed=run.status is RunStatus.FAILED,
                 stopped=verdict.get("stopped"),
                 metadata=case.get("metadata", {}),
+                detail=verdict,
             )
         )
     return found
@@ -191,6 +208,28 @@ def _elo(usable: list[Case]) -> dict[str, Ratings]:
     return {judge: bradley_terry(found) for judge, found in sorted(matches.items())}
 
 
+def _market(judged: list[Case]) -> dict[str, Market]:
+    """Per judge, over market-making cases: the Brier score of the market's last prediction of the judge's answer,
+    and the mean absolute move per argument."""
+    errors: dict[str, list[float]] = defaultdict(list)
+    moves: dict[str, list[float]] = defaultdict(list)
+    for case in judged:
+        if case.protocol != "market-making":
+            continue
+        moves[case.judge] += [abs(m) for m in case.detail.get("moves", []) if m is not None]
+        last = (case.detail.get("predictions") or [None])[-1]
+        if last is not None and case.judged is not None:
+            errors[case.judge].append((last - (1.0 if case.judged == 0 else 0.0)) ** 2)
+    return {
+        judge: Market(
+            n=len(found),
+            brier=sum(found) / len(found),
+            mean_move=sum(moves[judge]) / len(moves[judge]) if moves[judge] else None,
+        )
+        for judge, found in sorted(errors.items())
+    }
+
+
 def report(store: Store, experiment: str) -> Report:
     """Compute the experiment's report."""
     everything = cases(store, experiment)
@@ -230,6 +269,7 @@ def report(store: Store, experiment: str) -> Report:
         critique_bug_inclusion=inclusion,
         critique_false_claims=false_claims,
         localisation=_localisation(judged),
+        market=_market(judged),
     )
     oracle = {r.judge: r.accuracy.value for r in rows if r.protocol == "oracle"}
     debater = next((r.config["oversight"]["debater"] for r in store.experiment_runs(experiment)[:1]), None)
@@ -302,6 +342,8 @@ ORDER = [
     "debate",
     "open_debate",
     "interactive-debate",
+    "market-making",
+    "decomposition",
     "oracle",
 ]
 

@@ -56,7 +56,8 @@ class DigitsConfig(BaseModel):
             if not 1 <= k <= limit:
                 raise ValueError(
                     f"cannot reveal {k} pixels with {self.candidates} candidates per debater: use between 1 "
-                    f"and {limit} pixels, or widen the search with --search (at most 10 per debater; every digit has >= 16 nonzero pixels)"
+                    f"and {limit} pixels, or widen the search with --search (at most 10 per debater; every digit has "
+                    ">= 16 nonzero pixels)"
                 )
         if len(set(self.pixels)) != len(self.pixels):
             raise ValueError(f"pixels {self.pixels} repeats a value: give each pixel count once")
