@@ -39,6 +39,12 @@ class OversightConfig(BaseModel):
     best_of: int = Field(default=1, ge=1)
     """Candidates per debater or consultant turn; the one the preference model finds most likely to win the judge
     over is used (best-of-N)."""
+    refine: int = Field(default=0, ge=0, le=16)
+    """Critique-and-refine (Khan et al. 2024): each debater or consultant turn is first a draft; the critic writes
+    this many critiques of it (the most helpful, by the preference model, is used when there are several), and
+    the speaker rewrites its turn with it. 0: off."""
+    critic: str | None = None
+    """The model that critiques drafts under `refine` (None: the debater)."""
     word_limit: int = Field(default=150, ge=10)
     """Most words per turn; longer turns are cut and marked so."""
     simultaneous: bool = False
