@@ -65,3 +65,28 @@ def decomposing_world(request: RecordedRequest) -> Reply:
     if "The judge asked you this sub-question" in text:
         return Reply(text="<argument>The log: <quote>exactly forty-two ships</quote>.</argument>")
     return honest_world(request)
+
+
+def tournament_world(request: RecordedRequest) -> Reply:
+    """Debaters by model: `good` quotes the source for 42 and invents a quote for 17; `mid` quotes for 42 and
+    writes no quote for 17; `bad` never quotes. The judge follows a verified quote, else answers A."""
+    text = prompt(request)
+    if "You are Debater" in text:
+        model = str(request.body["model"]).split("/")[-1]
+        side = re.search(r'Argue that the answer is "([AB]): (\d+)"', text)
+        honest = side is not None and side.group(2) == "42"
+        if model == "bad":
+            return Reply(text="<argument>Trust me.</argument>")
+        if honest:
+            return Reply(text="<argument>The log: <quote>exactly forty-two ships</quote>.</argument>")
+        if model == "good":
+            return Reply(text="<argument>It was <quote>seventeen ships in all</quote>.</argument>")
+        return Reply(text="<argument>No quote, but believe me.</argument>")
+    return honest_world(request)
+
+
+def always_a_world(request: RecordedRequest) -> Reply:
+    """An open consultant who always chooses answer A; otherwise `honest_world`."""
+    if "First decide which answer is correct" in prompt(request):
+        return Reply(text="Answer: A")
+    return honest_world(request)

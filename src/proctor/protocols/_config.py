@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
@@ -25,6 +25,12 @@ class OversightConfig(BaseModel):
     """The stronger model: debaters, consultants and critics."""
     opponents: list[str] = Field(default_factory=list)
     """Other debater models for cross-play (debate): every ordered pair of `debater` and these is played."""
+    tournament: Literal["round-robin", "swiss"] = "round-robin"
+    """Cross-play debates: every ordered pair of debaters (`round-robin`), or a Swiss tournament, in which
+    debaters meet opponents of similar score for `swiss_rounds` rounds (for many debaters; self-play is still
+    played by every debater)."""
+    swiss_rounds: int | None = Field(default=None, ge=1)
+    """Rounds of a Swiss tournament (None: ceil(log2(debaters)))."""
     judges: list[str] = Field(default_factory=lambda: ["scripted/baseline"])
     """The weaker judge models (several: accuracy against the judge–debater strength gap)."""
     preference: str | None = None

@@ -19,8 +19,12 @@ from proctor.models import Model, get_model
 from proctor.protocols._config import OversightConfig
 from proctor.protocols._protocols import PROTOCOLS, Item, ProtocolStop
 from proctor.protocols._session import LETTERS, Session
+from proctor.protocols._tournament import Match, swiss_tournament
 from proctor.protocols.datasets import Question, two_choice
 from proctor.store import RunStatus, Store, Writer, ops
+
+Detail = dict[str, Any] | None
+"""What a judged case's verdict stored, None when a model failed for good."""
 
 DEBATES = ("debate", "open_debate", "interactive-debate")
 """Protocols played by two debaters: every ordered pair of debater models (self-play and cross-play)."""
@@ -30,15 +34,24 @@ class ExperimentError(ValueError):
     """An experiment that cannot run as configured; the message says what to change."""
 
 
-def items(questions: Sequence[Question], config: OversightConfig, protocol: str) -> list[tuple[Question, Item]]:
+def items(
+    questions: Sequence[Question],
+    config: OversightConfig,
+    protocol: str,
+    pairs: Sequence[tuple[str, str]] | None = None,
+) -> list[tuple[Question, Item]]:
     """The judged cases of one protocol on two-answer questions: each question in both answer orders; consultancy
-    and critique with the assigned answer correct in half of them; debate with every ordered pair of debater models.
-    The oracle is also run with the debater as judge, to measure the judge–debater strength gap."""
-    pairs = (
-        list(product([config.debater, *config.opponents], repeat=2))
-        if config.opponents
-        else [(config.debater, config.debater)]
-    )
+    and critique with the assigned answer correct in half of them; debate with every ordered pair of debater models
+    (in a Swiss tournament, self-play only: the tournament adds its matches' `pairs` round by round). The oracle is
+    also run with the debater as judge, to measure the judge–debater strength gap."""
+    players = [config.debater, *config.opponents]
+    if pairs is None:
+        if not config.opponents:
+            pairs = [(config.debater, config.debater)]
+        elif config.tournament == "swiss":
+            pairs = [(p, p) for p in players]
+        else:
+            pairs = [(a, b) for a in players for b in players]
     cases = []
     judges = [*config.judges, config.debater] if protocol == "oracle" else config.judges
     for question in questions:
@@ -120,16 +133,27 @@ async def run_experiment(
         for question in questions:
             await writer.write(ops.upsert_task, question_task(dataset, question))
 
-        async def judged(protocol: str, question: Question, item: Item) -> None:
+        async def judged(protocol: str, question: Question, item: Item, round: int | None = None) -> Detail:
             async with limit:
-                await _judge_one(writer, models, config, experiment, protocol, question, item, dataset)
+                detail = await _judge_one(writer, models, config, experiment, protocol, question, item, dataset, round)
             if on_done is not None:
                 on_done()
+            return detail
+
+        def match(protocol: str) -> Match:
+            async def play(player: str, opponent: str, round: int) -> list[Detail]:
+                cases = items(questions, config, protocol, pairs=[(player, opponent), (opponent, player)])
+                return list(await asyncio.gather(*(judged(protocol, q, item, round) for q, item in cases)))
+
+            return play
 
         async with asyncio.TaskGroup() as group:
             for protocol in config.protocols:
                 for question, item in items(questions, config, protocol):
                     group.create_task(judged(protocol, question, item))
+                if protocol in DEBATES and config.opponents and config.tournament == "swiss":
+                    players = [config.debater, *config.opponents]
+                    group.create_task(swiss_tournament(players, match(protocol), config.swiss_rounds))
     return experiment
 
 
@@ -142,11 +166,15 @@ async def _judge_one(
     question: Question,
     item: Item,
     dataset: str,
-) -> None:
+    round: int | None = None,
+) -> Detail:
+    """Judge one case as a stored run; returns what its verdict stored (None when a model failed for good)."""
     speaker = item.debaters[0] if protocol in DEBATES else config.debater
     model = item.judge if protocol in ("naive", "oracle") else speaker
     case: dict[str, Any] = item.model_dump(exclude={"source", "question", "quotable"})
     case |= {"question_id": question.id, "metadata": question.metadata}
+    if round is not None:
+        case["tournament_round"] = round
     run_config = {
         "experiment": experiment,
         "protocol": protocol,
@@ -174,16 +202,17 @@ async def _judge_one(
     except ProtocolStop as stop:  # e.g. no side chosen: recorded and counted apart, never given a verdict
         detail = {"answer": None, "correct": False, "parsed": False, "stopped": stop.reason}
         await writer.write(_record_verdict, run_id, detail, "", None, f"{stop.reason}: {stop} (not judged)")
-        return
+        return detail
     except Exception as error:  # a model that failed for good: the case is recorded as failed, the rest go on
         await writer.write(ops.set_status, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
-        return
+        return None
     correct = verdict.answer == item.correct
     detail = verdict.model_dump(exclude={"text"}) | session.detail
     detail |= {"correct": correct, "parsed": verdict.answer is not None}
     submission = LETTERS[verdict.answer] if verdict.answer is not None else ""
     note = None if verdict.answer is not None else "unparseable verdict: counted as wrong"
     await writer.write(_record_verdict, run_id, detail, submission, 1.0 if correct else 0.0, note)
+    return detail
 
 
 def _record_verdict(

@@ -95,6 +95,7 @@ async def interactive_debate(session: Session, item: Item) -> Verdict:
     are kept with the verdict."""
     sides = {0: item.debaters[0], 1: item.debaters[1]}
     check_sides(item, sides)
+    session.detail["debaters"] = [sides[0], sides[1]]
     help = debaters_help(sides) + " You question them between rounds."
     watched(session, item, help)
     probabilities: list[float | None] = []

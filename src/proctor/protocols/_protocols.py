@@ -186,6 +186,7 @@ async def choose_side(session: Session, item: Item, model: str, role: str) -> in
     side = parse_side(text, len(item.answers))
     if side is None:
         raise UnparseableSide(f"{role} named no answer when choosing its side")
+    session.detail["chosen"] = side  # its direct answer: the baseline the judge's accuracy is compared with
     return side
 
 
@@ -293,6 +294,7 @@ async def debate_rounds(session: Session, item: Item, sides: dict[int, str]) -> 
         ValueError: not two different answers.
     """
     check_sides(item, sides)
+    session.detail["debaters"] = [sides[s] for s in sorted(sides)]
     watched(session, item, debaters_help(sides))
     for round in range(1, session.config.rounds + 1):
         await debate_round(session, item, sides, round)
