@@ -46,6 +46,16 @@ def run(
     judge_questions: Annotated[
         bool, typer.Option("--judge-questions", help="Consultancy: the judge asks questions.")
     ] = False,
+    refine: Annotated[
+        int, typer.Option(help="Critique-and-refine: critiques of each debater or consultant draft (0: off).")
+    ] = 0,
+    critic: Annotated[str | None, typer.Option(help="The model critiquing drafts (default: the debater).")] = None,
+    tournament: Annotated[
+        str, typer.Option(help="Cross-play: round-robin (every ordered pair) or swiss (for many debaters).")
+    ] = "round-robin",
+    swiss_rounds: Annotated[
+        int | None, typer.Option(help="Rounds of a Swiss tournament (default ceil(log2(debaters))).")
+    ] = None,
     market: Annotated[
         str | None, typer.Option(help="Market making: the market model (default: the debater, also the adversary).")
     ] = None,
@@ -80,6 +90,10 @@ def run(
             simultaneous=simultaneous,
             cross_examination=cross_examination,
             judge_questions=judge_questions,
+            refine=refine,
+            critic=critic,
+            tournament=tournament,
+            swiss_rounds=swiss_rounds,
             market=market,
             depth=depth,
             budget=budget,
@@ -91,7 +105,7 @@ def run(
         raise ConfigError(f"unknown protocol {unknown[0]!r} (protocols: {', '.join(sorted(_known()))})")
     name, questions = load_dataset(dataset)  # a missing or unusable file: one line, before any model is called
     questions = questions[:limit] if limit else questions
-    extra = [settings.preference, settings.market]
+    extra = [settings.preference, settings.market, settings.critic]
     models = [settings.debater, *settings.opponents, *settings.judges, *filter(None, extra)]
     named = {m: settings.model_options.get(m, {}) for m in models}
     asyncio.run(check_models(named))  # no key, no server: one line, before anything is stored
@@ -165,6 +179,43 @@ def print_report(result: Report) -> None:
                 str(player.games),
             )
         console.print(elo)
+    for judge, records in result.sides.items():
+        sides = Table(title=f"Cross-play win rates by side, judged by {judge}", title_justify="left")
+        for column in ("debater", "arguing correct", "games", "arguing incorrect", "games"):
+            sides.add_column(column)
+        for record in records:
+            right, wrong = record.correct_win_rate, record.incorrect_win_rate
+            sides.add_row(
+                record.player,
+                "—" if right is None else percent(right),
+                str(record.correct_games),
+                "—" if wrong is None else percent(wrong),
+                str(record.incorrect_games),
+            )
+        console.print(sides)
+    if result.elo_accuracy:
+        points = Table(title="Judge accuracy against debater Elo", title_justify="left")
+        for column in ("judge", "play", "correct side", "incorrect side", "Elo", "accuracy", "n"):
+            points.add_column(column)
+        for point in result.elo_accuracy:
+            points.add_row(
+                point.judge,
+                point.play,
+                point.correct,
+                point.incorrect,
+                f"{point.elo:+.0f}" if point.play == "cross-play" else f"{point.elo:.0f}",
+                percent(point.accuracy.value),
+                str(point.accuracy.n),
+            )
+        console.print(points)
+    for split in result.open:
+        parts = [
+            f"{split.protocol}, judged by {split.judge}: the agent's own answer {percent(split.agent_accuracy.value)}"
+        ]
+        for said, estimate in (("chose correct", split.chose_correct), ("chose incorrect", split.chose_incorrect)):
+            if estimate is not None:
+                parts.append(f"judge when it {said} {percent(estimate.value)} (n={estimate.n})")
+        console.print("; ".join(parts))
     if result.critique_bug_inclusion is not None:
         inclusion = result.critique_bug_inclusion
         console.print(
@@ -205,6 +256,16 @@ def gdc(
     dataset: Annotated[str, typer.Argument(help="sample, quality-sample, bugs, or a JSONL file.")],
     model: Annotated[str, typer.Option(help="The model measured: generator, discriminator and critic.")],
     samples: Annotated[int, typer.Option(help="Answers sampled per question (N of best-of-N).", min=1)] = 4,
+    refine: Annotated[
+        int, typer.Option(help="Critique-and-refine: critiques of each debater or consultant draft (0: off).")
+    ] = 0,
+    critic: Annotated[str | None, typer.Option(help="The model critiquing drafts (default: the debater).")] = None,
+    tournament: Annotated[
+        str, typer.Option(help="Cross-play: round-robin (every ordered pair) or swiss (for many debaters).")
+    ] = "round-robin",
+    swiss_rounds: Annotated[
+        int | None, typer.Option(help="Rounds of a Swiss tournament (default ceil(log2(debaters))).")
+    ] = None,
     market: Annotated[
         str | None, typer.Option(help="Market making: the market model (default: the debater, also the adversary).")
     ] = None,
