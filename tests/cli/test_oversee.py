@@ -173,6 +173,7 @@ def test_oversee_run_market_making_and_decomposition(
     assert exit.value.code in (0, None)
     out = capsys.readouterr().out
     assert "market-making" in out and "decomposition" in out
+    assert "Cost per protocol" in out
     assert "market making, judged by openai/weak: the market's Brier score on the judge's final answer 0.010" in out
     runs = Store(db).runs()
     saved = runs[0].config["oversight"]

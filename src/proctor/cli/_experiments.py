@@ -179,6 +179,23 @@ def print_report(result: Report) -> None:
                 str(player.games),
             )
         console.print(elo)
+    if result.costs:
+        costs = Table(title="Cost per protocol", title_justify="left")
+        for column in ("protocol", "cases", "tokens in", "tokens out", "tokens/case", "dollars", "$/case", "people"):
+            costs.add_column(column, justify="left" if column == "protocol" else "right")
+        for cost in result.costs:
+            timed = "—" if cost.human_median_seconds is None else f"{cost.human_median_seconds:.0f} s median"
+            costs.add_row(
+                cost.protocol,
+                str(cost.cases),
+                str(cost.input_tokens),
+                str(cost.output_tokens),
+                f"{cost.tokens_per_case:.0f}",
+                f"{cost.dollars:.4f}",
+                f"{cost.dollars_per_case:.4f}",
+                f"{cost.human_judgments} judged, {timed}" if cost.human_judgments else "—",
+            )
+        console.print(costs)
     for judge, records in result.sides.items():
         sides = Table(title=f"Cross-play win rates by side, judged by {judge}", title_justify="left")
         for column in ("debater", "arguing correct", "games", "arguing incorrect", "games"):

@@ -149,6 +149,38 @@ class OpenSplit(BaseModel):
     """Judge accuracy when the agent chose the incorrect answer."""
 
 
+class Cost(BaseModel):
+    """What one protocol cost over the experiment: model tokens and dollars, and people's judging time in the
+    experiment's human studies."""
+
+    protocol: str
+    """The protocol."""
+    cases: int
+    """Judged cases (runs), failed ones included: they cost too."""
+    input_tokens: int
+    """Prompt tokens over all its runs (cross-examination forks included)."""
+    output_tokens: int
+    """Generated tokens over all its runs."""
+    dollars: float
+    """US dollars over all priced calls (unpriced models count 0)."""
+    human_judgments: int = 0
+    """Answered judgments in studies of this experiment that show this protocol (assisted) or, for `naive`, none."""
+    human_median_seconds: float | None = None
+    """Median seconds a person took per judgment, where timed."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tokens_per_case(self) -> float:
+        """Input and output tokens per case."""
+        return (self.input_tokens + self.output_tokens) / self.cases if self.cases else 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def dollars_per_case(self) -> float:
+        """Dollars per case."""
+        return self.dollars / self.cases if self.cases else 0.0
+
+
 class Report(BaseModel):
     """Everything `proctor oversee report` shows."""
 
@@ -178,6 +210,8 @@ class Report(BaseModel):
     """Judge accuracy against debater Elo, self-play and cross-play apart."""
     open: list[OpenSplit] = Field(default_factory=list)
     """Open protocols: judge accuracy by whether the agent chose the correct answer, and the agent's own."""
+    costs: list[Cost] = Field(default_factory=list)
+    """Per protocol: tokens, dollars and people's judging time."""
     market: dict[str, Market] = Field(default_factory=dict)
     """Market making, per judge: the market's Brier score on the judge's final answer and how far arguments moved
     it."""
@@ -370,6 +404,54 @@ def _market(judged: list[Case]) -> dict[str, Market]:
     }
 
 
+def _costs(store: Store, experiment: str) -> list[Cost]:
+    """Per protocol: tokens and dollars summed over its runs, and the people's time from the experiment's studies
+    (assisted judgments count for the study's protocol, unassisted ones for `naive`: the judge alone)."""
+    from proctor.store import _studies as studies
+
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
+    for run in store.experiment_runs(experiment):
+        if "judge" not in run.config.get("case", {}) or run.parent_run_id is not None:
+            continue
+        total = totals[run.config["protocol"]]
+        total[0] += 1
+        total[1] += run.input_tokens
+        total[2] += run.output_tokens
+        total[3] += run.cost
+    seconds: dict[str, list[float]] = defaultdict(list)
+    answered: dict[str, int] = defaultdict(int)
+    with store.engine.connect() as conn:
+        for study in studies.list_studies(conn):
+            if study.experiment != experiment:
+                continue
+            for judgment in studies.judgments(conn, study_id=study.id, pending=False):
+                protocol = study.protocol if judgment.condition == "assisted" else "naive"
+                answered[protocol] += 1
+                if judgment.seconds is not None:
+                    seconds[protocol].append(judgment.seconds)
+    costs = []
+    for protocol, (cases, tokens_in, tokens_out, dollars) in sorted(
+        totals.items(), key=lambda t: _protocol_order(t[0])
+    ):
+        timed = sorted(seconds[protocol])
+        median = None
+        if timed:
+            middle = len(timed) // 2
+            median = timed[middle] if len(timed) % 2 else (timed[middle - 1] + timed[middle]) / 2
+        costs.append(
+            Cost(
+                protocol=protocol,
+                cases=int(cases),
+                input_tokens=int(tokens_in),
+                output_tokens=int(tokens_out),
+                dollars=dollars,
+                human_judgments=answered[protocol],
+                human_median_seconds=median,
+            )
+        )
+    return costs
+
+
 def report(store: Store, experiment: str) -> Report:
     """Compute the experiment's report."""
     everything = cases(store, experiment)
@@ -412,6 +494,7 @@ def report(store: Store, experiment: str) -> Report:
         critique_false_claims=false_claims,
         localisation=_localisation(judged),
         market=_market(judged),
+        costs=_costs(store, experiment),
     )
     result.elo_accuracy = _elo_accuracy(judged, result.elo)
     oracle = {r.judge: r.accuracy.value for r in rows if r.protocol == "oracle"}
