@@ -19,6 +19,7 @@ from proctor.cli._oversee import oversee_app
 from proctor.cli._render import percent
 from proctor.models import check_model, get_model
 from proctor.protocols import OversightConfig, Report, items, load_dataset, plot, report, run_experiment
+from proctor.protocols._report import CALIBRATION_BINS
 from proctor.protocols._report import label as row_label
 from proctor.runner import check_models
 from proctor.store import RunStatus, Store
@@ -45,6 +46,14 @@ def run(
     ] = False,
     judge_questions: Annotated[
         bool, typer.Option("--judge-questions", help="Consultancy: the judge asks questions.")
+    ] = False,
+    judge_prompt: Annotated[
+        str, typer.Option(help="The judge's prompt variant: default, skeptical or brief.")
+    ] = "default",
+    few_shot: Annotated[int, typer.Option(help="Solved examples (other questions) shown to the judge.")] = 0,
+    votes: Annotated[int, typer.Option(help="Judge verdicts sampled; the majority answer is the verdict.")] = 1,
+    verdict_logprobs: Annotated[
+        bool, typer.Option("--verdict-logprobs", help="Verdicts from the judge's answer-letter probabilities.")
     ] = False,
     refine: Annotated[
         int, typer.Option(help="Critique-and-refine: critiques of each debater or consultant draft (0: off).")
@@ -90,6 +99,10 @@ def run(
             simultaneous=simultaneous,
             cross_examination=cross_examination,
             judge_questions=judge_questions,
+            judge_prompt=judge_prompt,
+            few_shot=few_shot,
+            votes=votes,
+            verdict_logprobs=verdict_logprobs,
             refine=refine,
             critic=critic,
             tournament=tournament,
@@ -179,6 +192,12 @@ def print_report(result: Report) -> None:
                 str(player.games),
             )
         console.print(elo)
+    for measured in result.calibration:
+        bins = ", ".join(f"[{b.low:.1f}, {b.high:.1f}): {percent(b.accuracy)} of {b.n}" for b in measured.bins)
+        console.print(
+            f"calibration of {measured.judge} in {measured.protocol}: ECE {measured.ece:.3f} over {measured.n} "
+            f"verdicts ({CALIBRATION_BINS} equal-width confidence bins; accuracy per bin: {bins})"
+        )
     if result.costs:
         costs = Table(title="Cost per protocol", title_justify="left")
         for column in ("protocol", "cases", "tokens in", "tokens out", "tokens/case", "dollars", "$/case", "people"):
@@ -273,6 +292,14 @@ def gdc(
     dataset: Annotated[str, typer.Argument(help="sample, quality-sample, bugs, or a JSONL file.")],
     model: Annotated[str, typer.Option(help="The model measured: generator, discriminator and critic.")],
     samples: Annotated[int, typer.Option(help="Answers sampled per question (N of best-of-N).", min=1)] = 4,
+    judge_prompt: Annotated[
+        str, typer.Option(help="The judge's prompt variant: default, skeptical or brief.")
+    ] = "default",
+    few_shot: Annotated[int, typer.Option(help="Solved examples (other questions) shown to the judge.")] = 0,
+    votes: Annotated[int, typer.Option(help="Judge verdicts sampled; the majority answer is the verdict.")] = 1,
+    verdict_logprobs: Annotated[
+        bool, typer.Option("--verdict-logprobs", help="Verdicts from the judge's answer-letter probabilities.")
+    ] = False,
     refine: Annotated[
         int, typer.Option(help="Critique-and-refine: critiques of each debater or consultant draft (0: off).")
     ] = 0,

@@ -33,6 +33,17 @@ class OversightConfig(BaseModel):
     """Rounds of a Swiss tournament (None: ceil(log2(debaters)))."""
     judges: list[str] = Field(default_factory=lambda: ["scripted/baseline"])
     """The weaker judge models (several: accuracy against the judge–debater strength gap)."""
+    judge_prompt: Literal["default", "skeptical", "brief"] = "default"
+    """The judge's prompt variant: `default`; `skeptical` (speakers may lie, only verified quotes count as evidence);
+    `brief` (answer without reasoning)."""
+    few_shot: int = Field(default=0, ge=0, le=8)
+    """Solved examples shown to the judge: this many other questions of the dataset with their correct answers."""
+    votes: int = Field(default=1, ge=1, le=32)
+    """Judge verdicts sampled (at temperature 1 when more than one); the majority answer is the verdict."""
+    verdict_logprobs: bool = False
+    """The judge answers with one letter and the verdict is its probability of each answer, from the letters'
+    log-probabilities where the provider returns them (else the share of sampled replies); the confidence is that
+    of the answer chosen."""
     preference: str | None = None
     """The model that scores best-of-N candidates: its probability that the judge picks the speaker's answer,
     reading the transcript with the candidate (None: the first judge)."""

@@ -66,6 +66,8 @@ def items(
                 source=question.source,
                 judge=judge,
                 quotable=quotable(question),
+                examples=examples(questions, question, config),
+                judge_prompt=config.judge_prompt,
             )
             if protocol in ("consultancy", "critique"):
                 cases += [(question, base.model_copy(update={"assigned": side})) for side in (0, 1)]
@@ -74,6 +76,21 @@ def items(
             else:
                 cases.append((question, base))
     return cases
+
+
+def examples(questions: Sequence[Question], question: Question, config: OversightConfig) -> list[str]:
+    """The judge's solved examples for `question` (`few_shot`): the next `few_shot` other questions of the dataset
+    in its order, wrapping around, each with its answers and the correct one."""
+    if not config.few_shot:
+        return []
+    at = next(i for i, q in enumerate(questions) if q is question)
+    others = [questions[(at + k) % len(questions)] for k in range(1, len(questions))]
+    return [
+        f"Question: {q.question}\n"
+        + "\n".join(f"{LETTERS[i]}: {a}" for i, a in enumerate(q.answers))
+        + f"\nCorrect answer: {LETTERS[q.correct]}"
+        for q in others[: config.few_shot]
+    ]
 
 
 def quotable(question: Question) -> list[str]:
@@ -171,7 +188,7 @@ async def _judge_one(
     """Judge one case as a stored run; returns what its verdict stored (None when a model failed for good)."""
     speaker = item.debaters[0] if protocol in DEBATES else config.debater
     model = item.judge if protocol in ("naive", "oracle") else speaker
-    case: dict[str, Any] = item.model_dump(exclude={"source", "question", "quotable"})
+    case: dict[str, Any] = item.model_dump(exclude={"source", "question", "quotable", "examples"})
     case |= {"question_id": question.id, "metadata": question.metadata}
     if round is not None:
         case["tournament_round"] = round

@@ -181,6 +181,40 @@ class Cost(BaseModel):
         return self.dollars / self.cases if self.cases else 0.0
 
 
+class ReliabilityBin(BaseModel):
+    """Verdicts whose stated confidence falls in one bin."""
+
+    low: float
+    """The bin's lowest confidence (inclusive)."""
+    high: float
+    """The bin's highest confidence (exclusive; the last bin includes 1)."""
+    n: int
+    """Verdicts in the bin."""
+    confidence: float
+    """Their mean stated confidence."""
+    accuracy: float
+    """The share of them that is correct."""
+
+
+class Calibration(BaseModel):
+    """How well one judge's stated confidence in one protocol matches its accuracy."""
+
+    protocol: str
+    """The protocol."""
+    judge: str
+    """The judge model."""
+    n: int
+    """Verdicts with a stated confidence (others are left out)."""
+    ece: float
+    """Expected calibration error: the bins' |accuracy - mean confidence|, weighted by their share of verdicts."""
+    bins: list[ReliabilityBin]
+    """The non-empty bins of `BINS` equal-width bins over [0, 1], lowest first."""
+
+
+CALIBRATION_BINS = 10
+"""Equal-width confidence bins of the calibration (ECE and reliability plot): [0, 0.1), …, [0.9, 1]."""
+
+
 class Report(BaseModel):
     """Everything `proctor oversee report` shows."""
 
@@ -210,6 +244,8 @@ class Report(BaseModel):
     """Judge accuracy against debater Elo, self-play and cross-play apart."""
     open: list[OpenSplit] = Field(default_factory=list)
     """Open protocols: judge accuracy by whether the agent chose the correct answer, and the agent's own."""
+    calibration: list[Calibration] = Field(default_factory=list)
+    """Per protocol and judge: the stated confidence's reliability bins and ECE (10 equal-width bins)."""
     costs: list[Cost] = Field(default_factory=list)
     """Per protocol: tokens, dollars and people's judging time."""
     market: dict[str, Market] = Field(default_factory=dict)
@@ -404,6 +440,38 @@ def _market(judged: list[Case]) -> dict[str, Market]:
     }
 
 
+def calibration(cases: list[Case], bins: int = CALIBRATION_BINS) -> tuple[float, list[ReliabilityBin]] | None:
+    """The ECE and reliability bins of verdicts' stated confidence in the answer they chose, over `bins`
+    equal-width bins of [0, 1] (a confidence of 1 falls in the last); None when no verdict states one."""
+    stated = [(c.detail["confidence"], c.correct) for c in cases if c.detail.get("confidence") is not None]
+    if not stated:
+        return None
+    grouped: dict[int, list[tuple[float, bool]]] = defaultdict(list)
+    for confidence, correct in stated:
+        grouped[min(int(confidence * bins), bins - 1)].append((confidence, correct))
+    found = []
+    for b, members in sorted(grouped.items()):
+        mean = sum(c for c, _ in members) / len(members)
+        right = sum(1 for _, ok in members if ok) / len(members)
+        found.append(ReliabilityBin(low=b / bins, high=(b + 1) / bins, n=len(members), confidence=mean, accuracy=right))
+    ece = sum(b.n / len(stated) * abs(b.accuracy - b.confidence) for b in found)
+    return ece, found
+
+
+def _calibration(judged: list[Case]) -> list[Calibration]:
+    groups: dict[tuple[str, str], list[Case]] = defaultdict(list)
+    for case in judged:
+        if case.judged is not None:
+            groups[(case.protocol, case.judge)].append(case)
+    found = []
+    for (protocol, judge), group in sorted(groups.items(), key=lambda g: (_protocol_order(g[0][0]), g[0][1])):
+        measured = calibration(group)
+        if measured is not None:
+            ece, bins = measured
+            found.append(Calibration(protocol=protocol, judge=judge, n=sum(b.n for b in bins), ece=ece, bins=bins))
+    return found
+
+
 def _costs(store: Store, experiment: str) -> list[Cost]:
     """Per protocol: tokens and dollars summed over its runs, and the people's time from the experiment's studies
     (assisted judgments count for the study's protocol, unassisted ones for `naive`: the judge alone)."""
@@ -495,6 +563,7 @@ def report(store: Store, experiment: str) -> Report:
         localisation=_localisation(judged),
         market=_market(judged),
         costs=_costs(store, experiment),
+        calibration=_calibration(judged),
     )
     result.elo_accuracy = _elo_accuracy(judged, result.elo)
     oracle = {r.judge: r.accuracy.value for r in rows if r.protocol == "oracle"}
@@ -536,6 +605,45 @@ def plot(result: Report, folder: Path) -> list[Path]:
     figure.savefig(path)
     plt.close(figure)
     written.append(path)
+    if result.calibration:
+        figure, axes = plt.subplots(figsize=(5.2, 4.6), dpi=150)
+        axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
+        for measured in result.calibration:
+            axes.plot(
+                [b.confidence for b in measured.bins],
+                [b.accuracy for b in measured.bins],
+                marker="o",
+                label=f"{measured.protocol} · {measured.judge} (ECE {measured.ece:.3f})",
+            )
+        axes.set_xlabel(f"stated confidence (mean per bin; {CALIBRATION_BINS} equal-width bins)")
+        axes.set_ylabel("accuracy in the bin")
+        axes.set_xlim(0, 1.02)
+        axes.set_ylim(0, 1.05)
+        axes.set_title(f"Judge reliability · experiment {result.experiment}")
+        axes.legend(fontsize=7, frameon=False)
+        axes.spines[["top", "right"]].set_visible(False)
+        figure.tight_layout()
+        path = folder / f"{result.experiment}-reliability.png"
+        figure.savefig(path)
+        plt.close(figure)
+        written.append(path)
+    if result.elo_accuracy:
+        figure, axes = plt.subplots(figsize=(5.5, 4.2), dpi=150)
+        for play in ("self-play", "cross-play"):
+            points = sorted((p.elo, p.accuracy.value) for p in result.elo_accuracy if p.play == play)
+            if points:
+                axes.plot([x for x, _ in points], [y for _, y in points], marker="o", linestyle="", label=play)
+        axes.set_xlabel("debater Elo (cross-play: correct side minus incorrect side)")
+        axes.set_ylabel("judge accuracy")
+        axes.set_ylim(0, 1.05)
+        axes.set_title(f"Accuracy against debater Elo · experiment {result.experiment}")
+        axes.legend(fontsize=8, frameon=False)
+        axes.spines[["top", "right"]].set_visible(False)
+        figure.tight_layout()
+        path = folder / f"{result.experiment}-elo.png"
+        figure.savefig(path)
+        plt.close(figure)
+        written.append(path)
     if len(result.strength_gap) >= 2:
         figure, axes = plt.subplots(figsize=(5.5, 4.2), dpi=150)
         for protocol in protocols:

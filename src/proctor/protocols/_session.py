@@ -398,18 +398,57 @@ class Session:
         )
 
     async def verdict(self, judge: str, messages: list[Message]) -> Verdict:
-        """The judge's verdict, stored as the run's last step; an unparseable one is recorded as failed."""
-        generation = await self.model(judge).generate(messages, GenerateConfig(n=1, temperature=0.0, max_tokens=800))
-        text = generation.completions[0].text
-        verdict = parse_verdict(text, len(self.answers))
-        error = None if verdict.answer is not None else "no 'Answer: <letter>' in the judge's reply"
+        """The judge's verdict, stored as the run's last step; an unparseable one is recorded as failed. With
+        `votes` > 1, that many replies are sampled and the verdict is the majority answer (ties go to the higher
+        mean stated confidence, then the earlier letter); its confidence is the majority's share of the parsed
+        votes, and the step keeps every reply as an option."""
+        votes = self.config.votes
+        settings = GenerateConfig(n=votes, temperature=0.0 if votes == 1 else 1.0, max_tokens=800)
+        generation = await self.model(judge).generate(messages, settings)
+        parsed = [parse_verdict(c.text, len(self.answers)) for c in generation.completions]
+        verdict, chosen = parsed[0], 0
+        if len(parsed) > 1:
+            verdict, chosen = majority(parsed)
+        options = [
+            {
+                "text": v.text,
+                "action": "verdict",
+                "argument": v.model_dump(exclude={"text"}),
+                "parse_error": None if v.answer is not None else "no 'Answer: <letter>' in the judge's reply",
+                "source": f"model:{judge}",
+            }
+            for v in parsed
+        ]
+        if len(parsed) > 1:
+            counted = [v.answer for v in parsed]
+            self.detail["votes"] = [None if a is None else LETTERS[a] for a in counted]
+        await self._store_verdict(options, chosen, verdict, [self.usage(generation, "judge")], "judge")
+        return verdict
+
+    async def probability_verdict(self, judge: str, prompt: str) -> Verdict:
+        """The verdict from the judge's probability of each answer, asked for one letter (see `side_probability`):
+        the more probable answer, with that probability as confidence; stored as the run's last step."""
+        scored = await side_probability(self.model(judge), prompt, 0, len(self.answers))
+        p = scored.value
+        answer = None if p is None else (0 if p >= 0.5 else 1)
+        confidence = None if p is None else max(p, 1.0 - p)
+        reply = scored.generations[-1].completions[0].text
+        verdict = Verdict(answer=answer, confidence=confidence, text=reply)
         option = {
-            "text": text,
+            "text": reply,
             "action": "verdict",
-            "argument": verdict.model_dump(exclude={"text"}),
-            "parse_error": error,
+            "argument": verdict.model_dump(exclude={"text"}) | {"probability_a": p, "method": scored.method},
+            "parse_error": None if answer is not None else "no answer letter in the judge's reply",
             "source": f"model:{judge}",
         }
+        self.detail |= {"probability_a": p, "verdict_method": scored.method}
+        usages = [self.usage(g, "judge") for g in scored.generations]
+        await self._store_verdict([option], 0, verdict, usages, f"judge:{scored.method}")
+        return verdict
+
+    async def _store_verdict(
+        self, options: list[dict[str, Any]], chosen: int, verdict: Verdict, usages: list[dict[str, Any]], chooser: str
+    ) -> None:
         shown = "unparseable verdict" if verdict.answer is None else f"Answer: {LETTERS[verdict.answer]}"
         observation = {"kind": "verdict", "output": shown, "failed": verdict.answer is None}
         index, self.index = self.index, self.index + 1
@@ -418,13 +457,30 @@ class Session:
             self.run_id,
             index,
             "verdict",
-            [option],
-            chosen=0,
-            chooser="judge",
+            options,
+            chosen=chosen,
+            chooser=chooser,
             observation=observation,
-            usages=[self.usage(generation, "judge")],
+            usages=usages,
         )
-        return verdict
+
+
+def majority(parsed: list[Verdict]) -> tuple[Verdict, int]:
+    """The majority verdict of several replies and the index of the first reply giving it: the most frequent
+    parsed answer (ties: higher mean stated confidence, then the earlier letter), with its share of the parsed
+    replies as confidence; no parsed reply gives the first reply's (unparseable) verdict."""
+    answers = [v.answer for v in parsed if v.answer is not None]
+    if not answers:
+        return parsed[0], 0
+
+    def strength(answer: int) -> tuple[int, float, int]:
+        stated = [v.confidence for v in parsed if v.answer == answer and v.confidence is not None]
+        return (answers.count(answer), sum(stated) / len(stated) if stated else 0.0, -answer)
+
+    best = max(set(answers), key=strength)
+    first = next(i for i, v in enumerate(parsed) if v.answer == best)
+    share = answers.count(best) / len(answers)
+    return parsed[first].model_copy(update={"confidence": share}), first
 
 
 def fork_after_first_turn(
