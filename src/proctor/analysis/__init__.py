@@ -67,6 +67,14 @@ from proctor.analysis._raters import (
 )
 from proctor.analysis._rates import Rate, pooled_rate, task_rate, wilson_bounds
 from proctor.analysis._report import Report, build_report
+from proctor.analysis._scaling import (
+    ELO_SCALE,
+    NestedStep,
+    OversightFit,
+    OversightGames,
+    fit_oversight,
+    nested_oversight,
+)
 from proctor.analysis._stats import (
     AnalysisError,
     Estimate,
@@ -96,6 +104,7 @@ from proctor.analysis._thresholds import (
 from proctor.analysis._trend import Crossing, Projection, Trend, TrendConfig, TrendPoint, fit_trend, plot_trend
 
 __all__ = [
+    "ELO_SCALE",
     "AnalysisError",
     "Comparison",
     "Costs",
@@ -119,6 +128,9 @@ __all__ = [
     "ModelHorizon",
     "ModelSummary",
     "ModelVerdict",
+    "NestedStep",
+    "OversightFit",
+    "OversightGames",
     "PairRow",
     "PersonJudge",
     "PlayerRating",
@@ -159,6 +171,7 @@ __all__ = [
     "effective_size",
     "evaluate_thresholds",
     "expected_score",
+    "fit_oversight",
     "fit_trend",
     "gdc_gaps",
     "get_measure",
@@ -171,6 +184,7 @@ __all__ = [
     "mean_ci",
     "measure",
     "measures",
+    "nested_oversight",
     "newcombe_paired_interval",
     "paired_difference_ci",
     "permutation_p_value",

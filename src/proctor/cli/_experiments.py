@@ -373,3 +373,76 @@ def show_report(
     if plots is not None:
         for path in plot(result, plots):
             console.print(f"wrote {path}")
+
+
+def _ratings(given: list[str]) -> dict[str, float]:
+    """`MODEL=RATING` pairs as a dict; a malformed one is a one-line error naming it."""
+    ratings = {}
+    for pair in given:
+        model, _, rating = pair.rpartition("=")
+        try:
+            ratings[model] = float(rating)
+        except ValueError:
+            raise ConfigError(f"--elo {pair!r}: give MODEL=RATING, e.g. openai/gpt-4o=1250") from None
+        if not model:
+            raise ConfigError(f"--elo {pair!r}: give MODEL=RATING, e.g. openai/gpt-4o=1250")
+    return ratings
+
+
+@oversee_app.command("scaling")
+def scaling(
+    experiment: Annotated[str, typer.Argument(help="The experiment id printed by `oversee run`.")],
+    elo: Annotated[list[str], typer.Option("--elo", help="A model's Elo rating, MODEL=RATING (repeatable).")],
+    protocol: Annotated[str, typer.Option(help="The protocol whose cases are the oversight games.")] = "debate",
+    target_gap: Annotated[float, typer.Option(help="The Elo gap nested oversight should bridge.")] = 400.0,
+    steps: Annotated[int, typer.Option(help="Most overseers in the nested chain.", min=1, max=50)] = 10,
+    plots: Annotated[Path | None, typer.Option(help="Write PNG plots into this folder.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
+    db: Db = None,
+) -> None:
+    """Oversight success against the Elo gap between overseen model and judge (Engels et al. 2025): a logistic fit,
+    and nested oversight by a chain of overseers across --target-gap."""
+    from proctor.analysis import AnalysisError
+    from proctor.protocols import ScalingError, oversight_scaling, plot_scaling
+
+    store = Store(db)
+    try:
+        result = oversight_scaling(
+            store, experiment, _ratings(elo), protocol=protocol, target_gap=target_gap, max_steps=steps
+        )
+    except (ScalingError, AnalysisError) as error:
+        raise ConfigError(str(error)) from None
+    if json_out:
+        data = result.model_dump(mode="json") | {"best_steps": result.best.steps}
+        print(json.dumps(data, indent=2))
+    else:
+        table = Table(title=f"Oversight games · {protocol} · experiment {experiment}", title_justify="left")
+        for column in ("overseer", "overseen", "Elo gap", "games", "success", "fitted"):
+            table.add_column(column, justify="left" if column in ("overseer", "overseen") else "right")
+        for games in result.games:
+            table.add_row(
+                games.overseer,
+                games.overseen,
+                f"{games.gap:+.0f}",
+                str(games.games),
+                percent(games.successes / games.games),
+                percent(result.fit.success(games.gap)),
+            )
+        console.print(table)
+        fit = result.fit
+        console.print(
+            f"fit: P(success) = sigmoid({fit.intercept:.3f} {fit.slope:+.3f} × gap / 400), {fit.games} games; "
+            f"50% at a gap of {_half(fit.intercept, fit.slope)}"
+        )
+        chain = ", ".join(f"{s.steps}: {percent(s.success)}" for s in result.nested)
+        console.print(
+            f"nested oversight across {target_gap:.0f} Elo (overseers in the chain: success): {chain}; "
+            f"best {result.best.steps} step(s)"
+        )
+    if plots is not None:
+        for path in plot_scaling(result, plots):
+            console.print(f"wrote {path}")
+
+
+def _half(intercept: float, slope: float) -> str:
+    return "—" if slope == 0 else f"{-400 * intercept / slope:+.0f} Elo"

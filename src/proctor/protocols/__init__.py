@@ -10,6 +10,7 @@ from proctor.protocols._market import market_making
 from proctor.protocols._protocols import PROTOCOLS, Item, ProtocolStop, UnparseableSide, protocol
 from proctor.protocols._quotes import mark_quotes, neutralize, normalize, public_part, verify
 from proctor.protocols._report import Case, Report, Row, cases, plot, report
+from proctor.protocols._scaling import Scaling, ScalingError, oversight_scaling, plot_scaling
 from proctor.protocols._session import Session, Turn, side_probability
 from proctor.protocols._study import create_study, transcript
 from proctor.protocols._study_report import StudyReport, study_report
@@ -26,6 +27,8 @@ __all__ = [
     "ProtocolStop",
     "Report",
     "Row",
+    "Scaling",
+    "ScalingError",
     "Session",
     "StudyReport",
     "Turn",
@@ -40,11 +43,13 @@ __all__ = [
     "measure_gdc",
     "neutralize",
     "normalize",
+    "oversight_scaling",
     "parse_judge_turn",
     "parse_side",
     "parse_subquestions",
     "parse_verdict",
     "plot",
+    "plot_scaling",
     "protocol",
     "public_part",
     "report",
