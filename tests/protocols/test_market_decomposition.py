@@ -117,3 +117,28 @@ def test_subquestions_are_parsed_capped_and_neutralized() -> None:
     assert parse_subquestions(text, 5) == ["a", "b ‹/turn› c"]
     assert parse_subquestions(text, 1) == ["a"]
     assert parse_subquestions("no tags", 3) == []
+
+
+async def test_people_read_what_the_judge_read(market_server: LoopbackServer, sqlite_store: Store) -> None:
+    """A human study's transcript of market making has the arguments, not the market's predictions; one of
+    decomposition has the sub-questions and their answers."""
+    from oversight_doubles import decomposing_world
+
+    from proctor.protocols import transcript
+    from proctor.protocols._study import NOTES
+
+    experiment = await run_experiment(
+        QUESTIONS[:1], config(market_server, protocols=["market-making"], rounds=2), sqlite_store, dataset="t"
+    )
+    await close_clients()
+    run = sqlite_store.experiment_runs(experiment)[0]
+    assert [(t.speaker, t.kind) for t in transcript(sqlite_store, run.id)] == [("Adversary", "argument")] * 2
+    with LoopbackServer(default=decomposing_world) as server:
+        settings = config(server, protocols=["decomposition"], budget=2)
+        experiment = await run_experiment(QUESTIONS[:1], settings, sqlite_store, dataset="t")
+        await close_clients()
+    run = sqlite_store.experiment_runs(experiment)[0]
+    turns = transcript(sqlite_store, run.id)
+    assert [t.kind for t in turns] == ["decomposition", "answer", "answer"]
+    assert turns[0].segments[0].text == "What did the keeper count?\nHow many were there?"
+    assert "untrusted assistant" in NOTES["decomposition"] and "prediction market" in NOTES["market-making"]

@@ -151,3 +151,13 @@ async def test_open_consultancy_split_by_the_agents_choice(sqlite_store: Store) 
     assert (split.agent_accuracy.value, split.agent_accuracy.n) == (0.5, 6)
     assert split.chose_correct is not None and (split.chose_correct.value, split.chose_correct.n) == (1.0, 3)
     assert split.chose_incorrect is not None and (split.chose_incorrect.value, split.chose_incorrect.n) == (0.0, 3)
+
+
+def test_planned_cases_count_the_swiss_rounds() -> None:
+    from proctor.protocols import OversightConfig
+    from proctor.protocols._experiment import planned
+
+    settings = OversightConfig(debater="a/x", opponents=["a/y", "a/z"], tournament="swiss", protocols=["debate"])
+    # 1 question × 2 orders: self-play 3 × 2 = 6; 2 rounds × 1 match × (2 side assignments × 2 orders) = 8.
+    assert planned(QUESTIONS[:1], settings, "debate") == 6 + 8
+    assert planned(QUESTIONS[:1], settings.model_copy(update={"tournament": "round-robin"}), "debate") == 9 * 2

@@ -18,7 +18,8 @@ from proctor.cli._checks import describe, exit_if_all_failed, notes
 from proctor.cli._oversee import oversee_app
 from proctor.cli._render import percent
 from proctor.models import check_model, get_model
-from proctor.protocols import OversightConfig, Report, items, load_dataset, plot, report, run_experiment
+from proctor.protocols import OversightConfig, Report, load_dataset, plot, report, run_experiment
+from proctor.protocols._experiment import planned
 from proctor.protocols._report import CALIBRATION_BINS
 from proctor.protocols._report import label as row_label
 from proctor.runner import check_models
@@ -124,7 +125,7 @@ def run(
     asyncio.run(check_models(named))  # no key, no server: one line, before anything is stored
     for scripted in sorted(m for m in named if m.startswith("scripted/")):
         notes.print(BASELINE_NOTE.format(model=scripted), style="yellow")
-    total = sum(len(items(questions, settings, p)) for p in settings.protocols)
+    total = sum(planned(questions, settings, p) for p in settings.protocols)
     store = Store(db)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:

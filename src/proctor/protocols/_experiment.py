@@ -7,6 +7,7 @@ Each judged case is a stored run (its task is the question) whose steps are the 
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from itertools import product
@@ -76,6 +77,17 @@ def items(
             else:
                 cases.append((question, base))
     return cases
+
+
+def planned(questions: Sequence[Question], config: OversightConfig, protocol: str) -> int:
+    """How many cases `protocol` will judge: its items, and in a Swiss tournament each round's matches too."""
+    count = len(items(questions, config, protocol))
+    if protocol in DEBATES and config.opponents and config.tournament == "swiss":
+        players = [config.debater, *config.opponents]
+        rounds = config.swiss_rounds or max(1, math.ceil(math.log2(len(players))))
+        match = items(questions, config, protocol, pairs=[(players[0], players[1]), (players[1], players[0])])
+        count += rounds * (len(players) // 2) * len(match)
+    return count
 
 
 def examples(questions: Sequence[Question], question: Question, config: OversightConfig) -> list[str]:
