@@ -38,7 +38,7 @@ from proctor.analysis import (
 )
 from proctor.store import Store
 from proctor.store import _schema as s
-from proctor.web._app import WebError, respond
+from proctor.web._app import WebError, respond, wants_json
 from proctor.web._auth import STAFF, Viewer, require, store_of
 
 router = APIRouter()
@@ -120,7 +120,7 @@ def results_page(request: Request, session: Viewer, query: Annotated[ResultsQuer
     grid = results_grid(store, runs, solved_at=query.solved_at)
     links = [cell_runs_url(cell, runs) for cell in grid.cells]
     data: dict[str, Any] = {"filter": str(runs), "grid": grid, "links": links}
-    if not request.url.path.startswith("/api/"):
+    if not wants_json(request):
         columns = sorted({(c.model, c.agent) for c in grid.cells})
         pivot: dict[str, dict[tuple[str, str], tuple[GridCell, str]]] = {}
         for cell, link in zip(grid.cells, links, strict=True):
@@ -149,7 +149,7 @@ def reports_page(request: Request, session: Viewer, query: Annotated[ReportsQuer
         data |= _VIEWS[query.view](request, store, runs, query)
     except AnalysisError as error:  # e.g. no shared tasks, no runs with human minutes: said on the page
         data["error"] = str(error)
-    if request.url.path.startswith("/api/"):
+    if wants_json(request):
         data.pop("sections", None)
         data.pop("figures", None)
     else:
