@@ -26,6 +26,8 @@ thresholds:
     level: 0.1
     precaution: review before <b>network</b> access
 """
+RELEASE_DATES = "date:\n  lab/alpha: 2025-06-01\n  lab/beta: 2024-01-01\n"
+"""Release dates of both models, for the trend of horizons."""
 
 
 def write_tasks(folder: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 from report_runs import Run
-from report_store import THRESHOLDS, XSS_TAG, XSS_TASK, seed
+from report_store import RELEASE_DATES, THRESHOLDS, XSS_TAG, XSS_TASK, seed
 from web_browser import SHOTS, chromium, log_in, serving
 
 from proctor.analysis import GridCell, Rate, RunFilter, compare, evaluate_thresholds, load_thresholds, results_grid
@@ -29,7 +29,8 @@ def served(workspaces: Path) -> Iterator[Served]:
     store = Store(f"sqlite:///{folder / 'proctor.db'}")
     runs = seed(store, folder)
     (folder / "thresholds.yaml").write_text(THRESHOLDS)
-    settings = WebSettings(thresholds=folder / "thresholds.yaml")
+    (folder / "dates.yaml").write_text(RELEASE_DATES)
+    settings = WebSettings(thresholds=folder / "thresholds.yaml", release_dates=folder / "dates.yaml")
     with serving(create_app(store, settings)) as base:
         yield store, base, runs
     store.close()
@@ -177,6 +178,8 @@ def test_the_reports_page_profile_comparison_thresholds_and_horizons(served: Ser
     expect(page.locator("table.horizons tbody tr")).to_have_count(2)  # the models; people's runs only time tasks
     expect(page.locator("p.note", has_text="from people's runs")).to_contain_text("lab/quiet")
     assert page.eval_on_selector("img[alt^='fitted success curves']", "img => img.naturalWidth") > 0
+    expect(page.locator("p.trend")).to_contain_text("over 2 models")  # the release dates give a trend, and its plot
+    assert page.eval_on_selector("img[alt^='the trend']", "img => img.naturalWidth") > 0
 
     page.click("nav.report-tabs a:has-text('Raters')")
     expect(page.locator("p.empty")).to_contain_text("No rated options")
