@@ -91,3 +91,21 @@ def test_view_refuses_a_thresholds_file_it_cannot_use(
     result = cli(capsys, monkeypatch, "view", "--db", f"sqlite:///{tmp_path / 'db'}", "--thresholds", str(bad))
     assert result.code == 2
     assert "bad.yaml: thresholds[0] (x).level: Input should be a valid number" in result.err
+
+
+def test_every_cell_links_to_exactly_its_runs_on_sqlite_and_postgresql(store: Store, tmp_path: Path) -> None:
+    runs = seed(store, tmp_path)
+    rob = client(store, "rob")
+    for terms in ({}, {"tag": "shell|difficulty:hard", "since": "2026-04-01", "agent": "tags|react"}):
+        body = rob.get("/api/results", params=terms).json()
+        grid = results_grid(store, RunFilter.parse(*(f"{k}={v}" for k, v in terms.items())))
+        assert body["grid"] == grid.model_dump(mode="json") and grid.cells
+        for cell, link in zip(grid.cells, body["links"], strict=True):
+            listed = rob.get("/api" + link + "&limit=500").json()["runs"]
+            assert len(listed) == cell.runs, (cell.task_id, cell.model, terms)
+            assert {(r["task_id"], r["model"], r["agent"]) for r in listed} == {(cell.task_id, cell.model, cell.agent)}
+    april = {r.id for r in runs if r.created_at.month == 4 and r.task_id == "lab/shell-b" and r.model == "lab/alpha"}
+    link = body["links"][
+        next(i for i, c in enumerate(grid.cells) if (c.task_id, c.model) == ("lab/shell-b", "lab/alpha"))
+    ]
+    assert {r["id"] for r in rob.get("/api" + link).json()["runs"]} == april
