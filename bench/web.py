@@ -33,6 +33,7 @@ from proctor.web import create_app
 PAGE_TARGET = 1.0
 LIST_TARGET = 0.2
 RESULTS_TARGET = 1.0
+REPORTS_TARGET = 3.0  # the Reports page draws its plots with matplotlib
 
 
 def task_row(task_id: str) -> dict[str, object]:
@@ -195,13 +196,15 @@ def main() -> None:
             ok = seconds < LIST_TARGET
             failed |= not ok
             print(f"  {label:<14} {seconds * 1000:7.1f} ms  {'ok' if ok else 'SLOW'}")
-        print(f"\nresults grid over {args.runs} runs (20 tasks × 6 models × 2 agents):")
+        print(f"\nresults grid and reports over {args.runs} runs (20 tasks × 6 models × 2 agents):")
         cell = client.get("/api/results").json()["links"][0]
         for label, path, target in [
             ("grid page", "/results", RESULTS_TARGET),
             ("grid JSON", "/api/results", RESULTS_TARGET),
             ("filtered", "/results?tag=shell&since=2026-01-01&agent=react", RESULTS_TARGET),
             ("a cell's runs", cell, LIST_TARGET),
+            ("profile", "/reports", REPORTS_TARGET),
+            ("comparison", "/reports?view=compare&a=agent=tags&b=agent=react", REPORTS_TARGET),
         ]:
             seconds, response = timed(client, path, args.repeats)
             ok = seconds < target
@@ -210,7 +213,7 @@ def main() -> None:
     server.should_exit = True
     store.close()
     verdict = "FAILED" if failed else "met"
-    print(f"\ntargets: run page and results < {PAGE_TARGET:.0f} s, list < {LIST_TARGET * 1000:.0f} ms: {verdict}")
+    print(f"\ntargets: run page and results < {PAGE_TARGET:.0f} s, reports < {REPORTS_TARGET:.0f} s, list < {LIST_TARGET * 1000:.0f} ms: {verdict}")
     if failed:
         raise SystemExit(1)
 

@@ -159,7 +159,8 @@ def reports_page(request: Request, session: Viewer, query: Annotated[ReportsQuer
 
 def _profile(request: Request, store: Store, runs: RunFilter, query: ReportsQuery) -> dict[str, Any]:
     report = build_report(store, runs, solved_at=query.solved_at)
-    sections = [x for x in report_sections(report, report_figures(report)) if x["id"] in ("models", "profile")]
+    figures = report_figures(report, only=("models.png", "profile.png"))
+    sections = [x for x in report_sections(report, figures) if x["id"] in ("models", "profile")]
     return {"report": {"grid": {"models": report.grid.models}, "profile": report.profile}, "sections": sections}
 
 
