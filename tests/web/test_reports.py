@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from rated_runs import rated_run
 from report_store import THRESHOLDS, XSS_TASK, seed
 from test_view_command import cli
 from web_runs import PASSWORD
 
-from proctor.analysis import RunFilter, compare, results_grid
+from proctor.analysis import RaterFilters, RunFilter, compare, rater_report, results_grid
 from proctor.store import Store
 from proctor.web import WebSettings, create_app
 
@@ -109,3 +110,18 @@ def test_every_cell_links_to_exactly_its_runs_on_sqlite_and_postgresql(store: St
         next(i for i, c in enumerate(grid.cells) if (c.task_id, c.model) == ("lab/shell-b", "lab/alpha"))
     ]
     assert {r["id"] for r in rob.get("/api" + link).json()["runs"]} == april
+
+
+def test_the_raters_view_is_the_rater_report_escaped(seeded: Store) -> None:
+    rater = "human:<script>window.__xss=3</script>"
+    for values in ([1, 2, 4], [2, 2, 5], [1, 3, 5], [3, 1, 4]):
+        steps = [[{rater: v, "model:judge": v + (k % 2)} for k, v in enumerate(values)]]
+        rated_run(seeded, steps, task_id="lab/quiet", model="lab/alpha")
+    rob = client(seeded, "rob")
+    body = rob.get("/api/reports", params={"view": "raters"}).json()
+    assert body["raters"] == rater_report(seeded, RaterFilters(resamples=500)).model_dump(mode="json")
+    (scale,) = body["raters"]["scales"]
+    assert scale["ratings"] == 24 and {r["rater"] for r in scale["raters"]} == {rater, "model:judge"}
+    page = rob.get("/reports", params={"view": "raters"}).text
+    assert "human:&lt;script&gt;window.__xss=3&lt;/script&gt;" in page and "<script>window.__xss" not in page
+    assert "Krippendorff" in page
