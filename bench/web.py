@@ -1,9 +1,11 @@
-"""Web interface speed on SQLite: a run page whose tree has 10,000 steps, and the runs list over 100,000 runs.
+"""Web interface speed on SQLite: a run page whose tree has 10,000 steps, the runs list and the Results page (the
+results grid, and a cell's runs) over 100,000 runs.
 
 Both are measured through a real uvicorn server on 127.0.0.1 with an HTTP client, logged in as a researcher.
 The 10,000-step run is written with the store's own operations (one transaction); the 100,000 runs are bulk
 inserted with executemany, spread over 20 tasks, 6 models and every status, a tenth of them tagged. Each request
-is repeated and the median reported; the targets are 1 s for the run page and 200 ms for each list query.
+is repeated and the median reported; the targets are 1 s for the run page and the results grid and 200 ms for
+each list query.
 
 Usage: python bench/web.py [--steps 10000] [--runs 100000] [--repeats 5]
 """
@@ -30,6 +32,8 @@ from proctor.web import create_app
 
 PAGE_TARGET = 1.0
 LIST_TARGET = 0.2
+RESULTS_TARGET = 1.0
+REPORTS_TARGET = 3.0  # the Reports page draws its plots with matplotlib
 
 
 def task_row(task_id: str) -> dict[str, object]:
@@ -43,6 +47,7 @@ def task_row(task_id: str) -> dict[str, object]:
         "source": "/nowhere",
         "instructions": f"Solve {name}.",
         "permissions": [],
+        "tags": ["shell" if int(name[-2:] or 0) % 2 else "python"] if name.startswith("task-") else [],
     }
 
 
@@ -86,6 +91,7 @@ def many_runs(store: Store, count: int) -> None:
                 "task_id": rng.choice(tasks),
                 "status": rng.choice(statuses),
                 "model": rng.choice(models),
+                "agent": rng.choice(["tags", "react"]),
                 "config": {},
                 "score": rng.choice([None, 0.0, 0.5, 1.0]),
                 "steps_done": 1,
@@ -190,10 +196,25 @@ def main() -> None:
             ok = seconds < LIST_TARGET
             failed |= not ok
             print(f"  {label:<14} {seconds * 1000:7.1f} ms  {'ok' if ok else 'SLOW'}")
+        print(f"\nresults grid and reports over {args.runs} runs (20 tasks × 6 models × 2 agents):")
+        cell = client.get("/api/results").json()["links"][0]
+        for label, path, target in [
+            ("grid page", "/results", RESULTS_TARGET),
+            ("grid JSON", "/api/results", RESULTS_TARGET),
+            ("filtered", "/results?tag=shell&since=2026-01-01&agent=react", RESULTS_TARGET),
+            ("a cell's runs", cell, LIST_TARGET),
+            ("profile", "/reports", REPORTS_TARGET),
+            ("comparison", "/reports?view=compare&a=agent=tags&b=agent=react", REPORTS_TARGET),
+        ]:
+            seconds, response = timed(client, path, args.repeats)
+            ok = seconds < target
+            failed |= not ok
+            print(f"  {label:<14} {seconds * 1000:7.1f} ms  {'ok' if ok else 'SLOW'}")
     server.should_exit = True
     store.close()
     verdict = "FAILED" if failed else "met"
-    print(f"\ntargets: run page < {PAGE_TARGET:.0f} s, list < {LIST_TARGET * 1000:.0f} ms: {verdict}")
+    targets = f"run page and results < {PAGE_TARGET:.0f} s, reports < {REPORTS_TARGET:.0f} s"
+    print(f"\ntargets: {targets}, list < {LIST_TARGET * 1000:.0f} ms: {verdict}")
     if failed:
         raise SystemExit(1)
 

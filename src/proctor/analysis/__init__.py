@@ -41,7 +41,7 @@ from proctor.analysis._horizon import (
 )
 from proctor.analysis._horizon_data import StoreSelection, read_metr_runs, read_release_dates, store_runs
 from proctor.analysis._horizon_plot import plot_horizons
-from proctor.analysis._html import comparison_html, report_html
+from proctor.analysis._html import comparison_html, comparison_sections, report_html, report_sections
 from proctor.analysis._paired import (
     Comparison,
     Flip,
@@ -167,6 +167,7 @@ __all__ = [
     "compare",
     "comparison_figure",
     "comparison_html",
+    "comparison_sections",
     "difference_ci",
     "effective_size",
     "evaluate_thresholds",
@@ -198,6 +199,7 @@ __all__ = [
     "reliability_matrix",
     "report_figures",
     "report_html",
+    "report_sections",
     "results_grid",
     "scale_points",
     "sign_flip_p_value",

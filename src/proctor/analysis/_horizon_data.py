@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from proctor.analysis._horizon import HorizonRuns
 from proctor.analysis._stats import AnalysisError
 from proctor.store import RunStatus, Store
 from proctor.store import _schema as s
-from proctor.tasks import declared_task
+from proctor.tasks import DeclaredTask, declared_task
 
 REQUIRED = ("task_id", "task_family", "alias", "human_minutes")
 """Fields every row of a METR runs file needs, besides the score column."""
 WEIGHT_COLUMNS = {"invsqrt": "invsqrt_task_weight", "equal": "equal_task_weight"}
 """METR's weight columns, by weighting name."""
+HUMAN_AGENT = "human"
+"""The agent of a person's run (proctor.agents' `human`: a person on the clock)."""
+MinutesSource = Literal["task", "metr", "people"]
+"""Where a task's human minutes came from: its folder (`task.yaml`, or a METR family's `manifest.yaml`), the METR
+runs file its runs were imported from, or people's successful runs of it."""
 
 
 class StoreSelection(BaseModel):
@@ -177,12 +183,17 @@ def read_release_dates(path: str | Path) -> dict[str, date]:
 def store_runs(store: Store, selection: StoreSelection | None = None) -> tuple[HorizonRuns, list[str]]:
     """Runs from the store for horizons or success rates, with notes on what was left out.
 
-    Taken: top-level runs (not subtasks, not forks) of native and METR tasks that are `done` with a score — success
-    when the score is at least the threshold — or stopped `over_limit` (a failure: the run used up its budget).
-    Runs still going, paused, failed with an error, or waiting for a person's score are left out. A model that ran
-    through more than one agent gets one alias per agent, `model (agent)`. A task's human minutes and tags are read
-    again from its task folder (see `proctor.tasks.declared_task`); with `need_minutes`, tasks without human minutes
-    are left out and named in a note.
+    Taken: top-level runs (not subtasks, not forks) of native and METR tasks, and runs imported from METR's
+    runs.jsonl, that are `done` with a score — success when the score is at least the threshold — or stopped
+    `over_limit` (a failure: the run used up its budget). Runs still going, paused, failed with an error, or waiting
+    for a person's score are left out, as are people's runs (agent `human`): they measure the task, not a model. A
+    model that ran through more than one agent gets one alias per agent, `model (agent)`.
+
+    A task's human minutes come from, in this order: its folder (`human_minutes` in its `task.yaml`, or in a METR
+    family's `manifest.yaml`; see `proctor.tasks.declared_task`), the METR runs file its runs were imported from (the
+    `human_minutes` kept in the run's config under `metr`), or people's runs of it: the geometric mean of the active
+    time of the successful runs of the `human` agent (see `human_minutes_from_people`). With `need_minutes`, tasks
+    without human minutes are left out and named in a note; a note also names the tasks timed by people.
 
     Returns:
         (runs, notes): the runs, and one line per exclusion.
@@ -195,6 +206,7 @@ def store_runs(store: Store, selection: StoreSelection | None = None) -> tuple[H
         select(
             s.runs.c.task_id,
             s.runs.c.model,
+            s.runs.c.agent,
             s.runs.c.config,
             s.runs.c.status,
             s.runs.c.score,
@@ -202,10 +214,11 @@ def store_runs(store: Store, selection: StoreSelection | None = None) -> tuple[H
             s.tasks.c.name,
             s.tasks.c.format,
             s.tasks.c.source,
+            s.tasks.c.tags,
         )
         .join(s.tasks, s.tasks.c.id == s.runs.c.task_id)
         .where(s.runs.c.parent_run_id.is_(None), s.runs.c.forked_from_run_id.is_(None))
-        .where(s.tasks.c.format.in_(["native", "metr"]))
+        .where(s.tasks.c.format.in_(["native", "metr", "metr_runs"]))
         .where(s.runs.c.status.in_([RunStatus.DONE.value, RunStatus.OVER_LIMIT.value]))
     )
     if selection.models:
@@ -213,22 +226,32 @@ def store_runs(store: Store, selection: StoreSelection | None = None) -> tuple[H
     if selection.suite:
         query = query.where(s.tasks.c.family == selection.suite)
     with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = [row for row in conn.execute(query).all() if row.agent != HUMAN_AGENT]
+        people = human_minutes_from_people(conn, {row.task_id for row in rows})
     notes: list[str] = []
     declared: dict[str, Any] = {}
+    imported: dict[str, Counter[float]] = {}
     for row in rows:
         if row.task_id not in declared:
-            source = Path(selection.tasks) / row.name if selection.tasks else Path(row.source)
-            if selection.tasks and row.format == "metr":
-                source = Path(selection.tasks) / row.family
-            declared[row.task_id] = declared_task(source, row.format, row.name)
+            declared[row.task_id] = _declared(row, selection.tasks)
+        metr = row.config.get("metr") if isinstance(row.config, dict) else None
+        value = metr.get("human_minutes") if isinstance(metr, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+            imported.setdefault(row.task_id, Counter())[float(value)] += 1
+    minutes: dict[str, float | None] = {}
+    sources: dict[str, MinutesSource] = {}
+    for task, info in declared.items():
+        found, source = task_minutes(info.human_minutes, imported.get(task), people.get(task))
+        minutes[task] = found
+        if source is not None:
+            sources[task] = source
     kept = []
     unscored = 0
     for row in rows:
         info = declared[row.task_id]
         if selection.tag and selection.tag not in info.tags:
             continue
-        if selection.need_minutes and info.human_minutes is None:
+        if selection.need_minutes and minutes[row.task_id] is None:
             continue
         if row.status == RunStatus.DONE.value and row.score is None:
             unscored += 1
@@ -236,13 +259,19 @@ def store_runs(store: Store, selection: StoreSelection | None = None) -> tuple[H
         kept.append(row)
     problems = sorted({f"{task}: {info.problem}" for task, info in declared.items() if info.problem})
     notes += [f"could not read task {p}" for p in problems]
+    timed = sorted(task for task, source in sources.items() if source == "people")
+    if timed and selection.need_minutes:
+        notes.append(
+            f"human minutes of {len(timed)} tasks from people's runs (geometric mean of successful human runs' "
+            f"active time): {_names(timed)}"
+        )
     if selection.need_minutes:
-        without = sorted(t for t, info in declared.items() if info.human_minutes is None and not info.problem)
+        without = sorted(t for t, info in declared.items() if minutes[t] is None and not info.problem)
         if without:
             runs_left = sum(1 for row in rows if row.task_id in without)
             notes.append(
                 f"left out {runs_left} runs of {len(without)} tasks without human_minutes: {_names(without)} "
-                "(add `human_minutes:` to their task.yaml)"
+                "(add `human_minutes:` to their task.yaml, or time a person's run of them)"
             )
     if unscored:
         notes.append(f"left out {unscored} done runs without a score")
@@ -253,9 +282,9 @@ def store_runs(store: Store, selection: StoreSelection | None = None) -> tuple[H
         )
     agents: dict[str, set[str]] = {}
     for row in kept:
-        agents.setdefault(row.model, set()).add(_agent(row.config))
-    alias = [row.model if len(agents[row.model]) == 1 else f"{row.model} ({_agent(row.config)})" for row in kept]
-    minutes = [declared[row.task_id].human_minutes for row in kept]
+        agents.setdefault(row.model, set()).add(_agent(row))
+    alias = [row.model if len(agents[row.model]) == 1 else f"{row.model} ({_agent(row)})" for row in kept]
+    kept_minutes = [minutes[row.task_id] for row in kept]
     score = [
         1.0 if row.status == RunStatus.DONE.value and row.score >= selection.success_threshold else 0.0 for row in kept
     ]
@@ -264,14 +293,64 @@ def store_runs(store: Store, selection: StoreSelection | None = None) -> tuple[H
         task_id=[row.task_id for row in kept],
         task_family=[row.family for row in kept],
         score=np.array(score),
-        human_minutes=np.array([math.nan if m is None else m for m in minutes], dtype=np.float64),
+        human_minutes=np.array([math.nan if m is None else m for m in kept_minutes], dtype=np.float64),
         source=f"store {store.url}",
     )
     return runs, notes
 
 
-def _agent(config: Any) -> str:
-    return str(config.get("agent", "tags")) if isinstance(config, dict) else "tags"
+def _declared(row: Any, tasks: Path | None) -> DeclaredTask:
+    """What the task's folder declares; for runs imported from a METR runs file (no folder), the stored tags."""
+    if row.format == "metr_runs":
+        return DeclaredTask(tags=[str(t) for t in row.tags] if isinstance(row.tags, list) else [])
+    source = Path(tasks) / row.name if tasks else Path(row.source)
+    if tasks and row.format == "metr":
+        source = Path(tasks) / row.family
+    return declared_task(source, row.format, row.name)
+
+
+def task_minutes(
+    declared: float | None, imported: Counter[float] | None, people: float | None
+) -> tuple[float | None, MinutesSource | None]:
+    """A task's human minutes and where they came from: the task's folder, else the METR runs file its runs came
+    from (the value most of them give), else people's runs; (None, None) when none has them."""
+    if declared is not None:
+        return declared, "task"
+    if imported:
+        return imported.most_common(1)[0][0], "metr"
+    if people is not None:
+        return people, "people"
+    return None, None
+
+
+def human_minutes_from_people(conn: Connection, task_ids: set[str] | None = None) -> dict[str, float]:
+    """Per task, the geometric mean of the active minutes of people's successful runs of it: top-level runs of the
+    `human` agent, `done` with a score of 1 and some active time (the clock ran). A person's run that failed or gave
+    up says the task takes longer, not how long, so it is not averaged in.
+
+    Args:
+        conn: A connection to the store.
+        task_ids: Only these tasks (default: every task with such a run).
+    """
+    r = s.runs.c
+    query = select(r.task_id, r.active_seconds).where(
+        r.agent == HUMAN_AGENT,
+        r.parent_run_id.is_(None),
+        r.status == RunStatus.DONE.value,
+        r.score >= 1.0,
+        r.active_seconds > 0,
+    )
+    logs: dict[str, list[float]] = {}
+    for task_id, seconds in conn.execute(query):
+        if task_ids is None or task_id in task_ids:
+            logs.setdefault(task_id, []).append(math.log(float(seconds) / 60))
+    return {task: math.exp(sum(values) / len(values)) for task, values in logs.items()}
+
+
+def _agent(row: Any) -> str:
+    if row.agent:
+        return str(row.agent)
+    return str(row.config.get("agent", "tags")) if isinstance(row.config, dict) else "tags"
 
 
 def _names(items: Sequence[str], most: int = 5) -> str:

@@ -107,6 +107,20 @@ def report_html(report: Report, figures: dict[str, bytes] | None = None) -> str:
     Example:
         Path("report.html").write_text(report_html(report, report_figures(report)))
     """
+    level = f"{report.confidence:.0%}"
+    meta = [
+        f"Runs: {report.filter or 'every run'} · solved when the score is at least {report.solved_at:g} · "
+        f"{level} intervals",
+        f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC by proctor report.",
+    ]
+    sections = report_sections(report, figures)
+    return _template.render(title="proctor report", meta=meta, sections=sections, style=Markup(_STYLE))
+
+
+def report_sections(report: Report, figures: dict[str, bytes] | None = None) -> list[dict[str, Any]]:
+    """The report's tables as sections, the same in the HTML file and the web's Reports page: each a dict of `id`,
+    `title`, `note`, `columns`, `rows` (cells of `text`, `numeric`, `verdict`: plain text, to be escaped),
+    `empty` and `figures` (`alt`, base64 PNG `data`)."""
     figures = figures or {}
     level = f"{report.confidence:.0%}"
     sections: list[dict[str, Any]] = []
@@ -247,18 +261,22 @@ def report_html(report: Report, figures: dict[str, bytes] | None = None) -> str:
             "figures": _figure(figures, "grid.png", "success per task and model"),
         }
     )
-    meta = [
-        f"Runs: {report.filter or 'every run'} · solved when the score is at least {report.solved_at:g} · "
-        f"{level} intervals",
-        f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC by proctor report.",
-    ]
     for section in sections:
         section["rows"] = _cells(section.get("rows", []))
-    return _template.render(title="proctor report", meta=meta, sections=sections, style=Markup(_STYLE))
+    return sections
 
 
 def comparison_html(comparison: Comparison, figures: dict[str, bytes] | None = None) -> str:
     """The comparison as one HTML page; `figures` (e.g. `{"compare.png": comparison_figure(c)}`) are embedded."""
+    left_out = [f"{len(comparison.only_a)} tasks only A ran", f"{len(comparison.only_b)} only B ran"]
+    meta = [f"Left out: {', '.join(left_out)}. Solved when the score is at least {comparison.solved_at:g}."]
+    sections = comparison_sections(comparison, figures)
+    return _template.render(title="proctor report compare", meta=meta, sections=sections, style=Markup(_STYLE))
+
+
+def comparison_sections(comparison: Comparison, figures: dict[str, bytes] | None = None) -> list[dict[str, Any]]:
+    """The comparison's tables as sections (see `report_sections`): the difference (with the plot), flipped tasks
+    and the per-task table."""
     figures = figures or {}
     d = comparison.difference
     level = f"{d.confidence:.0%}"
@@ -321,8 +339,6 @@ def comparison_html(comparison: Comparison, figures: dict[str, bytes] | None = N
             ],
         },
     ]
-    left_out = [f"{len(comparison.only_a)} tasks only A ran", f"{len(comparison.only_b)} only B ran"]
-    meta = [f"Left out: {', '.join(left_out)}. Solved when the score is at least {comparison.solved_at:g}."]
     for section in sections:
         section["rows"] = _cells(section.get("rows", []))
-    return _template.render(title="proctor report compare", meta=meta, sections=sections, style=Markup(_STYLE))
+    return sections

@@ -16,14 +16,16 @@ even when every pair agrees.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from proctor.analysis._filters import RunFilter, check_solved_at, counted, score_value, solved, where
 from proctor.analysis._rates import t_quantile, wilson_bounds
@@ -232,28 +234,41 @@ def _per_task(conn: Connection, runs: RunFilter, solved_at: float, name: str) ->
     return found
 
 
-def _pairs(conn: Connection, a: RunFilter, b: RunFilter, solved_at: float) -> dict[str, Any]:
-    """Per task: the k-th run of A paired with the k-th run of B (oldest first), counted in SQL."""
+@dataclass(frozen=True)
+class _Pairs:
+    """One task's paired runs: how many pairs, and in how many both, only A's or only B's run was solved."""
+
+    pairs: int
+    both: int
+    a_only: int
+    b_only: int
+
+
+def _pairs(conn: Connection, a: RunFilter, b: RunFilter, solved_at: float) -> dict[str, _Pairs]:
+    """Per task: the k-th run of A paired with the k-th run of B (oldest first). Each group's outcomes are read in
+    order, one small row a run, and paired here: joining two numbered subqueries on (task, k) made SQLite compare
+    every run of a task with every other (5 s for 100,000 runs of 20 tasks)."""
     r = s.runs.c
 
-    def numbered(runs: RunFilter) -> Any:
-        order = func.row_number().over(partition_by=r.task_id, order_by=(r.created_at, r.id))
-        columns = select(r.task_id, solved(solved_at).label("ok"), order.label("k"))
-        return _runs_of(columns, *where(runs, conn.dialect.name)).subquery()
+    def outcomes(runs: RunFilter) -> dict[str, list[int]]:
+        columns = select(r.task_id, solved(solved_at).label("ok"))
+        query = _runs_of(columns, *where(runs, conn.dialect.name)).order_by(r.task_id, r.created_at, r.id)
+        found: dict[str, list[int]] = defaultdict(list)
+        for task_id, ok in conn.execute(query):
+            found[task_id].append(int(ok))
+        return found
 
-    first, second = numbered(a), numbered(b)
-    query = (
-        select(
-            first.c.task_id,
-            func.count().label("pairs"),
-            func.sum(case(((first.c.ok == 1) & (second.c.ok == 1), 1), else_=0)).label("both"),
-            func.sum(case(((first.c.ok == 1) & (second.c.ok == 0), 1), else_=0)).label("a_only"),
-            func.sum(case(((first.c.ok == 0) & (second.c.ok == 1), 1), else_=0)).label("b_only"),
+    first, second = outcomes(a), outcomes(b)
+    paired = {}
+    for task_id in first.keys() & second.keys():
+        runs = list(zip(first[task_id], second[task_id], strict=False))
+        paired[task_id] = _Pairs(
+            pairs=len(runs),
+            both=sum(1 for x, y in runs if x and y),
+            a_only=sum(1 for x, y in runs if x and not y),
+            b_only=sum(1 for x, y in runs if y and not x),
         )
-        .select_from(first.join(second, and_(first.c.task_id == second.c.task_id, first.c.k == second.c.k)))
-        .group_by(first.c.task_id)
-    )
-    return {row.task_id: row for row in conn.execute(query)}
+    return paired
 
 
 def _task_difference(a: Any, b: Any, pairs: Any, measure: Outcome) -> TaskDifference:

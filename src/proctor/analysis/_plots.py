@@ -7,11 +7,12 @@ so a `$` in a name is drawn as a `$`, and long names are shortened."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from proctor.analysis._grid import ModelSummary
 from proctor.analysis._paired import Comparison
 from proctor.analysis._report import Report
 
@@ -43,31 +44,38 @@ def _png(plt: Any, figure: Any) -> bytes:
     return buffer.getvalue()
 
 
-def report_figures(report: Report) -> dict[str, bytes]:
+def report_figures(report: Report, only: Collection[str] | None = None) -> dict[str, bytes]:
     """The report's plots as PNG bytes, by file name: `models.png` (success per model and agent with intervals),
-    `grid.png` (a task × model heat map) and `profile.png` (success per task tag), each when there is data."""
+    `grid.png` (a task × model heat map) and `profile.png` (success per task tag), each when there is data; with
+    `only`, just the plots of those names."""
     figures: dict[str, bytes] = {}
+    wanted = set(only) if only is not None else {"models.png", "grid.png", "profile.png"}
     summaries = [m for m in report.grid.models if m.success is not None][:MOST_ROWS]
     if not summaries:
         return figures
     with _pyplot() as plt:
-        figure, axes = plt.subplots(figsize=(7, 1.2 + 0.32 * len(summaries)))
-        labels = [_short(f"{m.model} · {m.agent}") for m in summaries]
-        rates = [m.success for m in summaries if m.success is not None]
-        ys = list(range(len(rates)))
-        errors = [[r.value - r.low for r in rates], [r.high - r.value for r in rates]]
-        axes.barh(ys, [r.value for r in rates], xerr=errors, capsize=3, color="#4c78a8")
-        axes.set_yticks(ys, labels)
-        axes.invert_yaxis()
-        axes.set_xlim(0, 1)
-        axes.set_xlabel(f"success rate ({report.confidence:.0%} interval, clustered by task)")
-        axes.set_title("Success per model and agent")
-        figures["models.png"] = _png(plt, figure)
-        figures["grid.png"] = _grid_figure(plt, report)
-        task_tags = [row for row in report.profile if row.kind == "task"]
-        if task_tags:
+        if "models.png" in wanted:
+            figures["models.png"] = _models_figure(plt, report, summaries)
+        if "grid.png" in wanted:
+            figures["grid.png"] = _grid_figure(plt, report)
+        if "profile.png" in wanted and any(row.kind == "task" for row in report.profile):
             figures["profile.png"] = _profile_figure(plt, report)
     return figures
+
+
+def _models_figure(plt: Any, report: Report, summaries: list[ModelSummary]) -> bytes:
+    figure, axes = plt.subplots(figsize=(7, 1.2 + 0.32 * len(summaries)))
+    labels = [_short(f"{m.model} · {m.agent}") for m in summaries]
+    rates = [m.success for m in summaries if m.success is not None]
+    ys = list(range(len(rates)))
+    errors = [[r.value - r.low for r in rates], [r.high - r.value for r in rates]]
+    axes.barh(ys, [r.value for r in rates], xerr=errors, capsize=3, color="#4c78a8")
+    axes.set_yticks(ys, labels)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.set_xlabel(f"success rate ({report.confidence:.0%} interval, clustered by task)")
+    axes.set_title("Success per model and agent")
+    return _png(plt, figure)
 
 
 def _grid_figure(plt: Any, report: Report) -> bytes:

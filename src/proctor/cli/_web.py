@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,6 +27,12 @@ def view(
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="Mark cookies Secure (behind an HTTPS proxy).")
     ] = False,
+    thresholds: Annotated[
+        Path | None, typer.Option("--thresholds", help="If-then thresholds file the Reports page gives verdicts on.")
+    ] = None,
+    release_dates: Annotated[
+        Path | None, typer.Option("--release-dates", help="Release dates (METR's YAML) for the trend of horizons.")
+    ] = None,
     db: Db = None,
 ) -> None:
     """Serve the web interface on the same database as the CLI, with a worker that drives queued runs."""
@@ -35,9 +42,18 @@ def view(
     from proctor.web import WebSettings, create_app
 
     try:
-        settings = WebSettings(scale=scale, secure_cookies=secure_cookies)
+        settings = WebSettings(
+            scale=scale, secure_cookies=secure_cookies, thresholds=thresholds, release_dates=release_dates
+        )
     except ValidationError as error:
         raise ConfigError(str(error.errors()[0]["msg"]).removeprefix("Value error, ")) from error
+    if thresholds is not None:  # a file that cannot be used fails here, with the line naming what is wrong
+        from proctor.analysis import AnalysisError, load_thresholds
+
+        try:
+            load_thresholds(thresholds)
+        except AnalysisError as error:
+            raise ConfigError(str(error)) from error
     store = Store(db)
     sock = listening_socket(host, port)  # a port in use fails here, before a worker starts or anything is said
     with store.engine.connect() as conn:

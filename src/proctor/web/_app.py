@@ -43,6 +43,10 @@ class WebSettings(BaseModel):
     """Mark cookies Secure (serve over HTTPS behind a proxy)."""
     page_steps: int = 200
     """Steps of a run's tree shown per page (the map always shows all)."""
+    thresholds: Path | None = None
+    """The if-then thresholds file the Reports page gives verdicts on (read on every visit); None: none."""
+    release_dates: Path | None = None
+    """Release dates (METR's YAML, `date: {MODEL: YYYY-MM-DD}`) for the trend of horizons; None: no trend."""
 
     @field_validator("scale")
     @classmethod
@@ -167,7 +171,7 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
     Example:
         uvicorn.run(create_app(Store("sqlite:///runs.db")), host="127.0.0.1", port=8000)
     """
-    from proctor.web import _actions, _auth, _holds, _people, _runs, _studies, _work
+    from proctor.web import _actions, _auth, _holds, _people, _reports, _runs, _studies, _work
 
     app = FastAPI(title="proctor", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
@@ -194,6 +198,6 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
     app.add_exception_handler(WebError, web_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
-    for module in (_auth, _runs, _actions, _holds, _people, _studies, _work):
+    for module in (_auth, _runs, _actions, _holds, _people, _studies, _work, _reports):
         app.include_router(module.router)
     return app

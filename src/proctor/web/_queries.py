@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select, tuple_
 
+from proctor.analysis import RunFilter
+from proctor.analysis._filters import agent_column, counted, where
 from proctor.store import (
     HoldRecord,
     ObservationRecord,
@@ -61,6 +63,14 @@ class RunQuery(BaseModel):
     """Runs per page."""
     subtasks: bool = False
     """Include delegated subtask runs."""
+    agent: str = ""
+    """Only runs of this agent (exactly; an oversight case's protocol), as reports group them."""
+    exact: bool = False
+    """`task` and `model` name the task and model exactly (a results grid cell's link), not a part of them."""
+    where: str = ""
+    """A report filter (`suite=examples,tag=shell,since=2026-03-01`, see docs/reports.md): only the runs it keeps."""
+    counted: bool = False
+    """Only runs that count towards success rates (top-level, done with a score or over a limit)."""
 
 
 class RunRow(BaseModel):
@@ -137,7 +147,11 @@ def assigned_runs(user: UserRecord) -> Any:
 
 
 def list_runs(conn: Connection, query: RunQuery, user: UserRecord) -> RunPage:
-    """A page of runs matching `query` that `user` may see, ordered by (sort key, id)."""
+    """A page of runs matching `query` that `user` may see, ordered by (sort key, id).
+
+    Raises:
+        AnalysisError: `query.where` is not a filter.
+    """
     key = _SORTS[query.sort]
     conditions: list[ColumnElement[bool]] = []
     if user.role is Role.RATER:
@@ -156,9 +170,18 @@ def list_runs(conn: Connection, query: RunQuery, user: UserRecord) -> RunPage:
     if query.status:
         conditions.append(s.runs.c.status == query.status)
     if query.task:
-        conditions.append(s.runs.c.task_id.contains(query.task, autoescape=True))
+        task = s.runs.c.task_id
+        conditions.append(task == query.task if query.exact else task.contains(query.task, autoescape=True))
     if query.model:
-        conditions.append(s.runs.c.model.contains(query.model, autoescape=True))
+        model = s.runs.c.model
+        conditions.append(model == query.model if query.exact else model.contains(query.model, autoescape=True))
+    if query.agent:
+        conditions.append(agent_column() == query.agent)
+    if query.counted:
+        conditions.append(counted())
+    joined = bool(query.where)
+    if query.where:  # the report's own conditions, so a grid cell's link lists exactly the runs it counts
+        conditions.extend(where(RunFilter.parse(query.where), conn.dialect.name))
     if query.tag:
         tagged = select(s.steps.c.run_id).join(s.tags, s.tags.c.step_id == s.steps.c.id)
         tagged = tagged.where(s.tags.c.name == query.tag)
@@ -173,6 +196,8 @@ def list_runs(conn: Connection, query: RunQuery, user: UserRecord) -> RunPage:
     ordering = [key.desc(), s.runs.c.id.desc()] if query.order == "desc" else [key.asc(), s.runs.c.id.asc()]
     columns = [c for c in s.runs.c if c.name in RunRow.model_fields]  # the agent among them
     statement = select(*columns, key.label("sort_key")).where(*conditions).order_by(*ordering)
+    if joined:
+        statement = statement.select_from(s.runs.join(s.tasks, s.tasks.c.id == s.runs.c.task_id))
     rows = conn.execute(statement.limit(query.limit + 1)).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection
 
+from proctor.analysis import AnalysisError
 from proctor.store import Role, RunRecord, RunStatus, StepRecord, StoreError
 from proctor.store._users import SessionRecord
 from proctor.web import _queries as q
@@ -24,7 +25,10 @@ SUBTASK_DEPTH = 4
 def runs_page(request: Request, session: Viewer, query: Annotated[q.RunQuery, Query()]) -> Response:
     """Runs the user may see, filtered, sorted and paged by (sort key, id)."""
     with store_of(request).engine.connect() as conn:
-        page = q.list_runs(conn, query, session.user)
+        try:
+            page = q.list_runs(conn, query, session.user)
+        except AnalysisError as error:
+            raise WebError(422, f"where: {error}") from error
         tags = [t.name for t in vocabulary(conn)]
     data: dict[str, Any] = {"runs": page.runs, "next": page.next, "query": query}
     if not request.url.path.startswith("/api/"):
