@@ -137,9 +137,7 @@ def run_page(request: Request, session: Viewer, run_id: str, at: int | None = No
 
 
 @router.get("/runs/{run_id}/tree")
-def run_fragment(
-    request: Request, session: Viewer, run_id: str, at: int | None = None, part: str = "all"
-) -> Response:
+def run_fragment(request: Request, session: Viewer, run_id: str, at: int | None = None, part: str = "all") -> Response:
     """The run's page body alone (`part=top`: without its steps), which the page swaps in when the run changes."""
     data = run_data(request, session, run_id, at)
     return render(request, "run_top.html" if part == "top" else "run_body.html", data)

@@ -469,8 +469,16 @@
         });
       });
     }, { rootMargin: "600px 0px" });
-    // Only once the page scrolls (you, or a jump to #step-N): the first view alone fetches nothing more.
-    window.addEventListener("scroll", () => { seen.observe(top); seen.observe(bottom); }, { once: true });
+    // Only once the page scrolls or you reach for it (a jump to #step-N, the wheel, a key): the first view alone
+    // fetches nothing more.
+    let watching = false;
+    const start = () => {
+      if (watching) return;
+      watching = true;
+      seen.observe(top);
+      seen.observe(bottom);
+    };
+    ["scroll", "wheel", "touchmove", "keydown"].forEach((kind) => window.addEventListener(kind, start, { once: true, passive: true }));
   }
 
   document.addEventListener("DOMContentLoaded", () => {
