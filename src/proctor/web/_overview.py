@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from proctor.agents import AgentRun, get_agent, rebuild
 from proctor.agents._actions import INTERNET_REFUSED, SCORE_HELP
@@ -71,63 +71,89 @@ class MapBand(BaseModel):
         self.outcome = max(self.outcomes, key=lambda o: self.outcomes[o])
 
 
-def _outcome(kind: str, chooser: str | None, action: str | None) -> str:
-    if kind in ("stuck_check", "restart"):
-        return "stuck" if kind == "stuck_check" else "restart"
-    if chooser is None:
-        return "waiting"
-    return action or "unparsed"
+ROW_STEPS = 2000
+"""Up to this many steps, the map is built from each step (alike neighbours collapse); past it, from equal shares
+of the run counted in SQL."""
 
 
 def map_bands(conn: Connection, run_id: str) -> list[MapBand]:
     """The map of a run: consecutive alike steps collapsed into one band, and at most `MAP_BANDS` bands (a longer
-    run's bands cover equal shares of it, counting what they hold)."""
+    run's bands cover equal shares of it, counting what they hold). One grouped query over the run's steps."""
+    total = q.step_count(conn, run_id)
+    if total == 0:
+        return []
+    width = 1 if total <= ROW_STEPS else -(-total // MAP_BANDS)  # ceil: equal shares of the run
     forked = set(conn.execute(select(s.runs.c.forked_from_step).where(s.runs.c.forked_from_run_id == run_id)).scalars())
+    outcome = case(
+        (s.steps.c.kind == "stuck_check", "stuck"),
+        (s.steps.c.kind == "restart", "restart"),
+        (s.choices.c.chooser.is_(None), "waiting"),
+        else_=func.coalesce(s.options.c.action, "unparsed"),
+    )
+    failed = case(
+        (
+            or_(
+                s.observations.c.failed.is_(True),
+                and_(s.observations.c.exit_code.is_not(None), s.observations.c.exit_code != 0),
+                s.observations.c.kind == "error",
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    human = case((s.choices.c.chooser.startswith("human:"), 1), else_=0)
+    stuck = case((s.steps.c.kind.in_(("stuck_check", "restart")), 1), else_=0)
+    bucket = (s.steps.c.index - s.steps.c.index % width) if width > 1 else s.steps.c.index
     query = (
         select(
-            s.steps.c.index,
-            s.steps.c.kind,
-            s.choices.c.chooser,
-            s.options.c.action,
-            s.observations.c.failed,
-            s.observations.c.exit_code,
-            s.observations.c.kind.label("observed"),
-            s.observations.c.child_run_id,
+            bucket.label("bucket"),
+            outcome.label("outcome"),
+            func.count().label("n"),
+            func.min(s.steps.c.index),
+            func.max(s.steps.c.index),
+            func.sum(failed),
+            func.sum(human),
+            func.sum(stuck),
+            func.count(s.observations.c.child_run_id),
+            func.max(s.observations.c.child_run_id),
         )
         .select_from(s.steps)
         .outerjoin(s.choices, s.choices.c.step_id == s.steps.c.id)
         .outerjoin(s.options, s.options.c.id == s.choices.c.option_id)
         .outerjoin(s.observations, s.observations.c.step_id == s.steps.c.id)
         .where(s.steps.c.run_id == run_id)
-        .order_by(s.steps.c.index)
+        .group_by(bucket, outcome)
+        .order_by(bucket)
     )
     bands: list[MapBand] = []
-    for index, kind, chooser, action, failed, exit_code, observed, child in conn.execute(query):
-        outcome = _outcome(kind, chooser, action)
+    for _, name, n, first, last, n_failed, n_human, n_stuck, n_sub, child in conn.execute(query):
         band = MapBand(
-            start=index,
-            stop=index + 1,
-            outcome=outcome,
-            outcomes={outcome: 1},
-            failed=int(bool(failed) or (exit_code not in (None, 0)) or observed == "error"),
-            forked=int(index in forked),
-            human=int(bool(chooser and chooser.startswith("human:"))),
-            stuck=int(kind in ("stuck_check", "restart")),
-            subtask=int(child is not None),
-            waiting=int(outcome == "waiting"),
+            start=first,
+            stop=last + 1,
+            outcome=name,
+            outcomes={name: n},
+            failed=n_failed or 0,
+            forked=sum(1 for f in forked if first <= f <= last),
+            human=n_human or 0,
+            stuck=n_stuck or 0,
+            subtask=n_sub,
+            waiting=n if name == "waiting" else 0,
             subtasks=[child] if child else [],
         )
-        if bands and bands[-1].key()[0] == outcome and bands[-1].stop == index and _plain(bands[-1], band):
+        if bands and width > 1 and bands[-1].start // width == first // width:  # another outcome, same share
+            span = min(bands[-1].start, first), max(bands[-1].stop, last + 1)
+            bands[-1].add(band)
+            bands[-1].start, bands[-1].stop = span
+        elif bands and width == 1 and bands[-1].outcome == name and bands[-1].stop == first and _plain(bands[-1], band):
             bands[-1].add(band)
         else:
             bands.append(band)
     if len(bands) <= MAP_BANDS:
         return bands
-    total = bands[-1].stop
-    width = -(-total // MAP_BANDS)  # ceil: equal shares of the run
+    share = -(-total // MAP_BANDS)
     merged: list[MapBand] = []
     for band in bands:
-        if merged and merged[-1].start // width == band.start // width:
+        if merged and merged[-1].start // share == band.start // share:
             merged[-1].add(band)
         else:
             merged.append(band.model_copy(deep=True))
