@@ -5,17 +5,20 @@ every fragment."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from long_runs import LONG_OUTPUT, LongRun, bash, long_run
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import event
 from web_browser import SHOTS, chromium, log_in, serving
-from web_runs import PASSWORD, PEOPLE, XSS, drive, write_task
+from web_runs import PASSWORD, PEOPLE, XSS, Login, drive, write_task
 
 from proctor.agents import AgentRun, get_agent, rebuild
 from proctor.models import GenerateConfig
@@ -23,6 +26,7 @@ from proctor.runner import RunConfig
 from proctor.store import RunStatus, Store, ops, users
 from proctor.tasks import Task
 from proctor.web import WebSettings, create_app
+from proctor.web import _overview as overview
 
 WINDOW = 40
 
@@ -250,3 +254,61 @@ def test_the_next_step_box_sits_after_the_last_step(site: Site, page: Page) -> N
     box.locator("button").click()
     expect(page.locator(".run-head")).to_have_attribute("data-status", "queued")
     assert site.store.run(long.id).status is RunStatus.QUEUED
+
+
+BIG_TABLES = ("steps", "options", "choices", "observations", "ratings", "tags", "holds", "usage", "runs")
+
+
+def test_a_window_reads_only_indexed_ranges(login: Login, web_store: Store) -> None:
+    """Every query behind a window of steps, a subtask's steps, the messages and a run page searches an index:
+    none scans a table (or a whole index) of steps, options, observations, usage or runs."""
+    long = long_run(web_store, 300)
+    client, _ = login("rob")
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(web_store.engine, "before_cursor_execute", seen)
+    try:
+        for path in (
+            f"/runs/{long.id}/steps?start=100&stop=140",
+            f"/runs/{long.id}/steps?depth=1",
+            f"/runs/{long.child}/steps?depth=1",
+            f"/runs/{long.id}/steps/150/messages",
+            f"/runs/{long.id}",
+        ):
+            assert client.get(path).status_code == 200, path
+    finally:
+        event.remove(web_store.engine, "before_cursor_execute", seen)
+    assert len(statements) > 8
+    scans = []
+    with web_store.engine.connect() as conn:
+        for statement, parameters in statements:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+            scans += [(row[-1], statement) for row in plan if re.match(rf"SCAN ({'|'.join(BIG_TABLES)})\b", row[-1])]
+    # The one scan allowed: the tag vocabulary (the tag box's suggestions), which counts tags, not the run's steps.
+    assert [scan for scan in scans if not scan[1].startswith("SELECT tags.name, count(*)")] == []
+
+
+def test_a_huge_runs_map_counts_equal_shares(site: Site, page: Page, monkeypatch: pytest.MonkeyPatch) -> None:
+    long = site.long
+    monkeypatch.setattr(overview, "ROW_STEPS", 100)  # past it, the map counts shares of the run in SQL
+    bands = page.request.get(f"{site.base}/api/runs/{long.id}").json()["map"]
+    assert len(bands) <= overview.MAP_BANDS
+    assert bands[0]["start"] == 0 and bands[-1]["stop"] == long.steps
+    assert all(a["stop"] <= b["start"] for a, b in itertools.pairwise(bands))
+    assert sum(b["stop"] - b["start"] for b in bands) == long.steps
+    marks = {m: [b for b in bands if b[m]] for m in ("failed", "forked", "human", "stuck", "subtask")}
+    assert {m: sum(b[m] for b in found) for m, found in marks.items()} == dict.fromkeys(marks, 1)
+    for mark, step in [
+        ("failed", long.failed),
+        ("forked", long.forked),
+        ("stuck", long.stuck),
+        ("human", long.human),
+        ("subtask", long.delegated),
+    ]:
+        (band,) = marks[mark]
+        assert band["start"] <= step < band["stop"], mark
+    assert marks["subtask"][0]["subtasks"] == [long.child]
