@@ -53,7 +53,7 @@ def long_run(store: Store, steps: int = 2000, status: RunStatus = RunStatus.DONE
         "delegated": steps // 4,
         "long": steps - 5,
     }
-    config = RunConfig(model="double/long", options=2).model_dump(mode="json")
+    config = RunConfig(model="double/long", options=2, model_options={"note": XSS}).model_dump(mode="json")
     with store.engine.begin() as conn:
         ops.upsert_task(
             conn,

@@ -209,6 +209,8 @@ def test_model_output_is_escaped_in_every_fragment(site: Site, page: Page) -> No
     expect(page.locator(f"#step-{long.steps - 1} details.others pre.text")).to_contain_text(XSS)
     page.locator(f"#step-{long.steps - 1} details.context summary").click()
     expect(page.locator(f"#step-{long.steps - 1} .messages")).to_contain_text(XSS)  # in the messages too
+    page.locator("details.config summary").click()
+    expect(page.locator(".config-list")).to_contain_text(f'"note": "{XSS}"')  # the configuration too
     page.goto(f"{site.base}/runs/{long.id}#step-300")  # a fetched window
     expect(page.locator("#step-300 .obs pre.out")).to_have_text(f"out 300 {XSS}")
     fragment = page.request.get(f"{site.base}/runs/{long.id}/steps?start=300&stop=302").text()

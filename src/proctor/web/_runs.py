@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -87,6 +88,19 @@ def _can(session: SessionRecord, run: RunRecord) -> dict[str, bool]:
     }
 
 
+MAIN_SETTINGS = ("agent", "model", "options", "chooser", "limits", "sandbox")
+"""The settings the configuration panel shows first; every other one follows, by name."""
+
+
+def _settings(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """A run's configuration as (setting, value) pairs to show: the main ones first, values as indented JSON."""
+    names = [n for n in MAIN_SETTINGS if n in config] + sorted(n for n in config if n not in MAIN_SETTINGS)
+    shown = (
+        config[n] if isinstance(config[n], str) else json.dumps(config[n], indent=1, ensure_ascii=False) for n in names
+    )
+    return list(zip(names, shown, strict=True))
+
+
 def _task_of(request: Request, run: RunRecord) -> dict[str, Any]:
     try:
         return store_of(request).task(run.task_id)
@@ -116,7 +130,7 @@ def run_data(request: Request, session: SessionRecord, run_id: str, at: int | No
         "task": {"id": task["id"], "instructions": ov.instructions_of(run, task)},
         "subtask": bool(run.config.get("subtask")),
         "breadcrumb": crumbs,
-        "config": run.config,
+        "config": _settings(run.config),
         "map": bands,
         **window,
         "forks": forks,

@@ -89,6 +89,14 @@
     return "/runs/" + encodeURIComponent(steps().dataset.run) + "/steps?" + query;
   }
 
+  // Steps fetched again replace those in the page (a poll and a scroll may fetch the same step).
+  function dropLoaded(list, nodes) {
+    nodes.querySelectorAll(":scope > .step").forEach((el) => {
+      const old = list.querySelector(':scope > .step[data-step="' + el.dataset.step + '"]');
+      if (old) old.remove();
+    });
+  }
+
   function setWindow(start, stop, total) {
     const list = steps();
     list.dataset.start = String(start);
@@ -104,6 +112,7 @@
       const got = await fragment(stepsUrl("start=" + list.dataset.stop));
       const intervene = document.getElementById("intervene");
       if (intervene && got.nodes.querySelector("#intervene")) intervene.remove();
+      dropLoaded(list, got.nodes);
       list.append(got.nodes);
       setWindow(Number(list.dataset.start), got.stop, got.total);
     } finally { loading = false; }
@@ -140,6 +149,7 @@
     const list = steps();
     if (!list) return;
     const total = Number(list.dataset.total);
+    if (!total) return;
     index = Math.max(0, Math.min(Number(index), total - 1));
     let el = document.getElementById("step-" + index);
     if (!el) {
@@ -255,11 +265,16 @@
     restoreDetails(top, state);
     const head = top.querySelector(".run-head");
     version = head ? head.dataset.version : version;
-    if (list && Number(list.dataset.stop) >= Number(list.dataset.total)) {
+    const atRunEnd = list && Number(list.dataset.stop) >= Number(list.dataset.total);
+    if (list && head) list.dataset.total = head.dataset.total;  // scrolling down reaches the new steps
+    if (atRunEnd && !loading) {
+      loading = true;
       const from = Math.max(Number(list.dataset.start), Number(list.dataset.stop) - 1);
-      const got = await fragment(stepsUrl("start=" + from));
+      let got;
+      try { got = await fragment(stepsUrl("start=" + from)); } finally { loading = false; }
       const kept = openDetails(list);
       list.querySelectorAll(":scope > .step").forEach((el) => { if (Number(el.dataset.step) >= from) el.remove(); });
+      dropLoaded(list, got.nodes);
       const intervene = document.getElementById("intervene");
       if (intervene) intervene.remove();
       list.append(got.nodes);
