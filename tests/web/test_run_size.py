@@ -27,6 +27,7 @@ from proctor.store import RunStatus, Store, ops, users
 from proctor.tasks import Task
 from proctor.web import WebSettings, create_app
 from proctor.web import _overview as overview
+from proctor.web import _queries as q
 
 WINDOW = 40
 
@@ -314,3 +315,26 @@ def test_a_huge_runs_map_counts_equal_shares(site: Site, page: Page, monkeypatch
         (band,) = marks[mark]
         assert band["start"] <= step < band["stop"], mark
     assert marks["subtask"][0]["subtasks"] == [long.child]
+
+
+@pytest.mark.parametrize("row_steps", [2000, 50])
+def test_the_map_windows_path_and_messages_on_both_databases(
+    store: Store, monkeypatch: pytest.MonkeyPatch, row_steps: int
+) -> None:
+    """The reads behind a run page on SQLite and PostgreSQL: the map from each step and counted in shares, a
+    window, a subtask's path up, and the messages at a step."""
+    long = long_run(store, 300)
+    monkeypatch.setattr(overview, "ROW_STEPS", row_steps)
+    with store.engine.connect() as conn:
+        bands = overview.map_bands(conn, long.id)
+        assert bands[0].start == 0 and bands[-1].stop == long.steps
+        assert sum(b.count for b in bands) == long.steps and len(bands) <= overview.MAP_BANDS
+        for mark in ("failed", "forked", "human", "stuck", "subtask"):
+            assert sum(getattr(b, mark) for b in bands) == 1, mark
+        assert [s.index for s in q.steps_window(conn, long.id, 100, 140)] == list(range(100, 140))
+        run, child = store.run(long.id), store.run(long.child)
+        assert overview.breadcrumb(conn, child) == [
+            overview.Crumb(run_id=long.id, task_id="long/run", step=long.delegated)
+        ]
+        messages = overview.messages_at(conn, run, store.task("long/run"), 3)
+    assert messages[1].content == "Do the long task." and len(messages) == 2 + 2 * 3
