@@ -342,6 +342,9 @@ def main() -> None:
                 f"  {label:<14} {seconds * 1000:7.1f} ms, {len(response.content) / 1000:.1f} KB",
                 "ok" if ok else "SLOW",
             )
+        seconds, response = timed(client, f"/api/runs/{run_id}/steps/5000/messages", 1)
+        count = len(response.json()["messages"])
+        print(f"  messages at step 5,000 (on demand, rebuilt by the agent: {count} messages) {seconds * 1000:7.1f} ms")
         print(f"\nruns list over {args.runs} runs (50 a page):")
         first = client.get("/api/runs?limit=50").json()
         for label, path in [
