@@ -181,6 +181,8 @@ def test_the_configuration_panel(site: Site, page: Page) -> None:
     }
     assert shown["agent"] == "tags" and shown["model"] == "double/writer" and shown["options"] == "2"
     assert '"name": "first"' in shown["chooser"] and '"steps": 30' in shown["limits"] and shown["sandbox"] == "bwrap"
+    config = page.request.get(f"{site.base}/api/runs/{run_id}").json()["config"]
+    assert config == RunConfig(model="double/writer", options=2).model_dump(mode="json")
 
 
 def test_the_messages_the_model_saw_are_the_agents_own_rebuild(site: Site, page: Page) -> None:

@@ -56,10 +56,6 @@ class MapBand(BaseModel):
         """How many steps the band covers."""
         return self.stop - self.start
 
-    def key(self) -> tuple[Any, ...]:
-        """What makes two single steps alike: consecutive alike steps collapse into one band."""
-        return (self.outcome, *(getattr(self, m) for m in MARKS))
-
     def add(self, other: MapBand) -> None:
         """Widen this band over `other`, which follows it."""
         self.stop = other.stop
