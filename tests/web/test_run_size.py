@@ -340,3 +340,14 @@ def test_the_map_windows_path_and_messages_on_both_databases(
         ]
         messages = overview.messages_at(conn, run, store.task("long/run"), 3)
     assert messages[1].content == "Do the long task." and len(messages) == 2 + 2 * 3
+
+
+def test_j_and_k_go_past_the_loaded_window(site: Site, page: Page) -> None:
+    long = site.long
+    page.goto(f"{site.base}/runs/{long.id}?at=0")
+    first_window = loaded(page)
+    assert first_window[0] == 0 and len(first_window) == WINDOW
+    page.click(f"#step-{WINDOW - 1} header .kind")  # select the window's last step
+    page.keyboard.press("j")
+    expect(page.locator(f"#step-{WINDOW}")).to_have_class(re.compile("focused"))
+    assert WINDOW in loaded(page) and long.steps - 1 not in loaded(page)

@@ -368,10 +368,16 @@
     return [...document.querySelectorAll("[data-list] tbody tr")];
   }
 
-  function move(delta) {
-    const all = items();
+  async function move(delta) {
+    let all = items();
     if (!all.length) return;
-    const now = all.findIndex((el) => el.classList.contains("focused"));
+    let now = all.findIndex((el) => el.classList.contains("focused"));
+    if (steps() && now >= 0 && (delta > 0 ? now === all.length - 1 : now === 0)) {
+      while (loading) await new Promise((done) => setTimeout(done, 20));  // a scroll may be fetching it already
+      await (delta > 0 ? loadAfter() : loadBefore());  // past the loaded window: fetch the next one
+      all = items();
+      now = all.findIndex((el) => el.classList.contains("focused"));
+    }
     const next = all[Math.max(0, Math.min(all.length - 1, now < 0 ? (delta > 0 ? 0 : all.length - 1) : now + delta))];
     all.forEach((el) => el.classList.remove("focused"));
     next.classList.add("focused");
