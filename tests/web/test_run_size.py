@@ -156,6 +156,11 @@ def test_subtasks_unfold_on_demand_and_escape_their_text(site: Site, page: Page)
     expect(nested.nth(0).locator(".obs pre.out")).to_have_text(f"sub 0 {XSS}")
     expect(subtask.locator(".sub-instructions pre")).to_have_text(f"Count the files {XSS}")
 
+    # The map's subtask cell opens it from anywhere in the run.
+    page.goto(f"{site.base}/runs/{long.id}")
+    page.locator(".map .cell.sub").click()
+    expect(page.locator(f"#step-{long.delegated} details.subtask .steps.nested > .step")).to_have_count(3)
+
 
 def test_long_text_is_cut_and_expands(site: Site, page: Page) -> None:
     long = site.long

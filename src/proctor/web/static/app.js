@@ -228,6 +228,8 @@
     if (link && steps() && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
       event.preventDefault();
       await jump(link.dataset.jump, link.dataset.then);
+      const subtask = link.dataset.subtask && document.querySelector('details.subtask[data-key="sub-' + link.dataset.subtask + '"]');
+      if (subtask) { subtask.open = true; subtask.scrollIntoView({ block: "start" }); }  // a subtask's cell unfolds it
     }
   });
 
