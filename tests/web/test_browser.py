@@ -234,21 +234,40 @@ def test_a_subtask_shows_nested_in_the_step_that_delegated_it(site: Site, page: 
     page.goto(f"{site.base}/runs/{run_id}")
 
     expect(page.locator("#step-0 > .obs pre.out")).to_have_text("subtask result: 1 line")
+    expect(page.locator(".map .cell.sub")).to_have_count(1)  # the map marks the step that delegated
     subtask = page.locator("#step-0 details.subtask")
     expect(subtask.locator(":scope > summary")).to_contain_text("2 steps")
+    expect(subtask.locator(".steps.nested > .step")).to_have_count(0)  # loaded when unfolded
+    subtask.locator(":scope > summary").click(position={"x": 4, "y": 4})  # unfold it (not on its link)
     expect(subtask.locator(".steps.nested > .step")).to_have_count(2)
+    expect(subtask.locator(".sub-instructions")).to_have_text("Count the lines of note.txt")
     expect(subtask.locator(f"[id='{child.id[:8]}-step-0'] .obs pre.out")).to_have_text(re.compile(r"^\s*1\s*$"))
     expect(subtask.locator(f"[id='{child.id[:8]}-step-1'] header .kind")).to_have_text("submit")
     expect(subtask.locator(f"[id='{child.id[:8]}-step-1'] header .meta")).to_contain_text("100+10 tok")
     page.screenshot(path=SHOTS / "subtask.png", full_page=True)
-    subtask.locator(":scope > summary").click(position={"x": 4, "y": 4})  # fold it (not on its link)
-    expect(subtask.locator(".steps.nested")).to_be_hidden()
 
+    # Rating and tagging inside the subtask stay on this page, and the subtask stays unfolded.
+    nested = subtask.locator(f"[id='{child.id[:8]}-step-0']")
+    nested.locator(".option.chosen form.rate button[value='5']").click()
+    expect(nested.locator(".option.chosen .rating")).to_have_text("5/5")
+    nested.locator("form.tag input[name=name]").fill("verification")
+    nested.locator("form.tag button").click()
+    expect(nested.locator("header .chip")).to_have_text("verification")
+    assert page.url.endswith(f"/runs/{run_id}") and subtask.evaluate("d => d.open")
+    assert site.store.steps(child.id)[0].options[0].ratings[0].value == 5
+
+    subtask.locator(":scope > summary").click(position={"x": 4, "y": 4})  # fold it
+    expect(subtask.locator(".steps.nested")).to_be_hidden()
     subtask.locator(f":scope > summary a[href='/runs/{child.id}']").click()
     page.wait_for_url(f"**/runs/{child.id}")
-    expect(page.locator(".steps > .step")).to_have_count(2)
-    page.click(f"dd a[href='/runs/{run_id}']")  # back up to the parent
-    page.wait_for_url(f"**/runs/{run_id}")
+    expect(page.locator("#steps > .step")).to_have_count(2)
+    # The subtask's page: its own instructions, and the way back to the step that delegated it.
+    expect(page.locator("details.task[data-key=task] summary")).to_have_text("Subtask instructions")
+    expect(page.locator("details.task[data-key=task] .markdown")).to_have_text("Count the lines of note.txt")
+    expect(page.locator(".breadcrumb a.crumb-step")).to_have_text("step 0")
+    page.click(".breadcrumb a.crumb-step")  # back up to the parent, at the step
+    page.wait_for_url(f"**/runs/{run_id}?at=0#step-0")
+    expect(page.locator("#step-0")).to_have_class(re.compile("focused"))
 
 
 def test_untrusted_text_never_runs(site: Site, page: Page) -> None:

@@ -219,6 +219,7 @@ usage = Table(
     Column("error", Text, comment="The recorded error of a call that failed for good."),
     _created(),
     Index("ix_usage_run", "run_id"),
+    Index("ix_usage_step", "step_id"),
 )
 
 events = Table(
@@ -273,6 +274,7 @@ assignments = Table(
 Index("ix_runs_created_id", runs.c.created_at, runs.c.id)
 Index("ix_runs_top_created", runs.c.parent_run_id, runs.c.created_at, runs.c.id)
 Index("ix_runs_status_created", runs.c.status, runs.c.created_at, runs.c.id)
+Index("ix_runs_forked", runs.c.forked_from_run_id, runs.c.forked_from_step)
 
 # Human judging studies: people judge an oversight experiment's questions, with or without its transcripts.
 

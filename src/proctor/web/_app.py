@@ -41,8 +41,8 @@ class WebSettings(BaseModel):
     """The rating scale, `LOW-HIGH` with integers, e.g. `1-7`."""
     secure_cookies: bool = False
     """Mark cookies Secure (serve over HTTPS behind a proxy)."""
-    page_steps: int = 200
-    """Steps of a run's tree shown per page (the map always shows all)."""
+    page_steps: int = 40
+    """Steps of a run a page loads at a time (the first view, and each window fetched as you scroll or jump)."""
     thresholds: Path | None = None
     """The if-then thresholds file the Reports page gives verdicts on (read on every visit); None: none."""
     release_dates: Path | None = None
@@ -101,6 +101,23 @@ def duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
 
 
+CUT_CHARS = 1500
+CUT_LINES = 24
+
+
+def cut(text: object, full: bool = False) -> dict[str, Any]:
+    """Long text's head to show (its first `CUT_LINES` lines, at most `CUT_CHARS` characters) and how many
+    characters are left out (`more`, 0 when shown whole or `full`)."""
+    whole = "" if text is None else str(text)
+    if full:
+        return {"text": whole, "more": 0}
+    head = whole[:CUT_CHARS]
+    lines = head.split("\n")
+    if len(lines) > CUT_LINES:
+        head = "\n".join(lines[:CUT_LINES])
+    return {"text": head, "more": len(whole) - len(head)}
+
+
 def _templates() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -111,6 +128,7 @@ def _templates() -> Environment:
     env.filters["markdown"] = markdown
     env.filters["call_arguments"] = call_arguments
     env.filters["duration"] = duration
+    env.filters["cut"] = cut
     env.filters["money"] = lambda v: f"${v:.4f}" if v else "—"
     env.filters["score"] = lambda v: "—" if v is None else f"{v:.2f}"
     env.filters["dict_merge"] = lambda a, b: {**a, **b}

@@ -352,7 +352,8 @@ def forks_of(conn: Connection, run_id: str) -> list[dict[str, Any]]:
 
 
 def step_usage(conn: Connection, run_id: str, start: int, stop: int) -> dict[int, dict[str, Any]]:
-    """Tokens and cost of the model calls made for each step in the window, by step id."""
+    """Tokens and cost of the model calls made for each step in the window, by step id (a range of the run's steps,
+    their usage by step)."""
     query = (
         select(
             s.usage.c.step_id,
@@ -360,12 +361,9 @@ def step_usage(conn: Connection, run_id: str, start: int, stop: int) -> dict[int
             func.sum(s.usage.c.output_tokens).label("output_tokens"),
             func.sum(s.usage.c.cost).label("cost"),
         )
-        .where(
-            s.usage.c.run_id == run_id,
-            s.usage.c.step_id.in_(
-                select(s.steps.c.id).where(s.steps.c.run_id == run_id, s.steps.c.index >= start, s.steps.c.index < stop)
-            ),
-        )
+        .select_from(s.steps)
+        .join(s.usage, s.usage.c.step_id == s.steps.c.id)
+        .where(s.steps.c.run_id == run_id, s.steps.c.index >= start, s.steps.c.index < stop)
         .group_by(s.usage.c.step_id)
     )
     return {r.step_id: r._asdict() for r in conn.execute(query)}

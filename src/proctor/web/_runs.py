@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -9,8 +10,9 @@ from fastapi.responses import Response
 from sqlalchemy import Connection
 
 from proctor.analysis import AnalysisError
-from proctor.store import Role, RunRecord, RunStatus, StepRecord, StoreError
+from proctor.store import Role, RunRecord, RunStatus, StoreError
 from proctor.store._users import SessionRecord
+from proctor.web import _overview as ov
 from proctor.web import _queries as q
 from proctor.web._app import WebError, render, respond
 from proctor.web._auth import Viewer, store_of
@@ -63,86 +65,151 @@ def visible_run(request: Request, session: SessionRecord, run_id: str) -> RunRec
     return run
 
 
-def _subtasks(conn: Connection, request: Request, steps: list[StepRecord], depth: int) -> dict[str, Any]:
-    """The subtask runs delegated by `steps`, each with its own steps and subtasks, by run id."""
-    found: dict[str, Any] = {}
-    if depth >= SUBTASK_DEPTH:
-        return found
-    for step in steps:
-        child = step.observation.child_run_id if step.observation else None
-        if child is None:
-            continue
-        record = store_of(request).run(child)
-        child_steps = q.steps_window(conn, child, 0, 10**9)
-        found[child] = {
-            "run": record,
-            "steps": child_steps,
-            "usage": q.step_usage(conn, child, 0, 10**9),
-            "subtasks": _subtasks(conn, request, child_steps, depth + 1),
-        }
-    return found
-
-
-def run_data(request: Request, session: SessionRecord, run_id: str, at: int | None) -> dict[str, Any]:
-    """Everything a run's page shows: the run, its task, the map, a window of steps, subtasks, forks and notes."""
-    run = visible_run(request, session, run_id)
-    store = store_of(request)
-    per_page = request.app.state.settings.page_steps
-    with store.engine.connect() as conn:
-        cells = q.step_map(conn, run.id)
-        total = len(cells)
-        last_page = max(0, (total - 1) // per_page) * per_page
-        start = last_page if at is None else max(0, min(at, total - 1)) // per_page * per_page
-        steps = q.steps_window(conn, run.id, start, start + per_page)
-        subtasks = _subtasks(conn, request, steps, 0)
-        usage = q.step_usage(conn, run.id, start, start + per_page)
-        forks = q.forks_of(conn, run.id)
-        version = q.live_version(conn, run.id)
-        tags = vocabulary(conn)
-    try:
-        task = store.task(run.task_id)
-    except StoreError:
-        task = {"id": run.task_id, "instructions": ""}
+def _window(conn: Connection, run: RunRecord, start: int, stop: int, total: int) -> dict[str, Any]:
+    """Steps `start` ≤ index < `stop` of `run` with what their fragment shows: usage, the subtasks they delegated,
+    the step waiting for a choice."""
+    steps = q.steps_window(conn, run.id, start, stop)
     waiting = None
     if run.status is RunStatus.WAITING_HUMAN:
         waiting = next((s.id for s in reversed(steps) if not s.done and s.chosen_option_id is None), None)
+    return {
+        "steps": steps,
+        "subtasks": ov.subtask_runs(conn, steps),
+        "usage": q.step_usage(conn, run.id, start, stop),
+        "window": {"start": start, "stop": min(total, stop), "total": total, "per_page": stop - start},
+        "waiting_step_id": waiting,
+    }
+
+
+def _can(session: SessionRecord, run: RunRecord) -> dict[str, bool]:
     staff = session.user.role is not Role.RATER
     running = (RunStatus.RUNNING, RunStatus.WAITING_HUMAN, RunStatus.WAITING_APPROVAL, RunStatus.WAITING_ANSWER)
+    return {
+        "pause": staff and run.status in running and not run.pause_requested,
+        "intervene": staff and run.status is RunStatus.PAUSED,
+        "fork": True,
+        "person": staff and run.parent_run_id is None and "subtask" in run.config,
+    }
+
+
+MAIN_SETTINGS = ("agent", "model", "options", "chooser", "limits", "sandbox")
+"""The settings the configuration panel shows first; every other one follows, by name."""
+
+
+def _settings(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """A run's configuration as (setting, value) pairs to show: the main ones first, values as indented JSON."""
+    names = [n for n in MAIN_SETTINGS if n in config] + sorted(n for n in config if n not in MAIN_SETTINGS)
+    shown = (
+        config[n] if isinstance(config[n], str) else json.dumps(config[n], indent=1, ensure_ascii=False) for n in names
+    )
+    return list(zip(names, shown, strict=True))
+
+
+def _task_of(request: Request, run: RunRecord) -> dict[str, Any]:
+    try:
+        return store_of(request).task(run.task_id)
+    except StoreError:
+        return {"id": run.task_id, "instructions": "", "permissions": []}
+
+
+def run_data(request: Request, session: SessionRecord, run_id: str, at: int | None) -> dict[str, Any]:
+    """Everything a run's page shows first: the run, its instructions (a subtask's own), the path up to its root
+    run, its configuration, the map, the window of steps around `at` (the last steps by default), forks and notes."""
+    run = visible_run(request, session, run_id)
+    store = store_of(request)
+    size = request.app.state.settings.page_steps
+    with store.engine.connect() as conn:
+        total = q.step_count(conn, run.id)
+        start, stop = ov.window_bounds(total, at, size)
+        window = _window(conn, run, start, stop, total)
+        bands = ov.map_bands(conn, run.id)
+        forks = q.forks_of(conn, run.id)
+        version = q.live_version(conn, run.id)
+        tags = vocabulary(conn)
+        crumbs = ov.breadcrumb(conn, run)
+    task = _task_of(request, run)
     notes = [e["detail"] | {"at": e["created_at"]} for e in store.events(run.id, "note")]
     return {
         "run": run,
-        "task": {"id": task["id"], "instructions": task["instructions"]},
-        "map": cells,
-        "steps": steps,
-        "window": {"start": start, "stop": min(total, start + per_page), "total": total, "per_page": per_page},
-        "subtasks": subtasks,
-        "usage": usage,
+        "task": {"id": task["id"], "instructions": ov.instructions_of(run, task)},
+        "subtask": bool(run.config.get("subtask")),
+        "breadcrumb": crumbs,
+        "config": run.config,
+        "settings_shown": _settings(run.config),
+        "map": bands,
+        **window,
         "forks": forks,
-        "waiting_step_id": waiting,
         "held": store.pending_holds(run.id),
         "notes": notes,
         "version": version,
         "vocabulary": [t.name for t in tags],
-        "can": {
-            "pause": staff and run.status in running and not run.pause_requested,
-            "intervene": staff and run.status is RunStatus.PAUSED,
-            "fork": True,
-            "person": staff and run.parent_run_id is None and "subtask" in run.config,
-        },
+        "can": _can(session, run),
     }
 
 
 @router.get("/runs/{run_id}")
 @router.get("/api/runs/{run_id}")
 def run_page(request: Request, session: Viewer, run_id: str, at: int | None = None) -> Response:
-    """A run's tree: steps in order, options, choices, observations, subtasks, and the map of the whole run."""
+    """A run's page: its head, configuration, map of the whole run, and a window of its steps (`at`: around that
+    step; the page fetches more as you scroll or jump)."""
     return respond(request, "run.html", run_data(request, session, run_id, at))
 
 
 @router.get("/runs/{run_id}/tree")
-def run_fragment(request: Request, session: Viewer, run_id: str, at: int | None = None) -> Response:
-    """The run's page body alone, which the page swaps in when the run changes."""
-    return render(request, "run_body.html", run_data(request, session, run_id, at))
+def run_fragment(request: Request, session: Viewer, run_id: str, at: int | None = None, part: str = "all") -> Response:
+    """The run's page body alone (`part=top`: without its steps), which the page swaps in when the run changes."""
+    data = run_data(request, session, run_id, at)
+    return render(request, "run_top.html" if part == "top" else "run_body.html", data)
+
+
+@router.get("/runs/{run_id}/steps")
+@router.get("/api/runs/{run_id}/steps")
+def steps_fragment(
+    request: Request,
+    session: Viewer,
+    run_id: str,
+    start: Annotated[int | None, Query(ge=0)] = None,
+    stop: Annotated[int | None, Query(ge=0)] = None,
+    at: Annotated[int | None, Query(ge=0)] = None,
+    depth: Annotated[int, Query(ge=0, le=SUBTASK_DEPTH)] = 0,
+    full: bool = False,
+) -> Response:
+    """A window of a run's steps as HTML (JSON under /api/): `start`–`stop`, or the window around `at`, or the
+    first steps of a subtask (`depth` > 0: nested in its parent's page). `full` shows long text uncut. The
+    window's bounds are in the `X-Steps-Start`, `X-Steps-Stop` and `X-Steps-Total` headers."""
+    run = visible_run(request, session, run_id)
+    size = request.app.state.settings.page_steps
+    with store_of(request).engine.connect() as conn:
+        total = q.step_count(conn, run.id)
+        if start is None and at is None:
+            begin, end = (0, size) if depth else ov.window_bounds(total, None, size)
+        elif start is None:
+            begin, end = ov.window_bounds(total, at, size)
+        else:
+            begin, end = start, min(stop if stop is not None else start + size, start + size)
+        window = _window(conn, run, begin, end, total)
+    data = {"run": run, **window, "depth": depth, "full": full, "can": _can(session, run)}
+    response = respond(request, "steps_window.html", data)
+    response.headers.update(
+        {"X-Steps-Start": str(begin), "X-Steps-Stop": str(window["window"]["stop"]), "X-Steps-Total": str(total)}
+    )
+    return response
+
+
+@router.get("/runs/{run_id}/steps/{index}/messages")
+@router.get("/api/runs/{run_id}/steps/{index}/messages")
+def step_messages(request: Request, session: Viewer, run_id: str, index: int) -> Response:
+    """The messages the model was sent at step `index`, rebuilt from the store by the run's agent."""
+    run = visible_run(request, session, run_id)
+    task = _task_of(request, run)
+    with store_of(request).engine.connect() as conn:
+        if index < 0 or index >= q.step_count(conn, run.id):
+            raise WebError(404, f"run {run.id[:8]} has no step {index}")
+        try:
+            messages = ov.messages_at(conn, run, task, index)
+        except (ValueError, KeyError) as error:
+            raise WebError(409, f"cannot rebuild the messages of step {index}: {error}") from error
+    return respond(request, "messages.html", {"run": run, "index": index, "messages": messages})
 
 
 @router.get("/api/runs/{run_id}/live")

@@ -41,13 +41,17 @@
       return;
     }
     const here = body();
+    const inStep = form.closest(".step");
     if (answer.location) {
       window.location.assign(answer.location);
     } else if (work()) {
       if (form.hasAttribute("data-reset")) form.reset();
       await refreshWork();
-    } else if (here && answer.run_id && answer.run_id !== here.dataset.run) {
+    } else if (here && answer.forked_from) {
       window.location.assign("/runs/" + encodeURIComponent(answer.run_id));
+    } else if (here && inStep && (answer.tag || form.classList.contains("rate"))) {
+      toast(answer.tag ? "tagged " + answer.tag : "saved");
+      await reloadStep(inStep, false);  // in place, nested subtasks too: the page stays where it is
     } else if (here) {
       toast(answer.tag ? "tagged " + answer.tag : "saved");
       await refresh(true);
@@ -56,31 +60,232 @@
     }
   });
 
-  // The run page: poll a small JSON state and swap the page body in when the run changes.
+  // The run page holds a window of its steps (#steps, data-start ≤ index < data-stop of data-total): it fetches
+  // more as you scroll to either end or jump to a step (the map, the jump box, #step-N), unfolds subtasks and
+  // "messages the model saw" on demand, and follows new steps while you are at the end.
+  const steps = () => document.getElementById("steps");
+  let loading = false;
+
   function typing() {
     const el = document.activeElement;
     return el && body() && body().contains(el) && (el.tagName === "TEXTAREA" || el.tagName === "INPUT") && el.value !== "" && el.type !== "hidden";
   }
 
+  async function fragment(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } });
+    if (!response.ok) throw new Error((await response.text()).slice(0, 200) || response.statusText);
+    const html = await response.text();
+    const range = document.createRange();
+    range.selectNodeContents(document.body);
+    return {
+      nodes: range.createContextualFragment(html),
+      start: Number(response.headers.get("X-Steps-Start")),
+      stop: Number(response.headers.get("X-Steps-Stop")),
+      total: Number(response.headers.get("X-Steps-Total")),
+    };
+  }
+
+  function stepsUrl(query) {
+    return "/runs/" + encodeURIComponent(steps().dataset.run) + "/steps?" + query;
+  }
+
+  // Steps fetched again replace those in the page (a poll and a scroll may fetch the same step).
+  function dropLoaded(list, nodes) {
+    nodes.querySelectorAll(":scope > .step").forEach((el) => {
+      const old = list.querySelector(':scope > .step[data-step="' + el.dataset.step + '"]');
+      if (old) old.remove();
+    });
+  }
+
+  function setWindow(start, stop, total) {
+    const list = steps();
+    list.dataset.start = String(start);
+    list.dataset.stop = String(stop);
+    list.dataset.total = String(total);
+  }
+
+  async function loadAfter() {
+    const list = steps();
+    if (!list || loading || Number(list.dataset.stop) >= Number(list.dataset.total)) return;
+    loading = true;
+    try {
+      const got = await fragment(stepsUrl("start=" + list.dataset.stop));
+      const intervene = document.getElementById("intervene");
+      if (intervene && got.nodes.querySelector("#intervene")) intervene.remove();
+      dropLoaded(list, got.nodes);
+      list.append(got.nodes);
+      setWindow(Number(list.dataset.start), got.stop, got.total);
+    } finally { loading = false; }
+  }
+
+  async function loadBefore() {
+    const list = steps();
+    if (!list || loading || Number(list.dataset.start) <= 0) return;
+    loading = true;
+    try {
+      const start = Math.max(0, Number(list.dataset.start) - pageSize());
+      const got = await fragment(stepsUrl("start=" + start + "&stop=" + list.dataset.start));
+      const first = list.querySelector(":scope > .step");
+      const before = first ? first.getBoundingClientRect().top : 0;
+      list.prepend(got.nodes);
+      if (first) window.scrollBy(0, first.getBoundingClientRect().top - before);  // what you read stays put
+      setWindow(start, Number(list.dataset.stop), got.total);
+    } finally { loading = false; }
+  }
+
+  function pageSize() {
+    return Math.max(1, Number(steps().dataset.size || 40));
+  }
+
+  function focusStep(el) {
+    items().forEach((other) => other.classList.remove("focused"));
+    el.classList.add("focused");
+    el.scrollIntoView({ block: "start" });
+  }
+
+  // Show step `index` (and, with `then`, an element after it such as #intervene): from the loaded window if it
+  // holds it, else the window around it replaces what is loaded.
+  async function jump(index, then) {
+    const list = steps();
+    if (!list) return;
+    const total = Number(list.dataset.total);
+    if (!total) return;
+    index = Math.max(0, Math.min(Number(index), total - 1));
+    let el = document.getElementById("step-" + index);
+    if (!el) {
+      loading = true;
+      try {
+        const got = await fragment(stepsUrl("at=" + index));
+        list.replaceChildren(got.nodes);
+        setWindow(got.start, got.stop, got.total);
+      } catch (failure) { toast(failure.message, true); return; } finally { loading = false; }
+      el = document.getElementById("step-" + index);
+    }
+    const target = (then && document.getElementById(then)) || el;
+    if (target) {
+      if (target === el) focusStep(el); else target.scrollIntoView({ block: "start" });
+      history.replaceState(null, "", "#" + target.id);
+    }
+  }
+
+  // One step again from the server (after rating or tagging it, or uncut with `full`), in place.
+  async function reloadStep(el, full) {
+    const query = "start=" + el.dataset.step + "&stop=" + (Number(el.dataset.step) + 1) + "&depth=" + el.dataset.depth + (full ? "&full=true" : "");
+    const open = openDetails(el);
+    const got = await fragment("/runs/" + encodeURIComponent(el.dataset.run) + "/steps?" + query);
+    const fresh = got.nodes.querySelector(".step");
+    if (!fresh) return;
+    const wasFocused = el.classList.contains("focused");
+    el.replaceWith(fresh);
+    restoreDetails(fresh, open);
+    fresh.querySelectorAll("details[open][data-src]").forEach(load);
+    if (wasFocused) fresh.classList.add("focused");
+  }
+
+  function openDetails(root) {
+    return {
+      open: new Set([...root.querySelectorAll("details[open][data-key]")].map((d) => d.dataset.key)),
+      closed: new Set([...root.querySelectorAll("details[data-key]:not([open])")].map((d) => d.dataset.key)),
+    };
+  }
+
+  function restoreDetails(root, state) {
+    root.querySelectorAll("details[data-key]").forEach((d) => {
+      if (state.open.has(d.dataset.key)) d.open = true;
+      if (state.closed.has(d.dataset.key)) d.open = false;
+    });
+  }
+
+  // A <details data-src> loads its content the first time it is unfolded (a subtask's steps, the messages).
+  async function load(details) {
+    if (details.dataset.loaded) return;
+    details.dataset.loaded = "1";
+    const slot = details.querySelector(":scope > .lazy");
+    try {
+      const got = await fragment(details.dataset.src);
+      slot.replaceChildren(got.nodes);
+    } catch (failure) {
+      delete details.dataset.loaded;
+      slot.textContent = failure.message;
+    }
+  }
+
+  document.addEventListener("toggle", (event) => {
+    const details = event.target;
+    if (details instanceof HTMLDetailsElement && details.open && details.dataset.src) load(details);
+  }, true);
+
+  document.addEventListener("click", async (event) => {
+    const expand = event.target.closest("[data-expand]");
+    if (expand && expand.closest(".step")) { event.preventDefault(); await reloadStep(expand.closest(".step"), true); return; }
+    const more = event.target.closest("[data-more]");
+    if (more) {
+      event.preventDefault();
+      try { more.replaceWith((await fragment(more.dataset.more)).nodes); } catch (failure) { toast(failure.message, true); }
+      return;
+    }
+    const link = event.target.closest("a[data-jump]");
+    if (link && steps() && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+      event.preventDefault();
+      await jump(link.dataset.jump, link.dataset.then);
+      const subtask = link.dataset.subtask && document.querySelector('details.subtask[data-key="sub-' + link.dataset.subtask + '"]');
+      if (subtask) { subtask.open = true; subtask.scrollIntoView({ block: "start" }); }  // a subtask's cell unfolds it
+    }
+  });
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-jump-form") || !steps()) return;
+    event.preventDefault();
+    const value = form.querySelector("input[name=at]").value;
+    if (value !== "") jump(value);
+  });
+
+  window.addEventListener("hashchange", () => {
+    const match = /^#step-(\d+)$/.exec(window.location.hash);
+    if (match && steps()) jump(match[1]);
+  });
+
+  function atEnd() {
+    return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
+  }
+
+  // The run changed: the top (head, map) is swapped in; if the loaded window reaches the run's end, its last
+  // step is fetched again with any new ones; the page follows them unless you have scrolled up.
   async function refresh(force) {
     const here = body();
     if (!here) return;
     if (!force && typing()) { pending = true; here.classList.add("stale"); return; }
-    const open = new Set([...here.querySelectorAll("details[open][data-key]")].map((d) => d.dataset.key));
-    const closed = new Set([...here.querySelectorAll("details[data-key]:not([open])")].map((d) => d.dataset.key));
-    const focused = here.querySelector(".step.focused");
-    const focusedId = focused ? focused.id : null;
-    const url = "/runs/" + encodeURIComponent(here.dataset.run) + "/tree?at=" + encodeURIComponent(here.dataset.start);
+    const top = document.getElementById("run-top");
+    const list = steps();
+    const follow = atEnd();
+    const url = "/runs/" + encodeURIComponent(here.dataset.run) + "/tree?part=top";
     const response = await fetch(url, { credentials: "same-origin" });
     if (!response.ok) return;
-    here.innerHTML = await response.text();
-    here.querySelectorAll("details[data-key]").forEach((d) => {
-      if (open.has(d.dataset.key)) d.open = true;
-      if (closed.has(d.dataset.key)) d.open = false;
-    });
-    if (focusedId && document.getElementById(focusedId)) document.getElementById(focusedId).classList.add("focused");
-    const head = here.querySelector(".run-head");
+    const state = openDetails(top);
+    top.innerHTML = await response.text();
+    restoreDetails(top, state);
+    const head = top.querySelector(".run-head");
     version = head ? head.dataset.version : version;
+    const atRunEnd = list && Number(list.dataset.stop) >= Number(list.dataset.total);
+    if (list && head) list.dataset.total = head.dataset.total;  // scrolling down reaches the new steps
+    if (atRunEnd && !loading) {
+      loading = true;
+      const from = Math.max(Number(list.dataset.start), Number(list.dataset.stop) - 1);
+      let got;
+      try { got = await fragment(stepsUrl("start=" + from)); } finally { loading = false; }
+      const kept = openDetails(list);
+      list.querySelectorAll(":scope > .step").forEach((el) => { if (Number(el.dataset.step) >= from) el.remove(); });
+      dropLoaded(list, got.nodes);
+      const intervene = document.getElementById("intervene");
+      if (intervene) intervene.remove();
+      list.append(got.nodes);
+      restoreDetails(list, kept);
+      setWindow(Number(list.dataset.start), got.stop, got.total);
+      const empty = here.querySelector(".empty");
+      if (empty && got.total) empty.remove();
+      if (follow && !force) window.scrollTo(0, document.documentElement.scrollHeight);
+    }
     pending = false;
     here.classList.remove("stale");
   }
@@ -165,10 +370,16 @@
     return [...document.querySelectorAll("[data-list] tbody tr")];
   }
 
-  function move(delta) {
-    const all = items();
+  async function move(delta) {
+    let all = items();
     if (!all.length) return;
-    const now = all.findIndex((el) => el.classList.contains("focused"));
+    let now = all.findIndex((el) => el.classList.contains("focused"));
+    if (steps() && now >= 0 && (delta > 0 ? now === all.length - 1 : now === 0)) {
+      while (loading) await new Promise((done) => setTimeout(done, 20));  // a scroll may be fetching it already
+      await (delta > 0 ? loadAfter() : loadBefore());  // past the loaded window: fetch the next one
+      all = items();
+      now = all.findIndex((el) => el.classList.contains("focused"));
+    }
     const next = all[Math.max(0, Math.min(all.length - 1, now < 0 ? (delta > 0 ? 0 : all.length - 1) : now + delta))];
     all.forEach((el) => el.classList.remove("focused"));
     next.classList.add("focused");
@@ -263,6 +474,36 @@
     event.preventDefault();
   });
 
+  function watchEnds() {
+    const list = steps();
+    if (!list || !("IntersectionObserver" in window)) return;
+    const top = document.createElement("div");
+    const bottom = document.createElement("div");
+    top.className = bottom.className = "sentinel";
+    list.before(top);
+    list.after(bottom);
+    const seen = new IntersectionObserver((entries) => {
+      entries.forEach((entry) => {
+        if (!entry.isIntersecting) return;
+        (entry.target === top ? loadBefore() : loadAfter()).then(() => {
+          // still in view after loading (short steps): keep going
+          const box = entry.target.getBoundingClientRect();
+          if (box.top < window.innerHeight && box.bottom > 0) setTimeout(() => { seen.unobserve(entry.target); seen.observe(entry.target); }, 50);
+        });
+      });
+    }, { rootMargin: "600px 0px" });
+    // Only once the page scrolls or you reach for it (a jump to #step-N, the wheel, a key): the first view alone
+    // fetches nothing more.
+    let watching = false;
+    const start = () => {
+      if (watching) return;
+      watching = true;
+      seen.observe(top);
+      seen.observe(bottom);
+    };
+    ["scroll", "wheel", "touchmove", "keydown"].forEach((kind) => window.addEventListener(kind, start, { once: true, passive: true }));
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     if (work()) {
       settleWork();
@@ -272,8 +513,11 @@
       setTimeout(pollWork, 1000);
     }
     if (body()) {
+      const match = /^#step-(\d+)$/.exec(window.location.hash);
       const target = window.location.hash && document.getElementById(window.location.hash.slice(1));
       if (target && target.classList.contains("step")) target.classList.add("focused");
+      else if (match && steps()) jump(match[1]);
+      watchEnds();
       setTimeout(poll, 1200);
     }
   });
