@@ -1,0 +1,46 @@
+"""Red teaming language models with language models (Perez et al. 2022) and auditing agents: campaigns of attacks
+and audits stored as runs, measured by attack success rate, diversity and judges' rubric scores."""
+
+from proctor.redteam._classify import LABELS, Classifier, Decision, judge_prompt, load_function, parse_decision
+from proctor.redteam._campaign import Attack, pick_examples, red_prompt, run_campaign, test_case
+from proctor.redteam._config import (
+    EXAMPLES,
+    AuditConfig,
+    ClassifierConfig,
+    Dimension,
+    RedTeamConfig,
+    RedTeamError,
+    load_config,
+)
+from proctor.redteam._diversity import bleu, novelty, self_bleu, tfidf_diversity, tokens
+from proctor.redteam._report import AttackRow, CampaignReport, campaign_report, rate
+
+__all__ = [
+    "EXAMPLES",
+    "LABELS",
+    "Attack",
+    "AttackRow",
+    "AuditConfig",
+    "CampaignReport",
+    "Classifier",
+    "ClassifierConfig",
+    "Decision",
+    "Dimension",
+    "RedTeamConfig",
+    "RedTeamError",
+    "bleu",
+    "campaign_report",
+    "judge_prompt",
+    "load_config",
+    "load_function",
+    "novelty",
+    "parse_decision",
+    "pick_examples",
+    "rate",
+    "red_prompt",
+    "run_campaign",
+    "self_bleu",
+    "test_case",
+    "tfidf_diversity",
+    "tokens",
+]
