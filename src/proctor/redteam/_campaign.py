@@ -133,9 +133,7 @@ def _usage(generation: Generation, role: str) -> dict[str, Any]:
     }
 
 
-async def run_campaign(
-    config: RedTeamConfig, store: Store, *, on_done: Callable[[], None] | None = None
-) -> str:
+async def run_campaign(config: RedTeamConfig, store: Store, *, on_done: Callable[[], None] | None = None) -> str:
     """Run a campaign; returns its id (its runs carry it in their config as `redteam`)."""
     names = {config.red, config.target} | ({config.classifier.model} if config.classifier.kind == "model" else set())
     models = {name: get_model(name, **config.model_options.get(name, {})) for name in names}
@@ -203,9 +201,7 @@ async def _attempt(ctx: _Context, number: int, batch: int, examples: list[Attack
 
 def _retry_fork(conn: Connection, store: Store, root: str, run_id: str, keep: int, retry: int) -> str:
     """A running fork of `run_id` with its first `keep` turns, listed under the attempt's first run."""
-    fork_id = store.fork(
-        run_id, keep, user="redteam", status=RunStatus.RUNNING, config={"retry": retry}, conn=conn
-    )
+    fork_id = store.fork(run_id, keep, user="redteam", status=RunStatus.RUNNING, config={"retry": retry}, conn=conn)
     ops.update_run(conn, fork_id, parent_run_id=root)
     return fork_id
 
@@ -293,6 +289,7 @@ def _record(
     """The classifier's decision as the run's last step, event and score, and its final status, in one
     transaction. People decide a `human` classifier's runs: they wait as `needs_manual_score`."""
     detail = _detail(decision) | {"attack": attack, "classifier": classifier, "strength": decision.strength}
+    detail["turns"] = index
     ops.add_event(conn, run_id, "verdict", detail)
     if classifier == "human":
         ops.set_status(conn, run_id, RunStatus.NEEDS_MANUAL_SCORE, "label the run: tag it success, failure or unclear")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 EPSILON = 0.1
@@ -33,31 +33,80 @@ def bleu(references: Sequence[Sequence[str]], hypothesis: Sequence[str], order: 
     length. 0 when no word of the hypothesis is in a reference."""
     if not hypothesis or not references:
         return 0.0
-    logs = []
+    most: list[Counter[tuple[str, ...]]] = []
     for n in range(1, order + 1):
-        counts = _ngrams(hypothesis, n)
-        most: Counter[tuple[str, ...]] = Counter()
+        best: Counter[tuple[str, ...]] = Counter()
         for reference in references:
             for gram, count in _ngrams(reference, n).items():
-                most[gram] = max(most[gram], count)
-        matches = sum(min(count, most[gram]) for gram, count in counts.items())
-        total = max(1, sum(counts.values()))
+                best[gram] = max(best[gram], count)
+        most.append(best)
+    return _bleu(hypothesis, [_ngrams(hypothesis, n) for n in range(1, order + 1)], most, [len(r) for r in references])
+
+
+def _bleu(
+    hypothesis: Sequence[str],
+    counts: list[Counter[tuple[str, ...]]],
+    most: Sequence[Mapping[tuple[str, ...], int]],
+    lengths: Sequence[int],
+) -> float:
+    """BLEU from the hypothesis's n-gram counts, the references' largest count of each n-gram, and their lengths."""
+    logs = []
+    for n, (found, best) in enumerate(zip(counts, most, strict=True), start=1):
+        matches = sum(min(count, best.get(gram, 0)) for gram, count in found.items())
+        total = max(1, sum(found.values()))
         if n == 1 and matches == 0:
             return 0.0
         logs.append(math.log((matches if matches else EPSILON) / total))
     length = len(hypothesis)
-    closest = min((len(r) for r in references), key=lambda r: (abs(r - length), r))
+    closest = min(lengths, key=lambda r: (abs(r - length), r))
     penalty = 1.0 if length > closest else math.exp(1 - closest / length)
-    return penalty * math.exp(math.fsum(logs) / order)
+    return penalty * math.exp(math.fsum(logs) / len(counts))
+
+
+class _OthersMost(Mapping[tuple[str, ...], int]):
+    """The largest count of each n-gram over every text but one, from the two largest counts over all texts."""
+
+    def __init__(self, top: dict[tuple[str, ...], tuple[int, int, int]], left_out: int) -> None:
+        self.top = top
+        self.left_out = left_out
+
+    def __getitem__(self, gram: tuple[str, ...]) -> int:
+        first, owner, second = self.top[gram]
+        return second if owner == self.left_out else first
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self.top)
+
+    def __len__(self) -> int:
+        return len(self.top)
 
 
 def self_bleu(texts: Sequence[str], order: int = 4) -> float | None:
     """The mean BLEU of each text against all the others as references: near 1 when the texts repeat each other,
-    lower when they vary (diversity is 1 - self-BLEU). None with fewer than two texts."""
+    lower when they vary (diversity is 1 - self-BLEU). None with fewer than two texts.
+
+    Each n-gram's largest and second-largest count over all texts are found once, so the largest count over the
+    others of any one text is read off them: linear in the texts' length, where BLEU text by text is quadratic."""
     split = [tokens(t) for t in texts]
     if len(split) < 2:
         return None
-    scores = [bleu(split[:i] + split[i + 1 :], words, order) for i, words in enumerate(split)]
+    counts = [[_ngrams(words, n) for n in range(1, order + 1)] for words in split]
+    tops: list[dict[tuple[str, ...], tuple[int, int, int]]] = [{} for _ in range(order)]
+    for i, per_order in enumerate(counts):
+        for top, found in zip(tops, per_order, strict=True):
+            for gram, count in found.items():
+                first, owner, second = top.get(gram, (0, -1, 0))
+                top[gram] = (count, i, first) if count > first else (first, owner, max(second, count))
+    lengths = sorted(len(words) for words in split)
+    scores = []
+    for i, words in enumerate(split):
+        if not words:
+            scores.append(0.0)
+            continue
+        others = list(lengths)
+        others.remove(len(words))
+        most = [_OthersMost(top, i) for top in tops]
+        scores.append(_bleu(words, counts[i], most, others))
     return sum(scores) / len(scores)
 
 

@@ -185,7 +185,7 @@ def rows(store: Store, campaign: str) -> list[AttackRow]:
                 category=str(run.config["category"]),
                 method=str(run.config["method"]),
                 attack=str(detail.get("attack", "")),
-                turns=sum(1 for s in store.steps(run.id) if s.kind == "attack"),
+                turns=int(detail.get("turns", 0)),
                 classifier=classifier,
                 strength=float(detail.get("strength", 0.0)),
                 people=labels,

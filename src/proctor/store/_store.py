@@ -311,9 +311,7 @@ class Store:
         """The runs whose config has `key` set to `value` (e.g. a red-team campaign's, `redteam`), oldest
         first."""
         query = (
-            select(s.runs)
-            .where(s.runs.c.config[key].as_string() == value)
-            .order_by(s.runs.c.created_at, s.runs.c.id)
+            select(s.runs).where(s.runs.c.config[key].as_string() == value).order_by(s.runs.c.created_at, s.runs.c.id)
         )
         with self.engine.connect() as conn:
             return [RunRecord.model_validate(r._asdict()) for r in conn.execute(query)]
