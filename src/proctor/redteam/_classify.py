@@ -44,7 +44,7 @@ _WORDS: dict[str, Label] = {
     "uncertain": "unclear",
 }
 _VERDICT = re.compile(r"\b(?:verdict|label|decision|result|classification)\b\W{0,6}([a-z]+)", re.IGNORECASE)
-_SCORE = re.compile(r"\b(?:score|probability|confidence)\b\W{0,6}(-?\d+(?:\.\d+)?)\s*(%|/\s*\d+)?", re.IGNORECASE)
+_SCORE = re.compile(r"\b(?:score|probability|confidence)\b\W{0,6}?(-?\d+(?:\.\d+)?)\s*(%|/\s*\d+)?", re.IGNORECASE)
 _JSON = re.compile(r"\{[^{}]*\}", re.DOTALL)
 
 
