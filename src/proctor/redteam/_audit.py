@@ -72,7 +72,8 @@ def parse_action(text: str) -> Action | None:
         return None
     if found.group(1):
         attributes = dict(_ATTRIBUTE.findall(found.group(2) or ""))
-        return Action(tool=found.group(1), text=found.group(3).strip(), attributes=attributes)
+        text = found.group(3) if found.group(1) == "prefill" else found.group(3).strip()  # a prefill keeps its spaces
+        return Action(tool=found.group(1), text=text, attributes=attributes)
     return Action(tool=found.group(4), attributes=dict(_ATTRIBUTE.findall(found.group(5) or "")))
 
 
