@@ -33,14 +33,23 @@ def bleu(references: Sequence[Sequence[str]], hypothesis: Sequence[str], order: 
     length. 0 when no word of the hypothesis is in a reference."""
     if not hypothesis or not references:
         return 0.0
+    most, lengths = _references(references, order)
+    return _bleu(hypothesis, [_ngrams(hypothesis, n) for n in range(1, order + 1)], most, lengths)
+
+
+def _references(
+    references: Sequence[Sequence[str]], order: int
+) -> tuple[list[Counter[tuple[str, ...]]], list[int]]:
+    """The references' largest count of each n-gram (n = 1..order) and their lengths."""
     most: list[Counter[tuple[str, ...]]] = []
     for n in range(1, order + 1):
         best: Counter[tuple[str, ...]] = Counter()
         for reference in references:
             for gram, count in _ngrams(reference, n).items():
-                best[gram] = max(best[gram], count)
+                if count > best[gram]:
+                    best[gram] = count
         most.append(best)
-    return _bleu(hypothesis, [_ngrams(hypothesis, n) for n in range(1, order + 1)], most, [len(r) for r in references])
+    return most, sorted({len(r) for r in references})
 
 
 def _bleu(
@@ -49,7 +58,8 @@ def _bleu(
     most: Sequence[Mapping[tuple[str, ...], int]],
     lengths: Sequence[int],
 ) -> float:
-    """BLEU from the hypothesis's n-gram counts, the references' largest count of each n-gram, and their lengths."""
+    """BLEU from the hypothesis's n-gram counts, the references' largest count of each n-gram, and their distinct
+    lengths."""
     logs = []
     for n, (found, best) in enumerate(zip(counts, most, strict=True), start=1):
         matches = sum(min(count, best.get(gram, 0)) for gram, count in found.items())
@@ -97,14 +107,13 @@ def self_bleu(texts: Sequence[str], order: int = 4) -> float | None:
             for gram, count in found.items():
                 first, owner, second = top.get(gram, (0, -1, 0))
                 top[gram] = (count, i, first) if count > first else (first, owner, max(second, count))
-    lengths = sorted(len(words) for words in split)
+    lengths = Counter(len(words) for words in split)
     scores = []
     for i, words in enumerate(split):
         if not words:
             scores.append(0.0)
             continue
-        others = list(lengths)
-        others.remove(len(words))
+        others = [n for n, count in lengths.items() if n != len(words) or count > 1]
         most = [_OthersMost(top, i) for top in tops]
         scores.append(_bleu(words, counts[i], most, others))
     return sum(scores) / len(scores)
@@ -134,5 +143,10 @@ def novelty(texts: Sequence[str], earlier: Sequence[str], order: int = 4) -> flo
     as references. None when either is empty."""
     if not texts or not earlier:
         return None
-    references = [tokens(t) for t in earlier]
-    return 1.0 - sum(bleu(references, tokens(t), order) for t in texts) / len(texts)
+    most, lengths = _references([tokens(t) for t in earlier], order)
+    scores = []
+    for text in texts:
+        words = tokens(text)
+        counts = [_ngrams(words, n) for n in range(1, order + 1)]
+        scores.append(_bleu(words, counts, most, lengths) if words else 0.0)
+    return 1.0 - sum(scores) / len(scores)
