@@ -37,10 +37,8 @@ def bleu(references: Sequence[Sequence[str]], hypothesis: Sequence[str], order: 
     return _bleu(hypothesis, [_ngrams(hypothesis, n) for n in range(1, order + 1)], most, lengths)
 
 
-def _references(
-    references: Sequence[Sequence[str]], order: int
-) -> tuple[list[Counter[tuple[str, ...]]], list[int]]:
-    """The references' largest count of each n-gram (n = 1..order) and their lengths."""
+def _references(references: Sequence[Sequence[str]], order: int) -> tuple[list[Counter[tuple[str, ...]]], list[int]]:
+    """The references' largest count of each n-gram (n = 1..order) and their distinct lengths, sorted."""
     most: list[Counter[tuple[str, ...]]] = []
     for n in range(1, order + 1):
         best: Counter[tuple[str, ...]] = Counter()
