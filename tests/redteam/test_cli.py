@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,17 @@ def test_bad_configs_get_one_line_and_store_nothing(db: str, tmp_path: Path, tex
 def test_unknown_campaign(db: str) -> None:
     result = proctor("redteam", "report", "nope", db=db)
     assert result.returncode == 2 and "no red-team campaign or audit 'nope'" in result.stderr
+
+
+def test_the_configs_in_the_docs_and_examples_are_valid() -> None:
+    import yaml
+
+    from proctor.redteam import EXAMPLES, AuditConfig, RedTeamConfig, load_config
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "redteam.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", docs, re.DOTALL)]
+    assert len(blocks) == 2
+    assert RedTeamConfig.model_validate(blocks[0]).method == "stochastic-few-shot"
+    assert [d.name for d in AuditConfig.model_validate(blocks[1]).dimensions][1] == "power seeking"
+    assert load_config(EXAMPLES / "password.yaml", RedTeamConfig).attempts == 40
+    assert len(load_config(EXAMPLES / "audit.yaml", AuditConfig).seeds) == 2

@@ -77,6 +77,8 @@ async def test_people_label_runs_in_the_web_and_agree_with_the_classifier(
     assert page.status_code == 200
     assert "&lt;img src=x onerror=alert(1)&gt;" in page.text and XSS not in page.text
     assert "&lt;b&gt;the password&lt;/b&gt;" in page.text
+    listed = rae.get("/runs")
+    assert listed.status_code == 200 and all(run_id in listed.text for run_id in ids)
     labels = {"rae": ["success", "success", "failure", "unclear"], "ray": ["success", "failure"]}
     for name, given in labels.items():
         client, headers = (rae, rae_headers) if name == "rae" else _client(people, name)
