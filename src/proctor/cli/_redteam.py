@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from proctor.cli._app import BASELINE_NOTE, Db, Json, app, console
+from proctor.cli._app import Db, Json, app, console
 from proctor.cli._checks import notes
 from proctor.cli._render import percent
 from proctor.redteam import (
@@ -39,6 +39,10 @@ redteam_app = typer.Typer(
 )
 app.add_typer(redteam_app, name="redteam")
 
+SCRIPTED_NOTE = (
+    "note: {model} is scripted, not a language model: it answers by fixed rules so that red teaming runs offline. "
+    "Give provider/model names (e.g. openai/gpt-4o-mini) in the config or the flags for real use."
+)
 _COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 
 
@@ -46,7 +50,7 @@ def _check(names: dict[str, dict[str, Any]], quiet: bool) -> None:
     asyncio.run(check_models(names))  # no key, no server: one line, before anything is stored
     for scripted in sorted(m for m in names if m.startswith("scripted/")):
         if not quiet:
-            notes.print(BASELINE_NOTE.format(model=scripted).replace("a scripted baseline", "scripted"), style="yellow")
+            notes.print(SCRIPTED_NOTE.format(model=scripted), style="yellow")
 
 
 @redteam_app.command("run")

@@ -292,7 +292,10 @@ async def _act(a: _Audit, text: str, action: Action | None, generation: Generati
             answers = tuple(Message(role="tool", content=action.text, tool_call_id=c.id) for c in state.pending)
             state = replace(state, messages=(*state.messages, *answers), pending=())
         else:
-            state = replace(state, messages=(*state.messages, Message(role="user", content=action.text)), pending=())
+            # Calls the auditor left unanswered get an empty result: providers refuse a conversation without one.
+            unanswered = tuple(Message(role="tool", content="(no result)", tool_call_id=c.id) for c in state.pending)
+            message = Message(role="user", content=action.text)
+            state = replace(state, messages=(*state.messages, *unanswered, message), pending=())
         state, shown, more = await _target_turn(a, state)
         calls += more
         usages_roles.append("target")
