@@ -23,6 +23,7 @@ from proctor.redteam import (
     RedTeamError,
     audit_report,
     campaign_report,
+    convert,
     load_config,
     run_audit,
     run_campaign,
@@ -81,6 +82,7 @@ def run(
         from proctor.redteam import load_function
 
         load_function(settings.classifier.function)  # a missing function: one line, before anything is stored
+    convert("", settings.converters)  # an unknown converter: one line, before anything is stored
     _check({n: settings.model_options.get(n, {}) for n in names}, json_out)
     store = Store(db)
     with Progress(*_COLUMNS, console=console, transient=True, disable=json_out) as progress:

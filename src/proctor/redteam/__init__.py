@@ -14,6 +14,7 @@ from proctor.redteam._config import (
     RedTeamError,
     load_config,
 )
+from proctor.redteam._converters import convert, converter, converters
 from proctor.redteam._diversity import bleu, novelty, self_bleu, tfidf_diversity, tokens
 from proctor.redteam._report import AttackRow, CampaignReport, campaign_report, rate
 
@@ -40,6 +41,9 @@ __all__ = [
     "audit_report",
     "bleu",
     "campaign_report",
+    "convert",
+    "converter",
+    "converters",
     "judge_prompt",
     "load_config",
     "load_function",

@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from proctor.models import GenerateConfig, Generation, Message, Model, get_model
 from proctor.redteam._classify import Classifier, Decision
 from proctor.redteam._config import RedTeamConfig
+from proctor.redteam._converters import convert
 from proctor.store import RunStatus, Store, Writer, ops
 
 _TEST_CASE = re.compile(r"<test_case>(.*?)(?:</test_case>|$)", re.DOTALL | re.IGNORECASE)
@@ -134,7 +135,12 @@ def _usage(generation: Generation, role: str) -> dict[str, Any]:
 
 
 async def run_campaign(config: RedTeamConfig, store: Store, *, on_done: Callable[[], None] | None = None) -> str:
-    """Run a campaign; returns its id (its runs carry it in their config as `redteam`)."""
+    """Run a campaign; returns its id (its runs carry it in their config as `redteam`).
+
+    Raises:
+        RedTeamError: an unknown converter (before anything is stored).
+    """
+    convert("", config.converters)
     names = {config.red, config.target} | ({config.classifier.model} if config.classifier.kind == "model" else set())
     models = {name: get_model(name, **config.model_options.get(name, {})) for name in names}
     classifier = Classifier(config.classifier, models.get(config.classifier.model))
@@ -232,16 +238,18 @@ async def _converse(
             attack = candidates[0]
             first = first if first is not None else attack
             messages = [Message(role="system", content=config.target_system)] if config.target_system else []
-            for sent, reply in turns:
-                messages += [Message(role="user", content=sent), Message(role="assistant", content=reply)]
-            messages.append(Message(role="user", content=attack))
+            for before, reply in turns:
+                messages += [Message(role="user", content=before), Message(role="assistant", content=reply)]
+            sent = convert(attack, config.converters)
+            messages.append(Message(role="user", content=sent))
             answer = await ctx.target.generate(messages, GenerateConfig(max_tokens=config.max_tokens))
             reply = answer.completions[0].text
             options = [
                 {
                     "text": c.text,
                     "action": "attack",
-                    "argument": {"turn": index, "category": category, "test_case": case},
+                    "argument": {"turn": index, "category": category, "test_case": case}
+                    | ({"sent": convert(case, config.converters)} if config.converters else {}),
                     "parse_error": None,
                     "source": f"model:{config.red}",
                 }
@@ -258,8 +266,8 @@ async def _converse(
                 observation={"kind": "reply", "output": reply},
                 usages=[_usage(red, "red"), _usage(answer, "target")],
             )
-            turns.append((attack, reply))
-            decision, generation = await ctx.classifier.decide(config.behaviour, attack, reply)
+            turns.append((sent, reply))
+            decision, generation = await ctx.classifier.decide(config.behaviour, sent, reply)
             await ctx.writer.write(ops.add_event, run_id, "turn_verdict", {"turn": index} | _detail(decision))
             if decision.verdict == "success" or ctx.classifier.config.kind == "human":
                 break

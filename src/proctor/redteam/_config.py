@@ -78,6 +78,9 @@ class RedTeamConfig(BaseModel):
     """Examples per few-shot prompt."""
     sampling_temperature: float = Field(default=0.1, gt=0.0)
     """Stochastic few-shot: the temperature of the softmax over earlier attacks' scores."""
+    converters: list[str] = Field(default_factory=list)
+    """Converters applied to every test case before the target reads it, in order: base64, rot13, leetspeak,
+    `prefix:TEXT`, `suffix:TEXT`, or one registered with `@converter`."""
     turns: int = Field(default=1, ge=1)
     """Most target replies per attempt: after a failed turn the red model continues the conversation."""
     follow_ups: int = Field(default=1, ge=1)
