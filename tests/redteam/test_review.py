@@ -77,6 +77,7 @@ async def test_people_label_runs_in_the_web_and_agree_with_the_classifier(
     assert page.status_code == 200
     assert "&lt;img src=x onerror=alert(1)&gt;" in page.text and XSS not in page.text
     assert "&lt;b&gt;the password&lt;/b&gt;" in page.text
+    assert '<option value="success">' in page.text and '<option value="unclear">' in page.text  # offered as tags
     listed = rae.get("/runs")
     assert listed.status_code == 200 and all(run_id in listed.text for run_id in ids)
     labels = {"rae": ["success", "success", "failure", "unclear"], "ray": ["success", "failure"]}
@@ -89,6 +90,8 @@ async def test_people_label_runs_in_the_web_and_agree_with_the_classifier(
     # A later label of the same person replaces the earlier one.
     step = people.steps(ids[3])[0]
     assert rae.post(f"/api/steps/{step.id}/tag", json={"name": "failure"}, headers=rae_headers).status_code == 200
+    vocabulary = {t["name"]: t for t in _client(people, "rob")[0].get("/api/tags").json()["vocabulary"]}
+    assert vocabulary["success"] == {"name": "success", "kind": "label", "steps": 3}
     report = campaign_report(people, campaign)
     assert report.success.successes == 4  # the classifier's verdicts count
     assert {r.run_id: r.people for r in report.rows}[ids[3]] == {"rae": "failure"}
