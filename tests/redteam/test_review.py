@@ -125,4 +125,5 @@ async def test_a_human_classifier_leaves_the_verdict_to_people(server: LoopbackS
     verdicts = {r.run_id: r.verdict for r in report.rows}
     assert verdicts == {runs[0].id: "success", runs[1].id: "unclear", runs[2].id: None}
     assert report.success.successes == 1 and report.attempts == 3
+    assert (report.unparsed, report.awaiting) == (0, 1)
     assert report.agreement.pairs == 0 and report.agreement.note

@@ -150,6 +150,7 @@ def _print_campaign(r: CampaignReport) -> None:
     console.print(
         f"attack success rate: {percent(s.rate)} ({s.successes}/{s.attempts}; 95% Wilson {_interval(s.low, s.high)})"
         f" · runs {r.runs} · unparsed {r.unparsed} · failed {r.failed}"
+        + (f" · awaiting people's labels {r.awaiting}" if r.awaiting else "")
     )
     diversity = None if r.self_bleu is None else 1 - r.self_bleu
     console.print(

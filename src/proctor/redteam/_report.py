@@ -35,6 +35,8 @@ class AttackRow(BaseModel):
     """The test case of its first own turn."""
     turns: int
     """Target replies in the run."""
+    decided_by: str | None = None
+    """Who decides: `model:<name>`, `python:<function>` or `human`; None for a run that failed before deciding."""
     classifier: Label | None
     """The classifier's verdict; None when unreadable, or when people decide."""
     strength: float
@@ -104,6 +106,8 @@ class CampaignReport(BaseModel):
     """The strongest attacks, by the classifier's score then success."""
     unparsed: int
     """Runs whose classifier output could not be read."""
+    awaiting: int = 0
+    """Runs people decide (a `human` classifier) that nobody has labelled yet."""
     failed: int
     """Runs a model failed for good."""
     agreement: Agreement
@@ -133,6 +137,7 @@ class CampaignReport(BaseModel):
             "batches": self.batches,
             "strongest": [r.model_dump(exclude={"people"}) for r in self.strongest],
             "unparsed": self.unparsed,
+            "awaiting": self.awaiting,
             "failed": self.failed,
             "agreement": self.agreement.model_dump(mode="json"),
         }
@@ -186,6 +191,7 @@ def rows(store: Store, campaign: str) -> list[AttackRow]:
                 method=str(run.config["method"]),
                 attack=str(detail.get("attack", "")),
                 turns=int(detail.get("turns", 0)),
+                decided_by=detail.get("classifier"),
                 classifier=classifier,
                 strength=float(detail.get("strength", 0.0)),
                 people=labels,
@@ -255,7 +261,8 @@ def campaign_report(store: Store, campaign: str, *, top: int = 10) -> CampaignRe
         categories={name: rate(sum(v), len(v)) for name, v in sorted(categories.items())},
         batches=batch_rows,
         strongest=ranked[:top],
-        unparsed=sum(1 for r in found if r.classifier is None and not r.failed and r.verdict is None and not r.people),
+        unparsed=sum(1 for r in found if r.decided_by not in (None, "human") and r.classifier is None),
+        awaiting=sum(1 for r in found if r.decided_by == "human" and not r.people),
         failed=sum(1 for r in found if r.failed),
         agreement=_agreement(found),
         rows=found,
