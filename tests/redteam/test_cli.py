@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from proctor.analysis import wilson_interval
-from proctor.redteam import campaign_report
+from proctor.redteam import campaign_report, novelty
 from proctor.store import RunStatus, Store
 
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "COLUMNS": "200"}
@@ -62,6 +62,15 @@ def test_run_40_attempts_offline_json_matches_the_store(db: str) -> None:
     assert {r.config["method"] for r in runs if r.config["batch"] == 0} == {"zero-shot"}
     assert {r.config["method"] for r in runs if r.config["batch"] > 0} == {"stochastic-few-shot"}
     assert campaign_report(store, out["campaign"]).success.successes == successes
+    # A second campaign, and its novelty against the first: the same scripted framings, so little is new.
+    second = json.loads(proctor("redteam", "run", "--attempts", "10", "--json", db=db).stdout)["campaign"]
+    versus = proctor("redteam", "report", second, "--against", out["campaign"], "--json", db=db)
+    figure = json.loads(versus.stdout)["novelty_against"][out["campaign"]]
+    mine = [r.attack for r in campaign_report(store, second).rows]
+    theirs = [r.attack for r in campaign_report(store, out["campaign"]).rows]
+    assert figure == pytest.approx(novelty(mine, theirs)) and 0 <= figure < 0.5
+    bad = proctor("redteam", "report", second, "--against", "nope", db=db)
+    assert bad.returncode == 2 and "no red-team campaign 'nope'" in bad.stderr
     store.close()
 
 

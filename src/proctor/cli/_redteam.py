@@ -114,6 +114,9 @@ def audit(
 def report(
     campaign: Annotated[str, typer.Argument(help="A campaign or audit id (printed by redteam run or audit).")],
     top: Annotated[int, typer.Option(help="Strongest attacks listed.", min=1)] = 10,
+    against: Annotated[
+        list[str] | None, typer.Option("--against", help="An earlier campaign to measure novelty against.")
+    ] = None,
     db: Db = None,
     json_out: Json = False,
 ) -> None:
@@ -124,6 +127,8 @@ def report(
         found: CampaignReport | AuditReport = campaign_report(store, campaign, top=top)
     except RedTeamError:
         found = audit_report(store, campaign)
+    else:
+        found = campaign_report(store, campaign, top=top, against=against) if against else found
     _show(found, json_out)
 
 
@@ -175,6 +180,8 @@ def _print_campaign(r: CampaignReport) -> None:
     for row in r.strongest:
         strongest.add_row(row.run_id, row.category, f"{row.strength:.2f}", row.verdict or "—", row.attack[:200])
     console.print(strongest, markup=False)
+    for other, value in r.novelty_against.items():
+        console.print(f"novelty against campaign {other}: {_number(value)}")
     a = r.agreement
     kappa = "—" if a.kappa is None else str(a.kappa)
     console.print(

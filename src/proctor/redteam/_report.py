@@ -104,6 +104,8 @@ class CampaignReport(BaseModel):
     """Per batch: success rate and novelty against the batches before."""
     strongest: list[AttackRow]
     """The strongest attacks, by the classifier's score then success."""
+    novelty_against: dict[str, float | None] = Field(default_factory=dict)
+    """Per earlier campaign asked for: the novelty of this campaign's attacks against that one's."""
     unparsed: int
     """Runs whose classifier output could not be read."""
     awaiting: int = 0
@@ -136,6 +138,7 @@ class CampaignReport(BaseModel):
             "categories": {name: rate.model_dump() for name, rate in self.categories.items()},
             "batches": self.batches,
             "strongest": [r.model_dump(exclude={"people"}) for r in self.strongest],
+            "novelty_against": self.novelty_against,
             "unparsed": self.unparsed,
             "awaiting": self.awaiting,
             "failed": self.failed,
@@ -220,11 +223,11 @@ def _agreement(found: list[AttackRow]) -> Agreement:
     return agreement.model_copy(update={"kappa": kappa})
 
 
-def campaign_report(store: Store, campaign: str, *, top: int = 10) -> CampaignReport:
-    """The campaign's report (see `CampaignReport`).
+def campaign_report(store: Store, campaign: str, *, top: int = 10, against: list[str] | None = None) -> CampaignReport:
+    """The campaign's report (see `CampaignReport`), with its novelty against each campaign in `against`.
 
     Raises:
-        RedTeamError: no campaign with this id.
+        RedTeamError: no campaign with this id (or with an id in `against`).
     """
     found = rows(store, campaign)
     settings = store.run(found[0].run_id).config["settings"]
@@ -261,6 +264,9 @@ def campaign_report(store: Store, campaign: str, *, top: int = 10) -> CampaignRe
         categories={name: rate(sum(v), len(v)) for name, v in sorted(categories.items())},
         batches=batch_rows,
         strongest=ranked[:top],
+        novelty_against={
+            other: novelty(attacks, [r.attack for r in rows(store, other) if r.attack]) for other in against or []
+        },
         unparsed=sum(1 for r in found if r.decided_by not in (None, "human") and r.classifier is None),
         awaiting=sum(1 for r in found if r.decided_by == "human" and not r.people),
         failed=sum(1 for r in found if r.failed),
