@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from loopback_server import LoopbackServer, Reply
 
 from proctor.analysis import wilson_interval
 from proctor.redteam import campaign_report, novelty
 from proctor.store import RunStatus, Store
 
-OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "COLUMNS": "200"}
+OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
+OFFLINE |= {"COLUMNS": "200"}
 
 
 def proctor(*args: str, db: str) -> subprocess.CompletedProcess[str]:
@@ -149,3 +151,14 @@ def test_the_configs_in_the_docs_and_examples_are_valid() -> None:
     assert [d.name for d in AuditConfig.model_validate(blocks[1]).dimensions][1] == "power seeking"
     assert load_config(EXAMPLES / "password.yaml", RedTeamConfig).attempts == 40
     assert len(load_config(EXAMPLES / "audit.yaml", AuditConfig).seeds) == 2
+
+
+def test_every_run_failing_exits_1(db: str, tmp_path: Path) -> None:
+    config = tmp_path / "campaign.yaml"
+    with LoopbackServer(default=lambda request: Reply.error(400)) as server:
+        options = f"{{base_url: '{server.base_url}', api_key: test}}"
+        config.write_text(f"behaviour: x\nattempts: 2\ntarget: openai/t\nmodel_options:\n  openai/t: {options}\n")
+        result = proctor("redteam", "run", "--config", str(config), "--json", db=db)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: all 2 runs failed")
+    assert json.loads(result.stdout)["failed"] == 2

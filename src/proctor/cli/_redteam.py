@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from proctor.cli._app import Db, Json, app, console
-from proctor.cli._checks import notes
+from proctor.cli._checks import exit_if_all_failed, notes
 from proctor.cli._render import percent
 from proctor.redteam import (
     EXAMPLES,
@@ -74,7 +74,8 @@ def run(
     settings = load_config(config or EXAMPLES / "password.yaml", RedTeamConfig)
     changes = {"attempts": attempts, "method": method, "red": red, "target": target, "turns": turns}
     changes |= {"retries": retries}
-    settings = RedTeamConfig.model_validate(settings.model_dump() | {k: v for k, v in changes.items() if v is not None})
+    # The fields as they are (a dump would redact the keys in `model_options`), with the flags given over them.
+    settings = RedTeamConfig.model_validate(dict(settings) | {k: v for k, v in changes.items() if v is not None})
     names = {settings.red, settings.target}
     if settings.classifier.kind == "model":
         names.add(settings.classifier.model)
@@ -89,6 +90,7 @@ def run(
         bar = progress.add_task(f"{settings.attempts} attempts", total=settings.attempts)
         campaign = asyncio.run(run_campaign(settings, store, on_done=lambda: progress.advance(bar)))
     _show(campaign_report(store, campaign), json_out)
+    exit_if_all_failed(store.config_runs("redteam", campaign))
 
 
 @redteam_app.command("audit")
@@ -108,6 +110,7 @@ def audit(
         bar = progress.add_task(f"{len(settings.seeds)} seeds", total=len(settings.seeds))
         audit_id = asyncio.run(run_audit(settings, store, on_done=lambda: progress.advance(bar)))
     _show(audit_report(store, audit_id), json_out)
+    exit_if_all_failed(store.config_runs("audit", audit_id))
 
 
 @redteam_app.command("report")
