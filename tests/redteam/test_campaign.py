@@ -199,3 +199,13 @@ def test_stochastic_few_shot_samples_by_score() -> None:
     assert [a.text for a in pick_examples(few, earlier, rng)] == ["a3", "a2"]
     zero = settings.model_copy(update={"method": "zero-shot"})
     assert pick_examples(zero, earlier, rng) == [] and pick_examples(settings, [], rng) == []
+
+
+async def test_a_retry_always_takes_a_turn_of_its_own(server: LoopbackServer, sqlite_store: Store) -> None:
+    settings = config(server, categories=["plain"], attempts=1, turns=1, retries=1, retry_from=5)
+    campaign = await run_campaign(settings, sqlite_store)
+    await close_clients()
+    root, retry = sqlite_store.config_runs("redteam", campaign)
+    assert retry.forked_from_run_id == root.id and retry.forked_from_step == 0
+    assert [s.kind for s in sqlite_store.steps(retry.id)] == ["attack", "verdict"]
+    assert campaign_report(sqlite_store, campaign).unparsed == 0

@@ -17,7 +17,7 @@ import random
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -52,7 +52,6 @@ class _Context:
     red: Model
     target: Model
     classifier: Classifier
-    turns: list[tuple[str, str]] = field(default_factory=list)
 
 
 def slug(text: str) -> str:
@@ -199,7 +198,7 @@ async def _attempt(ctx: _Context, number: int, batch: int, examples: list[Attack
             found.append(Attack(text=attack, strength=decision.strength, run_id=current))
         if decision.verdict == "success" or retry == config.retries or attack is None:
             break
-        keep = min(config.retry_from, len(turns))
+        keep = min(config.retry_from, len(turns), config.turns - 1)  # a retry has at least one turn of its own
         fork_id = await ctx.writer.write(_retry_fork, ctx.writer.store, run_id, current, keep, retry + 1)
         runs.append((fork_id, keep))
     return found

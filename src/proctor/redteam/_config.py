@@ -89,7 +89,7 @@ class RedTeamConfig(BaseModel):
     retries: int = Field(default=0, ge=0)
     """Retries of a failed attempt: each a fork of it from turn `retry_from`, continued by the red model."""
     retry_from: int = Field(default=0, ge=0)
-    """The turn retries fork from: the turns before it are kept."""
+    """The turn retries fork from: the turns before it are kept (at most `turns` - 1, so a retry takes a turn)."""
     red_temperature: float | None = 1.0
     """The red model's sampling temperature."""
     max_tokens: int = Field(default=400, ge=1)
