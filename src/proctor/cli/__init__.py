@@ -15,6 +15,7 @@ from proctor.cli import (
     _holds,  # noqa: F401  (registers approve and answer)
     _interop,  # noqa: F401  (registers import)
     _more,  # noqa: F401  (registers export and tasks)
+    _redteam,  # noqa: F401  (registers redteam)
     _report,  # noqa: F401  (registers report)
     _report_horizon,  # noqa: F401  (registers report horizon and report trend)
     _report_raters,  # noqa: F401  (registers report raters)
@@ -27,6 +28,7 @@ from proctor.interop import InteropError
 from proctor.models import ModelError
 from proctor.protocols import ExperimentError
 from proctor.protocols.datasets import DatasetError
+from proctor.redteam import RedTeamError
 from proctor.runner import SettingError, UnknownChooserError
 from proctor.sandbox import SandboxError
 from proctor.store import StoreError
@@ -42,6 +44,7 @@ USER_ERRORS = (
     InteropError,
     ListenError,
     ModelError,
+    RedTeamError,
     SandboxError,
     SettingError,
     StoreError,

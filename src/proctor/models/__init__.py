@@ -1,7 +1,8 @@
 """Models: one interface over OpenAI(-compatible), Anthropic, Hugging Face, scripted and human models."""
 
 import proctor.models._human  # registers the human provider
-import proctor.models._scripted  # noqa: F401  (registers the scripted provider)
+import proctor.models._scripted
+import proctor.models._scripted_roles  # noqa: F401  (registers the scripted red, target, judge and auditor)
 from proctor.models import _hf  # noqa: F401  (registers the hf provider; torch loads on first use)
 from proctor.models._anthropic import AnthropicModel
 from proctor.models._base import (

@@ -213,15 +213,22 @@ def _as_tool_call(text: str, position: int) -> Completion:
     return Completion(text=text[: found.start()].strip(), tool_calls=[call])
 
 
+SCRIPTED: dict[str, Callable[[], Model]] = {"baseline": ScriptedBaseline}
+"""The scripted models by name (`scripted/<name>`): the baseline agent, and the scripted roles of red teaming and
+audits (red, target, judge, auditor), registered by `proctor.models._scripted_roles`."""
+
+
 @provider("scripted")
 def scripted(model: str, **options: Any) -> Model:
-    """Build a scripted model; `baseline` is the only one.
+    """Build a scripted model: `baseline`, or one of the scripted roles (`red`, `target`, `judge`, `auditor`).
 
     Raises:
-        UnknownModelError: the model is not `baseline`.
+        UnknownModelError: no scripted model has this name, or options were given.
     """
-    if model != "baseline":
-        raise UnknownModelError(f"unknown scripted model {model!r}; use scripted/baseline")
+    factory = SCRIPTED.get(model)
+    if factory is None:
+        roles = ", ".join(f"scripted/{name}" for name in sorted(SCRIPTED) if name != "baseline")
+        raise UnknownModelError(f"unknown scripted model {model!r}; use scripted/baseline or a role: {roles}")
     if options:
-        raise UnknownModelError(f"scripted/baseline takes no options (got {', '.join(sorted(options))})")
-    return ScriptedBaseline()
+        raise UnknownModelError(f"scripted/{model} takes no options (got {', '.join(sorted(options))})")
+    return factory()

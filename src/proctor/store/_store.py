@@ -237,37 +237,47 @@ class Store:
         model: str | None = None,
         option: dict[str, Any] | None = None,
         user: str = "cli",
+        status: RunStatus = RunStatus.QUEUED,
+        config: dict[str, Any] | None = None,
+        conn: Connection | None = None,
     ) -> str:
         """Create a queued run that has the first `step` completed steps of `run_id` and continues from there;
         returns its id. The runner sets the fork's task up in a fresh workspace and replays the copied steps'
         commands before going on. With `option` (stored option columns, see `ops.add_option`), step `step` is that
-        option, written and chosen by `user`. With `model`, the fork continues with another model.
+        option, written and chosen by `user`. With `model`, the fork continues with another model. A loop that
+        drives the fork itself (a red-team retry, an audit's rollback) gives it `status` running, keys to change in
+        its `config`, and its open write transaction as `conn`.
 
         Raises:
             StoreError: no such run, or `step` is past its completed steps.
         """
-        source = self.run(run_id)
-        steps = [s for s in self.steps(source.id) if s.done]
+        if conn is None:
+            with self.engine.begin() as new:
+                return self.fork(
+                    run_id, step, model=model, option=option, user=user, status=status, config=config, conn=new
+                )
+        source = self.run(run_id, conn=conn)
+        steps = [s for s in self.steps(source.id, conn=conn) if s.done]
         if not 0 <= step <= len(steps):
             raise StoreError(f"run {source.id} has {len(steps)} completed steps: fork from a step in 0..{len(steps)}")
-        config = dict(source.config)
-        if model is not None and model != config.get("model"):
-            config |= {"model": model, "model_options": {}}
-        with self.engine.begin() as conn:
-            new_id = ops.create_run(
-                conn,
-                task_id=source.task_id,
-                model=str(config.get("model", source.model)),
-                config=config,
-                forked_from_run_id=source.id,
-                forked_from_step=step,
-            )
-            for kept in steps[:step]:
-                ops.copy_step(conn, new_id, kept)
-            if option is not None:
-                step_id, (option_id,) = ops.start_step(conn, new_id, step, "action", [option])
-                ops.add_choice(conn, step_id, option_id, f"human:{user}")
-            ops.add_event(conn, new_id, "fork", {"from": source.id, "step": step, "by": user})
+        settings = dict(source.config) | (config or {})
+        if model is not None and model != settings.get("model"):
+            settings |= {"model": model, "model_options": {}}
+        new_id = ops.create_run(
+            conn,
+            task_id=source.task_id,
+            model=str(settings.get("model", source.model)),
+            config=settings,
+            status=status,
+            forked_from_run_id=source.id,
+            forked_from_step=step,
+        )
+        for kept in steps[:step]:
+            ops.copy_step(conn, new_id, kept)
+        if option is not None:
+            step_id, (option_id,) = ops.start_step(conn, new_id, step, "action", [option])
+            ops.add_choice(conn, step_id, option_id, f"human:{user}")
+        ops.add_event(conn, new_id, "fork", {"from": source.id, "step": step, "by": user})
         return new_id
 
     def choice(self, step_id: int) -> tuple[int, str] | None:
@@ -296,6 +306,31 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [RunRecord.model_validate(r._asdict()) for r in conn.execute(query)]
+
+    def config_runs(self, key: str, value: str) -> list[RunRecord]:
+        """The runs whose config has `key` set to `value` (e.g. a red-team campaign's, `redteam`), oldest
+        first."""
+        query = (
+            select(s.runs).where(s.runs.c.config[key].as_string() == value).order_by(s.runs.c.created_at, s.runs.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [RunRecord.model_validate(r._asdict()) for r in conn.execute(query)]
+
+    def run_tags(self, run_ids: list[str]) -> list[dict[str, Any]]:
+        """The tags on the runs' steps, oldest first, as dicts with run_id, step (its index), name, author and
+        created_at."""
+        found: list[dict[str, Any]] = []
+        columns = (s.steps.c.run_id, s.steps.c.index.label("step"), s.tags.c.name, s.tags.c.author, s.tags.c.created_at)
+        with self.engine.connect() as conn:
+            for start in range(0, len(run_ids), 500):
+                query = (
+                    select(*columns)
+                    .join(s.steps, s.steps.c.id == s.tags.c.step_id)
+                    .where(s.steps.c.run_id.in_(run_ids[start : start + 500]))
+                    .order_by(s.tags.c.id)
+                )
+                found += [r._asdict() for r in conn.execute(query)]
+        return found
 
     def stuck_checks(self, *, task: str | None = None, model: str | None = None) -> list[StuckRecord]:
         """Every finished top-level agent run (done, failed or over a limit) with its stuck checks, oldest first;

@@ -7,6 +7,7 @@ import re
 from pydantic import BaseModel
 from sqlalchemy import Connection, func, select
 
+from proctor.redteam import LABELS
 from proctor.store import _schema as s
 
 ABILITIES = ("search", "debugging", "planning", "tool-use", "verification", "reading-code", "math", "recovery")
@@ -28,7 +29,7 @@ class TagCount(BaseModel):
     name: str
     """The tag."""
     kind: str
-    """`ability`, `difficulty` or `added` (by a person)."""
+    """`ability`, `difficulty`, `label` (of a red-team run) or `added` (by a person)."""
     steps: int
     """Tagged steps."""
 
@@ -46,10 +47,12 @@ def check_tag(name: str) -> str:
 
 
 def vocabulary(conn: Connection) -> list[TagCount]:
-    """The default abilities and difficulties, then tags people added, each with its count of tagged steps."""
+    """The default abilities and difficulties, the labels of red-team and audit runs (success, failure, unclear),
+    then tags people added, each with its count of tagged steps."""
     query = select(s.tags.c.name, func.count()).group_by(s.tags.c.name)
     counts: dict[str, int] = {name: int(count) for name, count in conn.execute(query)}
     tags = [TagCount(name=n, kind="ability", steps=counts.pop(n, 0)) for n in ABILITIES]
     tags += [TagCount(name=n, kind="difficulty", steps=counts.pop(n, 0)) for n in DIFFICULTIES]
+    tags += [TagCount(name=n, kind="label", steps=counts.pop(n, 0)) for n in LABELS]
     tags += [TagCount(name=n, kind="added", steps=c) for n, c in sorted(counts.items())]
     return tags
