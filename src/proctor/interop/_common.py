@@ -3,14 +3,48 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
+from typing import Any
 
+import yaml
 from pydantic import BaseModel, Field
 
 INSPECT_MISSING = "inspect-ai is not installed: install proctor[inspect] (pip install 'proctor[inspect]')"
 
 
+SEPARATOR = " -T "
+"""Between a stored Inspect task source's spec and each of its task arguments (`FILE.py@name -T key=value`)."""
+
+
 class InteropError(Exception):
     """A log or file cannot be read or written; the message names it and says why, in one line."""
+
+
+def is_inspect_spec(text: str) -> bool:
+    """Whether `proctor run` is given Inspect tasks: a `.py` file (`FILE.py`, `FILE.py@name`), or a name that is
+    no folder but has a `/` in it (an installed package's task, `pkg/task_name`)."""
+    path = text.partition(SEPARATOR)[0].rpartition("@")[0] or text.partition(SEPARATOR)[0]
+    if path.endswith(".py"):
+        return True
+    return "/" in text and not Path(text).exists() and text != "examples"
+
+
+def parse_task_args(pairs: list[str]) -> dict[str, Any]:
+    """`-T key=value` arguments as Inspect reads them (values as YAML: `3` is a number, `[a, b]` a list).
+
+    Raises:
+        InteropError: an argument is not `key=value`.
+    """
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise InteropError(f"-T {pair}: a task argument is key=value (e.g. -T difficulty=hard)")
+        try:
+            args[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else value
+        except yaml.YAMLError:
+            args[key.strip().replace("-", "_")] = value
+    return args
 
 
 def require_inspect() -> None:
