@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 from inspect_ai import Task as InspectTaskDef
+from inspect_ai._eval.loader import create_file_tasks, load_file_tasks
 from inspect_ai._eval.loader import load_tasks as inspect_load_tasks
 from inspect_ai._eval.task.constants import TASK_FILE_ATTR
 from inspect_ai._eval.task.sandbox import read_sandboxenv_file, resolve_sample_files
@@ -132,7 +133,12 @@ def load_inspect_tasks(spec: str, args: dict[str, Any] | None = None) -> list[In
     if file.endswith(".py") and not Path(file).is_file():
         raise InteropError(f"{file}: no such file (give FILE.py, FILE.py@task or an installed task's name)")
     try:
-        tasks = inspect_load_tasks([spec], args)
+        if file.endswith(".py"):  # as Inspect's loader does for one file, named by any path
+            path, name = Path(file).resolve(), spec.rpartition("@")[2] if "@" in spec else None
+            load_file_tasks(path)
+            tasks = create_file_tasks(path, [name] if name else None, args)
+        else:
+            tasks = inspect_load_tasks([spec], args)
     except Exception as error:  # the task's own code raised: one line naming it
         raise InteropError(f"{spec}: cannot load the Inspect task: {_first_line(error)}") from None
     if not tasks and not file.endswith(".py"):
