@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,17 @@ class InteropError(Exception):
     """A log or file cannot be read or written; the message names it and says why, in one line."""
 
 
+REGISTRY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*/[A-Za-z_][A-Za-z0-9_]*")
+"""An installed package's Inspect task: `package/task_name`."""
+
+
 def is_inspect_spec(text: str) -> bool:
-    """Whether `proctor run` is given Inspect tasks: a `.py` file (`FILE.py`, `FILE.py@name`), or a name that is
-    no folder but has a `/` in it (an installed package's task, `pkg/task_name`)."""
-    path = text.partition(SEPARATOR)[0].rpartition("@")[0] or text.partition(SEPARATOR)[0]
-    if path.endswith(".py"):
+    """Whether `proctor run` is given Inspect tasks: a `.py` file (`FILE.py`, `FILE.py@name`), or a name of the
+    form `package/task_name` that is no folder (an installed package's task)."""
+    spec = text.partition(SEPARATOR)[0]
+    if (spec.rpartition("@")[0] or spec).endswith(".py"):
         return True
-    return "/" in text and not Path(text).exists() and text != "examples"
+    return REGISTRY_NAME.fullmatch(spec) is not None and not Path(spec).exists()
 
 
 def parse_task_args(pairs: list[str]) -> dict[str, Any]:
