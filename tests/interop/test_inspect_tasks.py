@@ -238,3 +238,21 @@ def test_task_arguments_are_only_for_inspect_tasks(tmp_path: Path) -> None:
     assert (
         result.stderr.strip() == "error: -T: task arguments are for Inspect tasks (FILE.py, FILE.py@task or pkg/task)"
     )
+
+
+def test_a_resumed_run_loads_its_inspect_task_again_with_its_arguments(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    spec = f"{TASKS}@arithmetic"
+    with LoopbackServer(default=lambda request: Reply.error(400)) as down:
+        env = {"OPENAI_BASE_URL": down.base_url, "OPENAI_API_KEY": "test"}
+        failed = proctor("run", spec, "-T", "base=5", "--task", "add", "--model", "openai/m", db=db, env=env)
+    assert failed.returncode == 1
+    runs = Store(db).runs()
+    assert [r.status.value for r in runs] == ["failed", "failed"]
+    assert Store(db).task_source("arithmetic/add") == f"{TASKS.resolve()}@arithmetic -T base=5"
+    with LoopbackServer(default=answer) as server:  # a new process: the task is loaded from its stored source
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"}
+        resumed = proctor("resume", runs[0].id, db=db, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    run = Store(db).run(runs[0].id)
+    assert (run.status.value, run.score, run.submission) == ("done", 1.0, "7")  # 5+2, scored against target 7
