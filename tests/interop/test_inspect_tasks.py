@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from inspect_ai.event import ModelEvent
 from inspect_ai.log import read_eval_log
 from loopback_server import LoopbackServer, RecordedRequest, Reply
 from sqlalchemy import create_engine, text
 
 from proctor.interop._rows import read_runs
-from proctor.store import RunRecord, Store
+from proctor.store import RunRecord, Store, users
+from proctor.web import WebSettings, create_app
 
 HERE = Path(__file__).parent
 TASKS = HERE / "inspect_task_file.py"
@@ -184,6 +186,19 @@ def test_runs_export_as_inspect_logs_with_epochs(ran: Ran, tmp_path: Path) -> No
     assert graded is not None
     roles = [e.role for s in graded for e in s.events if isinstance(e, ModelEvent)]
     assert roles.count("grader") == 2
+
+
+def test_the_web_lists_and_shows_the_runs(ran: Ran) -> None:
+    ran.store.write(users.add_user, "rob", "researcher", "correct-horse-1")
+    (run,) = ran.runs("workspace/files")
+    with TestClient(create_app(ran.store, WebSettings())) as client:
+        client.post("/api/login", json={"name": "rob", "password": "correct-horse-1"})
+        listed = client.get("/runs")
+        assert listed.status_code == 200 and "workspace/files" in listed.text and "graded/spain" in listed.text
+        page = client.get(f"/runs/{run.id}")
+        assert (
+            page.status_code == 200 and "cat notes/a.txt b.txt c.txt" in page.text and "alpha-beta-gamma" in page.text
+        )
 
 
 @pytest.mark.parametrize(
