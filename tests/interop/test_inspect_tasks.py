@@ -271,3 +271,13 @@ def test_a_resumed_run_loads_its_inspect_task_again_with_its_arguments(tmp_path:
     assert resumed.returncode == 0, resumed.stderr
     run = Store(db).run(runs[0].id)
     assert (run.status.value, run.score, run.submission) == ("done", 1.0, "7")  # 5+2, scored against target 7
+
+
+def test_a_solver_proctor_has_no_agent_for_runs_with_the_agent_given(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    with LoopbackServer(default=answer) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"}
+        result = proctor("run", f"{REFUSED}@thinking", "--agent", "react", "--model", "openai/m", db=db, env=env)
+    assert result.returncode == 0, result.stderr
+    (run,) = Store(db).runs()
+    assert (run.task_id, run.config["agent"], run.status.value, run.score) == ("thinking/1", "react", "done", 0.0)

@@ -177,7 +177,7 @@ def _batches(
             raise ConfigError("-T: task arguments are for Inspect tasks (FILE.py, FILE.py@task or pkg/task)")
         loaded: list[Task] = load_tasks(where, only=only)
         return [(each, loaded) for each in configs]
-    samples = load_inspect_tasks(where, parse_task_args(task_args or []))
+    samples = load_inspect_tasks(where, parse_task_args(task_args or []), map_solvers=not explicit)
     for wanted in only or []:
         if not any(wanted in (t.info.id, t.info.name, t.info.family) for t in samples):
             raise TaskError(

@@ -35,10 +35,11 @@ BATCH_CHARACTERS = 16_000_000
 """Characters of text an import holds before it writes them (fewer runs a transaction when runs are large)."""
 
 
-def load_inspect_tasks(spec: str, args: dict[str, Any] | None = None) -> list[InspectTask]:
+def load_inspect_tasks(spec: str, args: dict[str, Any] | None = None, *, map_solvers: bool = True) -> list[InspectTask]:
     """The samples of the Inspect tasks `spec` names — `FILE.py` (every `@task`), `FILE.py@name`, or an installed
     package's task (`pkg/task_name`) — created with the task arguments `args`, each sample a proctor task of format
-    `inspect` (see docs/interop.md for what maps to what).
+    `inspect` (see docs/interop.md for what maps to what). With `map_solvers` False (runs given their agent), the
+    tasks' solvers are not mapped, nor refused.
 
     Example:
         tasks = load_inspect_tasks("evals.py@arithmetic", {"level": 2})
@@ -51,7 +52,7 @@ def load_inspect_tasks(spec: str, args: dict[str, Any] | None = None) -> list[In
     require_inspect()
     from proctor.interop._inspect_tasks import load_inspect_tasks as load
 
-    return load(spec, args)
+    return load(spec, args, map_solvers=map_solvers)
 
 
 def export_inspect(store: Store, records: Sequence[RunRecord], directory: Path) -> ExportReport:

@@ -116,12 +116,14 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def load_inspect_tasks(spec: str, args: dict[str, Any] | None = None) -> list[InspectTask]:
+def load_inspect_tasks(spec: str, args: dict[str, Any] | None = None, *, map_solvers: bool = True) -> list[InspectTask]:
     """The samples of the Inspect tasks `spec` names, each a proctor task.
 
     Args:
         spec: `FILE.py`, `FILE.py@name` or a registry name; a stored task source (`spec -T key=value …`) also.
         args: Task arguments (`-T`), added to those in a stored source.
+        map_solvers: Map each task's solver to a proctor agent, refusing one that has none; without it (the runs'
+            agent is given), `agent` is `react` with every tool.
 
     Raises:
         InteropError: the file or task cannot be loaded, or a task's solver, tool or sandbox has no counterpart in
@@ -145,7 +147,7 @@ def load_inspect_tasks(spec: str, args: dict[str, Any] | None = None) -> list[In
         raise InteropError(f"{spec}: no such task folder, nor an installed Inspect task of that name")
     if not tasks:
         raise InteropError(f"{spec}: no Inspect @task in it")
-    return [sample for task in tasks for sample in _samples(task, spec, args)]
+    return [sample for task in tasks for sample in _samples(task, spec, args, map_solvers)]
 
 
 def _first_line(error: BaseException) -> str:
@@ -161,9 +163,9 @@ def _source(task: InspectTaskDef, spec: str, args: dict[str, Any]) -> str:
     return where + "".join(f"{SEPARATOR}{key}={json.dumps(value)}" for key, value in args.items())
 
 
-def _samples(task: InspectTaskDef, spec: str, args: dict[str, Any]) -> list[InspectTask]:
+def _samples(task: InspectTaskDef, spec: str, args: dict[str, Any], map_solvers: bool) -> list[InspectTask]:
     where = f"{spec} ({task.name})" if task.name not in spec else spec
-    agent = solver_agent(task, where)
+    agent = solver_agent(task, where) if map_solvers else ("react", {})
     file = getattr(task, TASK_FILE_ATTR, None)
     source = _source(task, spec, args)
     limits = TaskLimits(

@@ -60,7 +60,8 @@ async def _collect(path: str | Path, *, backend: str, cache_dir: Path | None) ->
 
     if is_inspect_spec(str(path)):  # Inspect tasks: a .py file, FILE.py@name, or an installed task's name
         try:
-            return list(await asyncio.to_thread(load_inspect_tasks, str(path))), []
+            # A stored run's agent is in its config: the task's solver needs no mapping to reload the task.
+            return list(await asyncio.to_thread(load_inspect_tasks, str(path), map_solvers=False)), []
         except InteropError as error:
             return [], [str(error)]
     folder = EXAMPLES if str(path) == "examples" else Path(path)
