@@ -63,6 +63,7 @@ def answer(request: RecordedRequest) -> Reply:
     if "[BEGIN DATA]" in text:
         return Reply(text="GRADE: I" if "Barcelona" in text else "GRADE: C", usage=(200, 3))
     answers = {"5+2": "7", "3*3": "10", "France": "Paris", "Spain": "Barcelona", "hello": "hello"}
+    answers["Why?"] = "Let me think it through.\n\nANSWER: because"
     return Reply(text=next((a for q, a in answers.items() if q in text), "?"), usage=(20, 1))
 
 
@@ -281,3 +282,49 @@ def test_a_solver_proctor_has_no_agent_for_runs_with_the_agent_given(tmp_path: P
     assert result.returncode == 0, result.stderr
     (run,) = Store(db).runs()
     assert (run.task_id, run.config["agent"], run.status.value, run.score) == ("thinking/1", "react", "done", 0.0)
+
+
+def test_the_inspect_agent_runs_a_solver_as_it_is_each_model_call_a_step(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    with LoopbackServer(default=answer) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"}
+        result = proctor("run", f"{REFUSED}@thinking", "--agent", "inspect", "--model", "openai/m", db=db, env=env)
+        (sent,) = [r.body["messages"] for r in server.requests if r.method == "POST"]
+    assert result.returncode == 0, result.stderr
+    assert "reason in a step-by-step manner" in sent[-1]["content"]  # chain_of_thought()'s own prompt
+    store = Store(db)
+    (run,) = store.runs()
+    assert (run.config["agent"], run.status.value, run.score) == ("inspect", "done", 1.0)
+    steps = store.steps(run.id)
+    assert [s.kind for s in steps] == ["generate", "action"]
+    assert steps[0].options[0].text == "Let me think it through.\n\nANSWER: because"
+    assert steps[1].options[0].action == "submit" and run.submission == "Let me think it through.\n\nANSWER: because"
+    with store.engine.connect() as conn:
+        usage = read_runs(conn, [run])[0].usage
+    assert [(u["step"], u["role"], u["model"]) for u in usage] == [(0, "agent", "openai/m")]
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        (
+            f"{TASKS}@calculator",
+            "TaskRunError: calculator/product: solver basic_agent failed: ProcessLookupError: No sandbox environment",
+        ),
+        (
+            f"{REFUSED}@tooling",
+            "TaskRunError: tooling/ls: the solver's model called bash(): Inspect's tools need Inspect's sandbox, which "
+            "proctor does not give; run the task with an agent (--agent react)",
+        ),
+    ],
+)
+def test_a_solver_run_as_it_is_that_needs_inspects_sandbox_fails_in_one_line(
+    spec: str, error: str, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    with LoopbackServer(default=answer) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"}
+        result = proctor("run", spec, "--agent", "inspect", "--model", "openai/m", db=db, env=env)
+    assert result.returncode == 1
+    (run,) = Store(db).runs()
+    assert run.status.value == "failed" and run.error is not None and run.error.startswith(error), run.error

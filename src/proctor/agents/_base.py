@@ -36,6 +36,8 @@ class AgentRun:
     input: tuple[Message, ...] = ()
     """The task's input as a conversation (an Inspect sample's chat input), which agents send in place of the
     instructions as one user message; empty for tasks whose input is their instructions."""
+    task: Any = None
+    """The task being run, for agents that run the task's own code (`inspect` runs an Inspect task's solver)."""
 
     def task_messages(self) -> list[Message]:
         """The task as the model is first shown it: the input conversation, or the instructions as a user message."""

@@ -23,6 +23,7 @@ from proctor.interop._common import (
     parse_task_args,
     require_inspect,
 )
+from proctor.interop._inspect_agent import InspectSolverAgent  # registers the `inspect` agent
 from proctor.interop._rows import RunRows, store_runs
 from proctor.store import RunRecord, Store
 
@@ -141,6 +142,7 @@ def _store(store: Store, batch: list[RunRows], report: ImportReport) -> None:
 __all__ = [
     "ExportReport",
     "ImportReport",
+    "InspectSolverAgent",
     "InteropError",
     "export_inspect",
     "import_inspect",

@@ -44,6 +44,7 @@ from proctor.models import GenerateConfig, Generation, Model, ModelError, Tool, 
 from proctor.tasks import TaskRunError
 
 if TYPE_CHECKING:
+    from proctor.agents import Proposer
     from proctor.interop._inspect_tasks import InspectTask
     from proctor.runner import ScoringRun
 
@@ -61,6 +62,10 @@ class _Grading:
 
 
 _grading: ContextVar[_Grading | None] = ContextVar("proctor_grading", default=None)
+_solving: ContextVar[Proposer | None] = ContextVar("proctor_solving", default=None)
+"""The step an `inspect` agent's solver is running in: its model calls go through the proposer, each a step."""
+SOLVER_STEP = "generate"
+"""The kind of the step each model call of a solver run as it is (the `inspect` agent) is stored as."""
 _models: dict[str, Model] = {}
 
 
@@ -110,6 +115,12 @@ class ProctorModelAPI(ModelAPI):
             seed=config.seed,
             tools=offered or None,
         )
+        solving = _solving.get()
+        if solving is not None:  # a solver run by the `inspect` agent: the call is a step of the run
+            other = None if self.model_name == solving.model else self.model_name
+            generation = await solving.generate(list(chat_messages(input)), asked, model=other)
+            await solving.record(SOLVER_STEP, "\n\n".join(c.text for c in generation.completions))
+            return _output(generation, self.model_name)
         grading = _grading.get()
         try:
             generation = await model.generate(list(chat_messages(input)), asked)
@@ -202,6 +213,61 @@ async def _score(task: InspectTask, state: TaskState, run: ScoringRun) -> dict[s
         if score is not None:
             scores[name if name not in scores else f"{name}{len(scores) + 1}"] = score
     return scores
+
+
+async def solve(task: InspectTask, proposer: Proposer) -> str:
+    """Run the task's solver as it is on the sample (the `inspect` agent), its model calls through `proposer`, each
+    stored as a step; returns the output's completion.
+
+    Raises:
+        TaskRunError: the solver failed, or its model called a tool (one line naming it).
+    """
+    return await asyncio.create_task(_solve(task, proposer))  # a task of its own: the context is the solver's
+
+
+async def _solve(task: InspectTask, proposer: Proposer) -> str:
+    _solving.set(proposer)
+    init_active_model(inspect_get_model(f"{PROVIDER}/{proposer.model}"), InspectGenerateConfig())
+    init_model_roles({})
+    sample = task.sample
+    task_input: list[ChatMessage] = (
+        [ChatMessageUser(content=sample.input)] if isinstance(sample.input, str) else list(sample.input)
+    )
+    state = TaskState(
+        model=ModelName(f"{PROVIDER}/{proposer.model}"),
+        sample_id=sample.id if sample.id is not None else task.info.name,
+        epoch=1,
+        input=sample.input,
+        messages=task_input,
+        target=Target(sample.target),
+        choices=sample.choices,
+        metadata=dict(sample.metadata or {}),
+    )
+
+    async def generate(state: TaskState, tool_calls: str = "loop", **config: Any) -> TaskState:
+        output = await inspect_get_model().generate(
+            state.messages, state.tools, state.tool_choice, config=InspectGenerateConfig(**config)
+        )
+        if output.message.tool_calls:
+            names = ", ".join(f"{call.function}()" for call in output.message.tool_calls)
+            raise TaskRunError(
+                f"{task.info.id}: the solver's model called {names}: Inspect's tools need Inspect's sandbox, which "
+                "proctor does not give; run the task with an agent (--agent react)"
+            )
+        state.output = output
+        state.messages.append(output.message)
+        return state
+
+    name = registry_unqualified_name(task.solver)
+    try:
+        state = await task.solver(state, generate)
+    except (TaskRunError, ModelError):
+        raise
+    except Exception as error:  # the solver's own code: one line naming it, the run fails with it
+        lines = str(error).strip().splitlines()
+        why = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+        raise TaskRunError(f"{task.info.id}: solver {name} failed: {why}") from None
+    return str(state.output.completion)
 
 
 def _state(task: InspectTask, stored: Any, submission: str, model: str) -> TaskState:

@@ -56,6 +56,7 @@ class InspectTask:
         agent: tuple[str, dict[str, Any]],
         epochs: int,
         system_prompts: list[str],
+        solver: Any = None,
     ) -> None:
         self.info = info
         self.sample = sample
@@ -72,6 +73,8 @@ class InspectTask:
         """How many runs of the sample `proctor run` makes (the task's epochs)."""
         self.system_prompts = system_prompts
         """The system messages the task's system_message() solvers put before the input."""
+        self.solver = solver
+        """The Inspect task's solver, which the `inspect` agent runs as it is."""
 
     def __repr__(self) -> str:
         return f"InspectTask({self.info.id!r})"
@@ -202,6 +205,7 @@ def _samples(task: InspectTaskDef, spec: str, args: dict[str, Any], map_solvers:
                     agent=agent,
                     epochs=task.epochs or 1,
                     system_prompts=prompts,
+                    solver=task.solver,
                 )
             )
     return found

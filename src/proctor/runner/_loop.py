@@ -70,6 +70,7 @@ class _Run:
             ask_human=self.config.ask_human,
             # A task whose input is a conversation (an Inspect chat input) is shown it; a subtask its instructions.
             input=() if self.config.subtask else tuple(getattr(task, "input_messages", ())),
+            task=task,
         )
         self.gate = Gate(self.id, self.config, runner.store, runner.writer)
         self.tokens = record.input_tokens + record.output_tokens
