@@ -1,7 +1,8 @@
 """Agents: the scaffold a run's model works through — text tags, native tool calls, triframe, a person on the
-clock — registered by name."""
+clock, one answer — registered by name."""
 
 from proctor.agents._actions import ACTION_HELP, Action, ParseError, option_fields, parse_action, parse_option
+from proctor.agents._answer import AnswerAgent
 from proctor.agents._base import (
     DEFAULT_CHOOSER,
     Agent,
@@ -32,6 +33,7 @@ __all__ = [
     "Action",
     "Agent",
     "AgentRun",
+    "AnswerAgent",
     "Clock",
     "HumanAgent",
     "ParseError",

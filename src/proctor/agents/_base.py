@@ -33,11 +33,20 @@ class AgentRun:
     """Subtasks may be delegated (the depth limit is not reached)."""
     ask_human: bool = False
     """The agent may ask a person a question (`<ask>`, the `ask_human` tool) and wait for the answer."""
+    input: tuple[Message, ...] = ()
+    """The task's input as a conversation (an Inspect sample's chat input), which agents send in place of the
+    instructions as one user message; empty for tasks whose input is their instructions."""
+    task: Any = None
+    """The task being run, for agents that run the task's own code (`inspect` runs an Inspect task's solver)."""
+
+    def task_messages(self) -> list[Message]:
+        """The task as the model is first shown it: the input conversation, or the instructions as a user message."""
+        return list(self.input) if self.input else [Message(role="user", content=self.instructions)]
 
     def restarted(self, summary: str, why: str = "were restarted") -> AgentRun:
         """The run as it continues from a summary (after a stuck check restarted it, or a compaction)."""
         note = f"\n\nYou have worked on this before and {why}. Your summary:\n{summary}"
-        return dataclasses.replace(self, instructions=self.instructions + note)
+        return dataclasses.replace(self, instructions=self.instructions + note, input=())
 
 
 class Proposal(BaseModel):

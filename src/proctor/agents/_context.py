@@ -24,10 +24,11 @@ SUMMARY_REQUEST = """You will continue with a fresh context. Write a summary of 
 far, what failed, and what to do next. Plain text, at most 300 words, no action tags."""
 
 
-def start(instructions: str, *, ask_human: bool = False) -> list[Message]:
-    """The conversation at the start of a task (the prompt tells of `<ask>` when the run lets the agent ask)."""
+def start(instructions: str, *, ask_human: bool = False, task: list[Message] | None = None) -> list[Message]:
+    """The conversation at the start of a task (the prompt tells of `<ask>` when the run lets the agent ask);
+    `task`: the task's messages, when not its instructions as one user message (an Inspect chat input)."""
     system = f"{SYSTEM}\n{ASK_HELP}" if ask_human else SYSTEM
-    return [Message(role="system", content=system), Message(role="user", content=instructions)]
+    return [Message(role="system", content=system), *(task or [Message(role="user", content=instructions)])]
 
 
 def show_observation(observation: ObservationRecord, limit: int) -> str:

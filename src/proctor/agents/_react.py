@@ -57,13 +57,14 @@ ACTIONS |= {"delegate": "delegate", "score": "score", "submit": "submit", "ask_h
 """Each tool's action, as the runner executes it."""
 
 
-def tools_for(run: AgentRun) -> list[Tool]:
+def tools_for(run: AgentRun, only: list[str] | None = None) -> list[Tool]:
     """The tools this run offers: `delegate` while delegation is allowed, `score` where the task scores,
-    `ask_human` where the run lets the agent ask a person."""
+    `ask_human` where the run lets the agent ask a person; with `only`, just those tools (and `submit`)."""
     left_out = set() if run.delegation else {"delegate"}
     left_out |= set() if run.intermediate_scoring else {"score"}
     left_out |= set() if run.ask_human else {"ask_human"}
-    return [tool for name, tool in TOOLS.items() if name not in left_out]
+    kept = None if only is None else {*only, "submit"}
+    return [tool for name, tool in TOOLS.items() if name not in left_out and (kept is None or name in kept)]
 
 
 def parse_call(call: ToolCall, offered: list[Tool]) -> dict[str, Any]:
@@ -96,13 +97,23 @@ def proposal_of(completion: Completion, offered: list[Tool]) -> Proposal:
 
 @agent("react")
 class ReactAgent:
-    """Native tool calls (OpenAI functions, Anthropic tool use, chat templates): bash, python, files, submit."""
+    """Native tool calls (OpenAI functions, Anthropic tool use, chat templates): bash, python, files, submit.
+
+    Args:
+        tools: Offer only these tools (by name, e.g. `["bash", "python"]`) and `submit`; None offers them all.
+    """
+
+    def __init__(self, tools: list[str] | None = None) -> None:
+        unknown = sorted(set(tools or []) - set(TOOLS))
+        if unknown:
+            raise ValueError(f"react: unknown tools {unknown} (tools: {', '.join(TOOLS)})")
+        self.tools = None if tools is None else list(tools)
 
     def start(self, run: AgentRun) -> list[Message]:
-        return [Message(role="system", content=SYSTEM), Message(role="user", content=run.instructions)]
+        return [Message(role="system", content=SYSTEM), *run.task_messages()]
 
     async def propose(self, run: AgentRun, messages: list[Message], proposer: Proposer) -> list[Proposal]:
-        offered = tools_for(run)
+        offered = tools_for(run, self.tools)
         config = run.generate.model_copy(update={"n": run.options, "tools": offered})
         generation = await proposer.generate(messages, config)
         return [proposal_of(completion, offered) for completion in generation.completions]

@@ -14,7 +14,7 @@ class TagsAgent:
     """Text tags: reasoning, then one <bash>, <write>, <delegate>, <score> or <submit> tag per reply."""
 
     def start(self, run: AgentRun) -> list[Message]:
-        return start(run.instructions, ask_human=run.ask_human)
+        return start(run.instructions, ask_human=run.ask_human, task=run.task_messages())
 
     async def propose(self, run: AgentRun, messages: list[Message], proposer: Proposer) -> list[Proposal]:
         generation = await proposer.generate(messages, run.generate.model_copy(update={"n": run.options}))

@@ -21,6 +21,7 @@ from proctor.agents._base import get_agent_factory
 from proctor.cli._checks import RUN_FLAGS, describe, exit_if_all_failed, notes
 from proctor.cli._processes import WORKER_PARENT_ENV, exit_with_parent
 from proctor.cli._render import print_runs, print_side_by_side, run_tree
+from proctor.interop import is_inspect_spec, load_inspect_tasks, parse_task_args
 from proctor.models import get_model
 from proctor.runner import (
     RunConfig,
@@ -33,7 +34,7 @@ from proctor.runner import (
     work,
 )
 from proctor.store import RunRecord, RunStatus, Store, ops
-from proctor.tasks import load_tasks
+from proctor.tasks import Task, TaskError, load_tasks
 
 app = typer.Typer(
     name="proctor",
@@ -64,7 +65,12 @@ BASELINE_NOTE = (
 
 @app.command()
 def run(
-    tasks: Annotated[str, typer.Argument(help="A task folder, a suite folder, or 'examples'.")],
+    tasks: Annotated[
+        str,
+        typer.Argument(
+            help="A task folder, a suite folder, 'examples', or Inspect tasks: FILE.py, FILE.py@task or pkg/task."
+        ),
+    ],
     model: Annotated[
         str | None, typer.Option(help="The agent's model, provider/model (default scripted/baseline; none for human).")
     ] = None,
@@ -72,6 +78,9 @@ def run(
         list[str] | None, typer.Option("--agent", help="The agent (see `proctor agents`); repeat to compare.")
     ] = None,
     task: Annotated[list[str] | None, typer.Option("--task", help="Only these task ids or names (repeatable).")] = None,
+    task_arg: Annotated[
+        list[str] | None, typer.Option("-T", "--task-arg", help="An Inspect task's argument, key=value (repeatable).")
+    ] = None,
     options: Annotated[int, typer.Option(help="Options proposed per step.")] = 1,
     chooser: Annotated[str, typer.Option(help="first, rating or human.")] = "first",
     rater: Annotated[str | None, typer.Option(help="The rating chooser's model (default: the agent's).")] = None,
@@ -125,7 +134,7 @@ def run(
     for each in configs:
         model_ = get_model(each.model, **each.model_options)  # a mistyped name fails here, before any run
         get_chooser(each.chooser, model_)
-    loaded = load_tasks(tasks, only=task)
+    batches = _batches(tasks, task, task_arg, configs, explicit=config is not None or bool(agent))
     for n, each in enumerate(configs):  # no key, no server, no sandbox: one line, nothing stored
         asyncio.run(preflight_async(each, sandbox=n == 0 or each.sandbox != configs[0].sandbox))
     run_config = configs[0]
@@ -137,11 +146,11 @@ def run(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     records: list[RunRecord] = []
     with Progress(*columns, console=console, transient=True, disable=json_out) as progress:
-        for each in configs:
-            what = f"running {len(loaded)} tasks with {each.model} ({each.agent})"
-            bar = progress.add_task(what, total=len(loaded))
+        for each, group in batches:
+            what = f"running {len(group)} tasks with {each.model} ({each.agent})"
+            bar = progress.add_task(what, total=len(group))
             advance = functools.partial(_advance, progress, bar)
-            records += asyncio.run(run_tasks_async(loaded, each, store, concurrency=concurrency, on_done=advance))
+            records += asyncio.run(run_tasks_async(group, each, store, concurrency=concurrency, on_done=advance))
     if json_out:
         print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
     elif len(configs) > 1:
@@ -156,6 +165,34 @@ def run(
             f"solved {solved}/{len(records)} · mean score {mean:.2f} over {len(scored)} scored runs · db {store.url}"
         )
     exit_if_all_failed(records)
+
+
+def _batches(
+    where: str, only: list[str] | None, task_args: list[str] | None, configs: list[RunConfig], *, explicit: bool
+) -> list[tuple[RunConfig, list[Task]]]:
+    """The tasks at `where` and the config each is run with. Inspect tasks (FILE.py, FILE.py@task, pkg/task) are
+    run with the agent their solver maps to, unless an agent is given, and once per epoch."""
+    if not is_inspect_spec(where):
+        if task_args:
+            raise ConfigError("-T: task arguments are for Inspect tasks (FILE.py, FILE.py@task or pkg/task)")
+        loaded: list[Task] = load_tasks(where, only=only)
+        return [(each, loaded) for each in configs]
+    samples = load_inspect_tasks(where, parse_task_args(task_args or []), map_solvers=not explicit)
+    for wanted in only or []:
+        if not any(wanted in (t.info.id, t.info.name, t.info.family) for t in samples):
+            raise TaskError(
+                f"no task matches {wanted!r}; give a task id, name or family from: "
+                + ", ".join(t.info.id for t in samples)
+            )
+    samples = [t for t in samples if not only or any(w in (t.info.id, t.info.name, t.info.family) for w in only)]
+    if explicit:
+        return [(each, [t for t in samples for _ in range(t.epochs)]) for each in configs]
+    groups: dict[str, tuple[RunConfig, list[Task]]] = {}
+    for sample in samples:
+        key = json.dumps([sample.agent, sample.agent_options], sort_keys=True)
+        mapped = configs[0].model_copy(update={"agent": sample.agent, "agent_options": sample.agent_options})
+        groups.setdefault(key, (mapped, []))[1].extend([sample] * sample.epochs)
+    return list(groups.values())
 
 
 def _advance(progress: Progress, bar: TaskID, record: RunRecord) -> None:

@@ -1,4 +1,5 @@
-"""Interop: stored runs out as Inspect eval logs, Inspect eval logs in as runs, and METR-format runs in.
+"""Interop: Inspect tasks run as proctor tasks, stored runs out as Inspect eval logs, Inspect eval logs in as runs,
+and METR-format runs in.
 
 Inspect's parts need the `inspect` extra (`pip install 'proctor[inspect]'`); it is imported only when they run.
 
@@ -12,15 +13,47 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from proctor.interop._common import ExportReport, ImportReport, InteropError, require_inspect
+from proctor.interop._common import (
+    ExportReport,
+    ImportReport,
+    InteropError,
+    is_inspect_spec,
+    parse_task_args,
+    require_inspect,
+)
+from proctor.interop._inspect_agent import InspectSolverAgent  # registers the `inspect` agent
 from proctor.interop._rows import RunRows, store_runs
 from proctor.store import RunRecord, Store
+
+if TYPE_CHECKING:
+    from proctor.interop._inspect_tasks import InspectTask
 
 BATCH = 200
 """Runs written (or read) per transaction."""
 BATCH_CHARACTERS = 16_000_000
 """Characters of text an import holds before it writes them (fewer runs a transaction when runs are large)."""
+
+
+def load_inspect_tasks(spec: str, args: dict[str, Any] | None = None, *, map_solvers: bool = True) -> list[InspectTask]:
+    """The samples of the Inspect tasks `spec` names — `FILE.py` (every `@task`), `FILE.py@name`, or an installed
+    package's task (`pkg/task_name`) — created with the task arguments `args`, each sample a proctor task of format
+    `inspect` (see docs/interop.md for what maps to what). With `map_solvers` False (runs given their agent), the
+    tasks' solvers are not mapped, nor refused.
+
+    Example:
+        tasks = load_inspect_tasks("evals.py@arithmetic", {"level": 2})
+        run_tasks(tasks, RunConfig(model="openai/gpt-4o-mini", agent=tasks[0].agent), Store())
+
+    Raises:
+        InteropError: inspect-ai is not installed, the tasks cannot be loaded, or a solver, tool or sandbox has no
+            counterpart in proctor (one line naming it).
+    """
+    require_inspect()
+    from proctor.interop._inspect_tasks import load_inspect_tasks as load
+
+    return load(spec, args, map_solvers=map_solvers)
 
 
 def export_inspect(store: Store, records: Sequence[RunRecord], directory: Path) -> ExportReport:
@@ -109,8 +142,12 @@ def _store(store: Store, batch: list[RunRows], report: ImportReport) -> None:
 __all__ = [
     "ExportReport",
     "ImportReport",
+    "InspectSolverAgent",
     "InteropError",
     "export_inspect",
     "import_inspect",
     "import_runs_jsonl",
+    "is_inspect_spec",
+    "load_inspect_tasks",
+    "parse_task_args",
 ]

@@ -22,7 +22,7 @@ from proctor.runner._choosers import (
     rate_1_to_5,
 )
 from proctor.runner._config import ApprovalConfig, ChooserConfig, RunConfig, RunLimits, StuckConfig
-from proctor.runner._loop import Runner
+from proctor.runner._loop import Runner, ScoringRun
 from proctor.runner._preflight import check_models, check_sandbox, models_of, preflight, preflight_async
 from proctor.runner._stuck import StuckEffect, StuckReport, StuckRow, stuck_report
 
@@ -39,6 +39,7 @@ __all__ = [
     "RunConfig",
     "RunLimits",
     "Runner",
+    "ScoringRun",
     "SettingError",
     "StuckConfig",
     "StuckEffect",

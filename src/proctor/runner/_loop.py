@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,9 @@ class _Run:
             intermediate_scoring=task.info.intermediate_scoring,
             delegation=self.config.max_delegation_depth > 0,
             ask_human=self.config.ask_human,
+            # A task whose input is a conversation (an Inspect chat input) is shown it; a subtask its instructions.
+            input=() if self.config.subtask else tuple(getattr(task, "input_messages", ())),
+            task=task,
         )
         self.gate = Gate(self.id, self.config, runner.store, runner.writer)
         self.tokens = record.input_tokens + record.output_tokens
@@ -133,6 +138,23 @@ class _Run:
             int(self.active // c.seconds) if c.seconds else 0,
         ]
         return max(levels)
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """What a task scored from the run's transcript (an Inspect task's scorers) is given besides the submission:
+    the run to read, its model, and where a grader's model calls and the scores' details are recorded."""
+
+    run_id: str
+    """The run being scored (its steps are stored)."""
+    store: Store
+    """The store the run is in."""
+    model: Model
+    """The run's model (a model-graded scorer's grader unless it names another)."""
+    record_usage: Callable[[Generation | None, str, str, str | None], Awaitable[None]]
+    """Record one model call on the run: (generation or None on error, model name, role, error)."""
+    add_event: Callable[[str, dict[str, Any]], Awaitable[Any]]
+    """Record an event on the run: (kind, detail)."""
 
 
 class _Proposer:
@@ -528,8 +550,18 @@ class Runner:
         assert step.observation is not None
         if run.config.subtask is not None:
             return
+        score_run = getattr(run.task, "score_run", None)  # a task scored from the run's transcript (Inspect's)
         if run.task.info.scored_from_log:
             score = await self._aggregate(run)
+        elif score_run is not None:
+            scoring = ScoringRun(
+                run_id=run.id,
+                store=self.store,
+                model=run.model,
+                record_usage=lambda generation, model, role, error: run.record_usage(generation, model, role, error),
+                add_event=lambda kind, detail: run.write(ops.add_event, run.id, kind, detail),
+            )
+            score = await score_run(run.sandbox, step.observation.output, scoring)
         else:
             score = await run.task.score(run.sandbox, step.observation.output)
         await run.task.teardown(run.sandbox)

@@ -41,8 +41,8 @@ class TaskInfo(BaseModel):
     """The suite (native) or the METR task family."""
     name: str
     """The task's name within its family."""
-    format: Literal["native", "metr"]
-    """Which task format it was loaded from."""
+    format: Literal["native", "metr", "inspect"]
+    """Which task format it was loaded from (`inspect`: a sample of an Inspect task, see docs/interop.md)."""
     source: str
     """The folder it was loaded from."""
     instructions: str
@@ -87,5 +87,7 @@ class Task(Protocol):
         """Clean up after the run (METR `teardown`)."""
         ...
 
+    # A task may also define `async def score_run(self, sandbox, submission, run: ScoringRun) -> float | None`:
+    # it is then scored from the run's stored transcript (an Inspect task's scorers) instead of by `score`.
     # A task may also define `async def sandbox_options(self, backend: str) -> dict[str, Any]`: options its run's
     # sandbox is built with (a METR family's installed layer); the runner awaits it before building the sandbox.

@@ -56,6 +56,14 @@ async def _load_one(folder: Path, family: str, backend: str, cache_dir: Path, pr
 
 async def _collect(path: str | Path, *, backend: str, cache_dir: Path | None) -> tuple[list[Task], list[str]]:
     """Every task under `path` and every problem found, one line each."""
+    from proctor.interop import InteropError, is_inspect_spec, load_inspect_tasks  # interop imports this package
+
+    if is_inspect_spec(str(path)):  # Inspect tasks: a .py file, FILE.py@name, or an installed task's name
+        try:
+            # A stored run's agent is in its config: the task's solver needs no mapping to reload the task.
+            return list(await asyncio.to_thread(load_inspect_tasks, str(path), map_solvers=False)), []
+        except InteropError as error:
+            return [], [str(error)]
     folder = EXAMPLES if str(path) == "examples" else Path(path)
     cache = cache_dir or default_cache_dir()
     problems: list[str] = []
