@@ -1,0 +1,61 @@
+"""The white-box lab's default experiments, timed as a user runs them: `proctor lab NAME` in a fresh process
+(interpreter start, imports, training, plots), first with an empty model cache, then again reading the cache.
+
+Target: each default configuration finishes in under 3 minutes on the 2-core machine. The script checks what it
+measured: the stored result has every seed, and the cached rerun gives the same numbers.
+
+Usage: python bench/lab.py [--experiments w2s ...] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_SECONDS = 180.0
+EXPERIMENTS = ["w2s"]
+
+
+def timed(name: str, results: Path) -> tuple[float, dict[str, object]]:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "proctor", "lab", name, "--json", "--results", str(results)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"proctor lab {name} failed: {done.stderr.strip()}")
+    return seconds, json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiments", nargs="+", default=EXPERIMENTS)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    print(f"{'experiment':<12} {'cold (s)':>10} {'cached (s)':>11}  target {TARGET_SECONDS:.0f} s")
+    for name in args.experiments:
+        cold, warm = [], []
+        for _ in range(args.repeats):
+            with tempfile.TemporaryDirectory(prefix="proctor-bench-lab-") as folder:
+                seconds, first = timed(name, Path(folder))
+                cold.append(seconds)
+                seconds, again = timed(name, Path(folder))
+                warm.append(seconds)
+                assert len(first["rows"]) == len(first["seeds"]) > 0, "a seed is missing"  # type: ignore[arg-type]
+                assert again["rows"] == first["rows"], "the cached rerun gave other numbers"
+        verdict = "met" if statistics.median(cold) < TARGET_SECONDS else "MISSED"
+        runs = ", ".join(f"{s:.1f}" for s in cold)
+        print(f"{name:<12} {statistics.median(cold):>10.1f} {statistics.median(warm):>11.1f}  {verdict} ({runs})")
+
+
+if __name__ == "__main__":
+    main()
