@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 TARGET_SECONDS = 180.0
-EXPERIMENTS = ["w2s"]
+EXPERIMENTS = ["w2s", "backdoor"]
 
 
 def timed(name: str, results: Path) -> tuple[float, dict[str, object]]:

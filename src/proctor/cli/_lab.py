@@ -137,3 +137,28 @@ def show(
         typer.echo(json.dumps({**result.model_dump(mode="json"), "folder": str(folder / result.id)}, indent=2))
     else:
         print_result(result, folder / result.id)
+
+
+@lab_app.command("backdoor")
+def backdoor(
+    config: ConfigFile = None,
+    seeds: Seeds = None,
+    tiny: Tiny = False,
+    results: Results = None,
+    no_cache: NoCache = False,
+    as_json: Json = False,
+) -> None:
+    """A backdoored digits classifier and anomaly detectors on its activations: AUROC and AP per layer."""
+    from proctor.lab import BackdoorConfig, plot_backdoor, run_backdoor
+
+    run_experiment(
+        BackdoorConfig,
+        run_backdoor,
+        plot_backdoor,
+        config=config,
+        overrides={"seeds": seeds},
+        tiny=tiny,
+        results=results,
+        no_cache=no_cache,
+        as_json=as_json,
+    )

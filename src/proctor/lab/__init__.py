@@ -1,6 +1,7 @@
 """The white-box lab: experiments on small models trained here on CPU, each stored with its config, seeds and
 results (see docs/lab.md). torch comes with the `lab` extra: `pip install 'proctor[lab]'`."""
 
+from proctor.lab._backdoor import BackdoorConfig, plot_backdoor, run_backdoor
 from proctor.lab._common import (
     Interval,
     LabError,
@@ -12,19 +13,25 @@ from proctor.lab._common import (
     save_result,
     t_interval,
 )
+from proctor.lab._metrics import auroc, average_precision
 from proctor.lab._w2s import W2SConfig, pgr, plot_w2s, run_w2s
 
 __all__ = [
+    "BackdoorConfig",
     "Interval",
     "LabError",
     "LabResult",
     "W2SConfig",
+    "auroc",
+    "average_precision",
     "list_results",
     "load_config",
     "load_result",
     "pgr",
+    "plot_backdoor",
     "plot_w2s",
     "results_dir",
+    "run_backdoor",
     "run_w2s",
     "save_result",
     "t_interval",

@@ -46,8 +46,11 @@ class Interval(BaseModel):
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
 
 
-def t_interval(values: Sequence[float], *, confidence: float = 0.95) -> Interval:
-    """The mean of `values` with a Student-t interval: mean ± t(1 − α/2, n − 1) · sd / √n.
+def t_interval(
+    values: Sequence[float], *, confidence: float = 0.95, bounds: tuple[float, float] | None = None
+) -> Interval:
+    """The mean of `values` with a Student-t interval: mean ± t(1 − α/2, n − 1) · sd / √n, clipped to `bounds` when
+    the quantity cannot leave them (an accuracy, an AUROC).
 
     Seeds are few (3–10), where a percentile bootstrap is too narrow; the t interval is the usual choice there.
 
@@ -66,7 +69,10 @@ def t_interval(values: Sequence[float], *, confidence: float = 0.95) -> Interval
         return Interval(value=mean, low=None, high=None, n=n)
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
     half = float(stats.t.ppf(1 - (1 - confidence) / 2, n - 1)) * sd / math.sqrt(n)
-    return Interval(value=mean, low=mean - half, high=mean + half, n=n)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Interval(value=mean, low=low, high=high, n=n)
 
 
 class LabResult(BaseModel):

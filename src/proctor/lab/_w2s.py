@@ -246,7 +246,7 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[dict[str, Interval], list[str
     for name in QUANTITIES:
         values = [float(r[name]) for r in rows if r[name] is not None]
         if values:
-            summary[name] = t_interval(values)
+            summary[name] = t_interval(values, bounds=None if name.startswith("pgr") else (0, 1))
     summary["easy_minus_hard"] = t_interval([r["easy_on_hard"] - r["hard_on_hard"] for r in rows])
     excluded = [r["seed"] for r in rows if r["pgr"] is None]
     if excluded:
