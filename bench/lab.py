@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 TARGET_SECONDS = 180.0
-EXPERIMENTS = ["w2s", "backdoor"]
+EXPERIMENTS = ["w2s", "backdoor", "rare"]
 
 
 def timed(name: str, results: Path) -> tuple[float, dict[str, object]]:
@@ -50,7 +50,8 @@ def main() -> None:
                 cold.append(seconds)
                 seconds, again = timed(name, Path(folder))
                 warm.append(seconds)
-                assert len(first["rows"]) == len(first["seeds"]) > 0, "a seed is missing"  # type: ignore[arg-type]
+                seeds = {row["seed"] for row in first["rows"]}  # type: ignore[attr-defined]
+                assert seeds == set(first["seeds"]) and seeds, "a seed is missing"  # type: ignore[call-overload]
                 assert again["rows"] == first["rows"], "the cached rerun gave other numbers"
         verdict = "met" if statistics.median(cold) < TARGET_SECONDS else "MISSED"
         runs = ", ".join(f"{s:.1f}" for s in cold)

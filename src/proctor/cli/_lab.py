@@ -162,3 +162,28 @@ def backdoor(
         no_cache=no_cache,
         as_json=as_json,
     )
+
+
+@lab_app.command("rare")
+def rare(
+    config: ConfigFile = None,
+    seeds: Seeds = None,
+    tiny: Tiny = False,
+    results: Results = None,
+    no_cache: NoCache = False,
+    as_json: Json = False,
+) -> None:
+    """Rare-event estimation on a tiny transformer: naive, ITGIS, MHIS and GLD against exact probabilities."""
+    from proctor.lab import RareConfig, plot_rare, run_rare
+
+    run_experiment(
+        RareConfig,
+        run_rare,
+        plot_rare,
+        config=config,
+        overrides={"seeds": seeds},
+        tiny=tiny,
+        results=results,
+        no_cache=no_cache,
+        as_json=as_json,
+    )

@@ -14,6 +14,7 @@ from proctor.lab._common import (
     t_interval,
 )
 from proctor.lab._metrics import auroc, average_precision
+from proctor.lab._rare import RareConfig, plot_rare, run_rare
 from proctor.lab._w2s import W2SConfig, pgr, plot_w2s, run_w2s
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Interval",
     "LabError",
     "LabResult",
+    "RareConfig",
     "W2SConfig",
     "auroc",
     "average_precision",
@@ -29,9 +31,11 @@ __all__ = [
     "load_result",
     "pgr",
     "plot_backdoor",
+    "plot_rare",
     "plot_w2s",
     "results_dir",
     "run_backdoor",
+    "run_rare",
     "run_w2s",
     "save_result",
     "t_interval",
