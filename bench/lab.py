@@ -2,7 +2,8 @@
 (interpreter start, imports, training, plots), first with an empty model cache, then again reading the cache.
 
 Target: each default configuration finishes in under 3 minutes on the 2-core machine. The script checks what it
-measured: the stored result has every seed, and the cached rerun gives the same numbers.
+measured: the stored result has every seed, and the cached rerun gives the same numbers
+(to float32 rounding).
 
 Usage: python bench/lab.py [--experiments w2s ...] [--repeats 1]
 """
@@ -19,7 +20,19 @@ import time
 from pathlib import Path
 
 TARGET_SECONDS = 180.0
-EXPERIMENTS = ["w2s", "backdoor", "rare"]
+EXPERIMENTS = ["w2s", "backdoor", "rare", "autointerp"]
+
+
+def same(a: object, b: object) -> bool:
+    """Equal, numbers to a relative 1e-4: a transformer loaded from the cache may differ from the one just trained
+    in float32 rounding (its fused inference path), which moves far-tail estimates in their seventh digit."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-4 * max(abs(a), abs(b)) + 1e-300
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
 
 
 def timed(name: str, results: Path) -> tuple[float, dict[str, object]]:
@@ -52,7 +65,7 @@ def main() -> None:
                 warm.append(seconds)
                 seeds = {row["seed"] for row in first["rows"]}  # type: ignore[attr-defined]
                 assert seeds == set(first["seeds"]) and seeds, "a seed is missing"  # type: ignore[call-overload]
-                assert again["rows"] == first["rows"], "the cached rerun gave other numbers"
+                assert same(again["rows"], first["rows"]), "the cached rerun gave other numbers"
         verdict = "met" if statistics.median(cold) < TARGET_SECONDS else "MISSED"
         runs = ", ".join(f"{s:.1f}" for s in cold)
         print(f"{name:<12} {statistics.median(cold):>10.1f} {statistics.median(warm):>11.1f}  {verdict} ({runs})")

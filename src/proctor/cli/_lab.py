@@ -39,7 +39,7 @@ def print_result(result: LabResult, folder: Path) -> None:
     table = Table(
         title=f"{result.id}: {result.experiment}, {len(result.seeds)} seeds, {result.seconds:.0f} s",
         title_justify="left",
-        caption="mean [95% t interval] over seeds",
+        caption="mean [95% t interval]; n counts seeds, targets or units (see the notes)",
         caption_justify="left",
     )
     for column in ("quantity", "mean [95% interval]", "n"):
@@ -182,6 +182,35 @@ def rare(
         plot_rare,
         config=config,
         overrides={"seeds": seeds},
+        tiny=tiny,
+        results=results,
+        no_cache=no_cache,
+        as_json=as_json,
+    )
+
+
+@lab_app.command("autointerp")
+def autointerp(
+    config: ConfigFile = None,
+    seeds: Seeds = None,
+    explainer: Annotated[str | None, typer.Option(help="The explainer model (default scripted/interpreter).")] = None,
+    simulator: Annotated[
+        str | None, typer.Option(help="The simulator and scorer model (default scripted/interpreter).")
+    ] = None,
+    tiny: Tiny = False,
+    results: Results = None,
+    no_cache: NoCache = False,
+    as_json: Json = False,
+) -> None:
+    """Automated interpretability of a tiny transformer's units: explanations, simulation, detection, fuzzing."""
+    from proctor.lab import AutoInterpConfig, plot_autointerp, run_autointerp
+
+    run_experiment(
+        AutoInterpConfig,
+        run_autointerp,
+        plot_autointerp,
+        config=config,
+        overrides={"seeds": seeds, "explainer": explainer, "simulator": simulator},
         tiny=tiny,
         results=results,
         no_cache=no_cache,

@@ -215,13 +215,18 @@ def _as_tool_call(text: str, position: int) -> Completion:
 
 @provider("scripted")
 def scripted(model: str, **options: Any) -> Model:
-    """Build a scripted model; `baseline` is the only one.
+    """Build a scripted model: `baseline` (the example suite's agent) or `interpreter` (the lab's automated
+    interpretability prompts).
 
     Raises:
-        UnknownModelError: the model is not `baseline`.
+        UnknownModelError: another model, or options.
     """
-    if model != "baseline":
-        raise UnknownModelError(f"unknown scripted model {model!r}; use scripted/baseline")
+    if model not in ("baseline", "interpreter"):
+        raise UnknownModelError(f"unknown scripted model {model!r}; use scripted/baseline or scripted/interpreter")
     if options:
-        raise UnknownModelError(f"scripted/baseline takes no options (got {', '.join(sorted(options))})")
+        raise UnknownModelError(f"scripted/{model} takes no options (got {', '.join(sorted(options))})")
+    if model == "interpreter":
+        from proctor.models._interpreter import ScriptedInterpreter
+
+        return ScriptedInterpreter()
     return ScriptedBaseline()
