@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     print(f"{'experiment':<12} {'cold (s)':>10} {'cached (s)':>11}  target {TARGET_SECONDS:.0f} s")
+    found: dict[str, dict[str, object]] = {}
     for name in args.experiments:
         cold, warm = [], []
         for _ in range(args.repeats):
@@ -66,9 +67,16 @@ def main() -> None:
                 seeds = {row["seed"] for row in first["rows"]}  # type: ignore[attr-defined]
                 assert seeds == set(first["seeds"]) and seeds, "a seed is missing"  # type: ignore[call-overload]
                 assert same(again["rows"], first["rows"]), "the cached rerun gave other numbers"
+        found[name] = first
         verdict = "met" if statistics.median(cold) < TARGET_SECONDS else "MISSED"
         runs = ", ".join(f"{s:.1f}" for s in cold)
         print(f"{name:<12} {statistics.median(cold):>10.1f} {statistics.median(warm):>11.1f}  {verdict} ({runs})")
+    for name, result in found.items():  # what each default run found, to check against docs/lab.md
+        print(f"\n{name}: mean [95% interval] (n)")
+        for quantity, value in result["summary"].items():  # type: ignore[attr-defined]
+            low, high = value["low"], value["high"]
+            interval = "" if low is None else f" [{low:.3f}, {high:.3f}]"
+            print(f"  {quantity:<32} {value['value']:.3g}{interval} ({value['n']})")
 
 
 if __name__ == "__main__":

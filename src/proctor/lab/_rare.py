@@ -304,6 +304,9 @@ def run_rare(config: RareConfig, *, cache: Path | None = None) -> LabResult:
             row[f"{name}_fitted"], row[f"{name}_loss"] = float(fit_value), float(loss)
         summary[f"{name} IS loss"] = t_interval(losses.tolist())
         summary[f"{name} zero estimates"] = t_interval([float(r[name] == 0) for r in rows], bounds=(0, 1))
+        summary[f"{name} within 10x"] = t_interval(
+            [float(r[name] > 0 and abs(np.log10(r[name] / r["truth"])) <= 1) for r in rows], bounds=(0, 1)
+        )
     return LabResult(
         id=f"rare-{digest(config.model_dump())[:10]}",
         experiment="rare",
