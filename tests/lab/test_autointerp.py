@@ -127,3 +127,33 @@ def test_an_unknown_explainer_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and done.stderr.startswith("error: unknown model provider 'nowhere'")
     assert done.stderr.count("\n") == 1
+
+
+def test_real_models_over_http_give_what_the_scripted_interpreter_gives() -> None:
+    """The explainer and simulator through the OpenAI SDK against the loopback server, which answers as the
+    scripted interpreter does: the same explanations and scores as calling it directly."""
+    from loopback_server import LoopbackServer, RecordedRequest, Reply
+
+    from proctor.models._interpreter import ScriptedInterpreter
+
+    interpreter = ScriptedInterpreter()
+
+    def answer(request: RecordedRequest) -> Reply:
+        return Reply(text=interpreter.respond(request.body["messages"][-1]["content"]))
+
+    config = AutoInterpConfig.tiny().model_copy(update={"seeds": 1, "features": 2})
+    direct = run_autointerp(config)
+    with LoopbackServer(default=answer) as server:
+        options = {"base_url": server.base_url, "api_key": "test-key"}
+        remote = config.model_copy(
+            update={
+                "explainer": "openai/explainer",
+                "simulator": "openai/simulator",
+                "model_options": {"openai/explainer": options, "openai/simulator": options},
+            }
+        )
+        over_http = run_autointerp(remote)
+        calls = [r for r in server.requests if r.path.endswith("/chat/completions")]
+    assert over_http.rows == direct.rows
+    assert {r.body["model"] for r in calls} == {"explainer", "simulator"}
+    assert sum(r.body["model"] == "explainer" for r in calls) == 2  # one explanation per unit

@@ -84,6 +84,8 @@ class AutoInterpConfig(BaseModel):
     """The simulator and scorer model, provider/model."""
     concurrency: int = Field(default=8, ge=1, le=256)
     """Model calls in flight at once."""
+    model_options: dict[str, dict[str, Any]] = {}
+    """Options per model name, passed to its provider (e.g. `{"openai/m": {"base_url": ...}}`)."""
 
     @classmethod
     def tiny(cls) -> AutoInterpConfig:
@@ -365,7 +367,11 @@ def run_autointerp(config: AutoInterpConfig, *, cache: Path | None = None) -> La
     """
     from proctor.models import get_model
 
-    models = (get_model(config.explainer), get_model(config.simulator))
+    options = config.model_options
+    models = (
+        get_model(config.explainer, **options.get(config.explainer, {})),
+        get_model(config.simulator, **options.get(config.simulator, {})),
+    )
     clock = Clock()
     with one_thread():
         rows = [row for seed in range(config.seeds) for row in run_seed(config, seed, cache, models)]
