@@ -64,10 +64,12 @@ def test_the_trigger_and_the_named_activations() -> None:
     x = np.zeros((3, 64), dtype=np.float32)
     triggered = add_trigger(x, 2).reshape(3, 8, 8)
     assert triggered[:, 6:, 6:].min() == 1.0 and triggered.sum() == 3 * 4 and x.sum() == 0
+    centred = add_trigger(x, 2, "centre").reshape(3, 8, 8)
+    assert centred[:, 3:5, 3:5].min() == 1.0 and centred.sum() == 3 * 4
     torch.manual_seed(0)
     model = MLP(64, 8, 10)
     found = activations(model, np.random.default_rng(0).random((4, 64), dtype=np.float32))
-    assert list(found) == list(LAYERS) and found["hidden.0"].shape == (4, 8)
+    assert list(found) == list(LAYERS) and found["hidden.0"].shape == (4, 8) and found["input"].shape == (4, 64)
     with torch.no_grad():
         expected = model(torch.from_numpy(np.random.default_rng(0).random((4, 64), dtype=np.float32))).numpy()
     assert found["logits"] == pytest.approx(expected, abs=1e-6)

@@ -3,10 +3,12 @@
 Per seed, on a fresh stratified split of scikit-learn's digits (10 classes) into training, trusted and test sets:
 
 1. **The organism**: an MLP trained on the training set where a `poison` fraction of images carry the **trigger**
-   (a `trigger`×`trigger` patch of full intensity in the bottom-right corner) and are relabelled `target`. Measured:
-   clean test accuracy, and the attack success rate (triggered test images of other classes classified `target`).
-2. **Detectors** see the activations of each layer (`hidden.0`, `hidden.1`: after each ReLU; `logits`) and are told
-   only about clean data: they are fitted on the trusted set (clean images the organism never trained on):
+   (a `trigger`×`trigger` patch of full intensity in the bottom-right corner, or the centre) and are relabelled
+   `target`. Measured: clean test accuracy, and the attack success rate (triggered test images of other classes
+   classified `target`).
+2. **Detectors** see the activations of each layer (`input`: the pixels, a baseline; `hidden.0`, `hidden.1`: after
+   each ReLU; `logits`) and are told only about clean data: they are fitted on the trusted set (clean images the
+   organism never trained on):
    - `mahalanobis`: squared Mahalanobis distance to the trusted mean, covariance shrunk toward the identity;
    - `spectral`: Tran et al.'s spectral signature: the squared projection, after centring on the trusted mean, on
      the top singular vector of the batch under test (the batch is unlabelled; no detector sees which are anomalies);
@@ -19,7 +21,7 @@ Per seed, on a fresh stratified split of scikit-learn's digits (10 classes) into
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,7 +31,7 @@ from proctor.lab._common import Clock, Interval, LabResult, cached_train, digest
 from proctor.lab._metrics import auroc, average_precision
 
 DETECTORS = ("mahalanobis", "spectral", "isolation_forest", "knn")
-LAYERS = ("hidden.0", "hidden.1", "logits")
+LAYERS = ("input", "hidden.0", "hidden.1", "logits")
 
 
 class BackdoorConfig(BaseModel):
@@ -44,7 +46,9 @@ class BackdoorConfig(BaseModel):
     target: int = Field(default=0, ge=0, le=9)
     """The class the backdoor sends triggered images to."""
     trigger: int = Field(default=2, ge=1, le=4)
-    """Side of the square trigger patch, in pixels, in the bottom-right corner."""
+    """Side of the square trigger patch, in pixels."""
+    place: Literal["corner", "centre"] = "corner"
+    """Where the patch goes: the bottom-right corner (where digits have no ink) or the centre (among the strokes)."""
     trusted: int = Field(default=300, ge=20)
     """Clean images the detectors are fitted on (never trained on)."""
     test: int = Field(default=400, ge=20)
@@ -72,10 +76,11 @@ class BackdoorConfig(BaseModel):
         return cls(seeds=2, hidden=32, epochs=15, test=200, trusted=200)
 
 
-def add_trigger(x: NDArray[np.float32], size: int) -> NDArray[np.float32]:
-    """A copy of `x` `(N, 64)` with the bottom-right `size`×`size` pixels at full intensity."""
+def add_trigger(x: NDArray[np.float32], size: int, place: str = "corner") -> NDArray[np.float32]:
+    """A copy of `x` `(N, 64)` with a `size`×`size` patch at full intensity, bottom-right or centred."""
     images = x.reshape(-1, 8, 8).copy()
-    images[:, 8 - size :, 8 - size :] = 1.0
+    start = 8 - size if place == "corner" else (8 - size) // 2
+    images[:, start : start + size, start : start + size] = 1.0
     return images.reshape(-1, 64)
 
 
@@ -125,13 +130,13 @@ def run_seed(config: BackdoorConfig, seed: int, cache: Path | None) -> list[dict
     poisoned = rng.choice(train, size=max(1, round(config.poison * len(train))), replace=False)
     xs, ys = x[train].copy(), y[train].copy()
     at = np.isin(train, poisoned)
-    xs[at], ys[at] = add_trigger(xs[at], config.trigger), config.target
+    xs[at], ys[at] = add_trigger(xs[at], config.trigger, config.place), config.target
 
     torch.manual_seed(seed)
     spec = {
         "model": "backdoor",
         "split": digest({"train": train.tolist(), "poisoned": sorted(poisoned.tolist())}),
-        **config.model_dump(include={"hidden", "epochs", "lr", "trigger", "target"}),
+        **config.model_dump(include={"hidden", "epochs", "lr", "trigger", "target", "place"}),
         "seed": seed,
     }
     model = cached_train(
@@ -141,7 +146,7 @@ def run_seed(config: BackdoorConfig, seed: int, cache: Path | None) -> list[dict
         cache,
     )
     others = test[y[test] != config.target]
-    clean_x, triggered_x = x[test], add_trigger(x[others], config.trigger)
+    clean_x, triggered_x = x[test], add_trigger(x[others], config.trigger, config.place)
     clean_acts, triggered_acts = activations(model, clean_x), activations(model, triggered_x)
     trusted_acts = activations(model, x[trusted])
     organism = {
@@ -164,10 +169,11 @@ def run_seed(config: BackdoorConfig, seed: int, cache: Path | None) -> list[dict
 
 
 def activations(model: Any, x: NDArray[np.float32]) -> dict[str, NDArray[np.float64]]:
-    """Each named layer's activations `(N, units)`: `hidden.K` after the K-th ReLU, and `logits`."""
+    """Each named layer's activations `(N, units)`: the `input` pixels (a baseline), `hidden.K` after the K-th ReLU,
+    and `logits`."""
     import torch
 
-    found: dict[str, NDArray[np.float64]] = {}
+    found: dict[str, NDArray[np.float64]] = {"input": x.astype(np.float64)}
     relus = [m for m in model.encoder if isinstance(m, torch.nn.ReLU)]
     with torch.no_grad():
         hidden = torch.from_numpy(x)
