@@ -104,41 +104,6 @@ def w2s(
     )
 
 
-@lab_app.command("list")
-def list_(results: Results = None, as_json: Json = False) -> None:
-    """Stored lab results, newest first."""
-    found = list_results(results_dir(results))
-    if as_json:
-        typer.echo(
-            json.dumps([r.model_dump(mode="json", include={"id", "experiment", "created", "seeds"}) for r in found])
-        )
-        return
-    if not found:
-        console.print("no lab results yet: run e.g. `proctor lab w2s`")
-        return
-    table = Table()
-    for column in ("id", "experiment", "created", "seeds", "seconds"):
-        table.add_column(column)
-    for r in found:
-        table.add_row(r.id, r.experiment, r.created, str(len(r.seeds)), f"{r.seconds:.0f}")
-    console.print(table)
-
-
-@lab_app.command("show")
-def show(
-    id: Annotated[str, typer.Argument(help="A result id from `proctor lab list` (or a unique prefix).")],
-    results: Results = None,
-    as_json: Json = False,
-) -> None:
-    """A stored result: its summary table, or everything as JSON."""
-    folder = results_dir(results)
-    result = load_result(folder, id)
-    if as_json:
-        typer.echo(json.dumps({**result.model_dump(mode="json"), "folder": str(folder / result.id)}, indent=2))
-    else:
-        print_result(result, folder / result.id)
-
-
 @lab_app.command("backdoor")
 def backdoor(
     config: ConfigFile = None,
@@ -216,3 +181,38 @@ def autointerp(
         no_cache=no_cache,
         as_json=as_json,
     )
+
+
+@lab_app.command("list")
+def list_(results: Results = None, as_json: Json = False) -> None:
+    """Stored lab results, newest first."""
+    found = list_results(results_dir(results))
+    if as_json:
+        typer.echo(
+            json.dumps([r.model_dump(mode="json", include={"id", "experiment", "created", "seeds"}) for r in found])
+        )
+        return
+    if not found:
+        console.print("no lab results yet: run e.g. `proctor lab w2s`")
+        return
+    table = Table()
+    for column in ("id", "experiment", "created", "seeds", "seconds"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(r.id, r.experiment, r.created, str(len(r.seeds)), f"{r.seconds:.0f}")
+    console.print(table)
+
+
+@lab_app.command("show")
+def show(
+    id: Annotated[str, typer.Argument(help="A result id from `proctor lab list` (or a unique prefix).")],
+    results: Results = None,
+    as_json: Json = False,
+) -> None:
+    """A stored result: its summary table, or everything as JSON."""
+    folder = results_dir(results)
+    result = load_result(folder, id)
+    if as_json:
+        typer.echo(json.dumps({**result.model_dump(mode="json"), "folder": str(folder / result.id)}, indent=2))
+    else:
+        print_result(result, folder / result.id)
