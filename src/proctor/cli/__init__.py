@@ -14,6 +14,7 @@ from proctor.analysis import AnalysisError
 from proctor.cli import (
     _holds,  # noqa: F401  (registers approve and answer)
     _interop,  # noqa: F401  (registers import)
+    _lab,  # noqa: F401  (registers lab)
     _more,  # noqa: F401  (registers export and tasks)
     _redteam,  # noqa: F401  (registers redteam)
     _report,  # noqa: F401  (registers report)
@@ -25,6 +26,7 @@ from proctor.cli._app import ConfigError, app
 from proctor.cli._checks import describe
 from proctor.cli._processes import ListenError, sigterm_as_interrupt
 from proctor.interop import InteropError
+from proctor.lab import LabError
 from proctor.models import ModelError
 from proctor.protocols import ExperimentError
 from proctor.protocols.datasets import DatasetError
@@ -42,6 +44,7 @@ USER_ERRORS = (
     ExperimentError,
     ExportError,
     InteropError,
+    LabError,
     ListenError,
     ModelError,
     RedTeamError,

@@ -2,6 +2,7 @@
 
 import proctor.models._human  # registers the human provider
 import proctor.models._scripted
+import proctor.models._interpreter  # noqa: F401  (registers the scripted interpreter)
 import proctor.models._scripted_roles  # noqa: F401  (registers the scripted red, target, judge and auditor)
 from proctor.models import _hf  # noqa: F401  (registers the hf provider; torch loads on first use)
 from proctor.models._anthropic import AnthropicModel

@@ -215,12 +215,14 @@ def _as_tool_call(text: str, position: int) -> Completion:
 
 SCRIPTED: dict[str, Callable[[], Model]] = {"baseline": ScriptedBaseline}
 """The scripted models by name (`scripted/<name>`): the baseline agent, and the scripted roles of red teaming and
-audits (red, target, judge, auditor), registered by `proctor.models._scripted_roles`."""
+audits (red, target, judge, auditor), registered by `proctor.models._scripted_roles`, and the lab's interpreter,
+registered by `proctor.models._interpreter`."""
 
 
 @provider("scripted")
 def scripted(model: str, **options: Any) -> Model:
-    """Build a scripted model: `baseline`, or one of the scripted roles (`red`, `target`, `judge`, `auditor`).
+    """Build a scripted model: `baseline`, one of the scripted roles (`red`, `target`, `judge`, `auditor`), or
+    `interpreter` (the lab's automated interpretability prompts).
 
     Raises:
         UnknownModelError: no scripted model has this name, or options were given.
