@@ -26,11 +26,15 @@ from proctor.models._base import (
 from proctor.models._http import ClientOptions, close_clients
 from proctor.models._limits import (
     DEFAULT_CONCURRENCY,
+    Aimd,
     RetriesExhaustedError,
     RetryPolicy,
+    SharedLimits,
     concurrency,
+    effective_concurrency,
     in_flight,
     set_concurrency,
+    share_limits,
 )
 from proctor.models._openai import OpenAIModel
 from proctor.models._prices import CONTEXT_WINDOWS, PRICES, context_window_of, price_of
@@ -42,6 +46,7 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "PRICES",
     "REDACTED",
+    "Aimd",
     "AnthropicModel",
     "Checkable",
     "ClientOptions",
@@ -54,6 +59,7 @@ __all__ = [
     "OpenAIModel",
     "RetriesExhaustedError",
     "RetryPolicy",
+    "SharedLimits",
     "TokenLogprob",
     "Tool",
     "ToolCall",
@@ -63,6 +69,7 @@ __all__ = [
     "close_clients",
     "concurrency",
     "context_window_of",
+    "effective_concurrency",
     "get_model",
     "in_flight",
     "is_secret",
@@ -71,4 +78,5 @@ __all__ = [
     "providers",
     "redact",
     "set_concurrency",
+    "share_limits",
 ]

@@ -106,6 +106,7 @@ class _Run:
             usage |= generation.usage.model_dump() | {
                 "latency": generation.latency,
                 "attempts": generation.attempts,
+                "concurrency_limit": generation.concurrency_limit,
             }
             self.tokens += generation.usage.input_tokens + generation.usage.output_tokens
             self.cost += generation.usage.cost or 0.0
@@ -190,6 +191,8 @@ class Runner:
         self._models: dict[str, Model] = {}
         # Runs this runner created and has not driven yet: nothing stored to read, and their config is at hand.
         self._fresh: dict[str, tuple[RunConfig, RunRecord]] = {}
+        self.lost: set[str] = set()
+        """Runs whose lease another worker took over: cancelled, they store nothing more."""
 
     async def __aenter__(self) -> Runner:
         await asyncio.to_thread(clean_leftovers)
@@ -261,13 +264,17 @@ class Runner:
         self._fresh[run_id] = config, RunRecord.model_construct(id=run_id, status=RunStatus.QUEUED, **run)
         return run_id
 
-    async def drive(self, run_id: str, *, claim: tuple[RunStatus, ...] = (RunStatus.QUEUED,)) -> RunRecord:
+    async def drive(
+        self, run_id: str, *, claim: tuple[RunStatus, ...] = (RunStatus.QUEUED,), owner: str | None = None
+    ) -> RunRecord:
         """Take steps until the run ends, pauses, stops at a limit, or fails; returns the stored run.
 
-        The run is first claimed: taken only if its status is one of `claim` (by default a queued run), so two
-        runners never drive one run. A run someone else holds is returned as it is."""
+        The run is first claimed: taken only if its status is one of `claim` (by default a queued run), and with
+        `owner` only if that worker holds its lease (`proctor.store.leases`), so two runners never drive one run.
+        A run someone else holds is returned as it is. A run whose lease was lost (`lost`) and is cancelled
+        stores nothing more: its new worker has it."""
         try:
-            return await self._claim_and_drive(run_id, claim)
+            return await self._claim_and_drive(run_id, claim, owner)
         finally:
             self._fresh.pop(run_id, None)  # driven once, a run has stored state to read
 
@@ -276,9 +283,9 @@ class Runner:
         fresh = self._fresh.get(record.id)
         return fresh[0] if fresh is not None else RunConfig.model_validate(record.config)
 
-    async def _claim_and_drive(self, run_id: str, claim: tuple[RunStatus, ...]) -> RunRecord:
+    async def _claim_and_drive(self, run_id: str, claim: tuple[RunStatus, ...], owner: str | None) -> RunRecord:
         fresh = self._fresh[run_id][1] if run_id in self._fresh else None
-        progress = await self.writer.write(claim_run, self.store, run_id, claim, fresh=fresh)
+        progress = await self.writer.write(claim_run, self.store, run_id, claim, fresh=fresh, owner=owner)
         if progress is None:
             return await asyncio.to_thread(self.store.run, run_id)
         record = progress.record
@@ -288,7 +295,8 @@ class Runner:
         try:
             final = await self._drive(progress)
         except asyncio.CancelledError:
-            await self.writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
+            if run_id not in self.lost:  # a run another worker took over is theirs to write
+                await self.writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
             raise
         except Exception as error:  # an unexpected fault ends this run, recorded, never its neighbours in a batch
             logger.exception("run %s failed", run_id)

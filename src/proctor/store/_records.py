@@ -76,6 +76,10 @@ class RunRecord(BaseModel):
     """When the run was created."""
     finished_at: datetime | None = None
     """When it reached a final status."""
+    lease_owner: str | None = None
+    """The worker holding the run's lease, if a worker drives it under one."""
+    lease_expires: datetime | None = None
+    """When that lease lapses unless renewed."""
 
 
 class ExperimentRuns(BaseModel):

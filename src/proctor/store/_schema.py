@@ -94,6 +94,16 @@ runs = Table(
     Column("active_seconds", Float, nullable=False, default=0.0, comment="Wall time running, pauses excluded."),
     _created(),
     Column("finished_at", DateTime(timezone=True), comment="When the run reached a final status."),
+    Column(
+        "lease_owner",
+        String(100),
+        comment="The worker holding the run's lease (`host:pid:nonce`); null for runs driven without one.",
+    ),
+    Column(
+        "lease_expires",
+        DateTime(timezone=True),
+        comment="When the lease lapses unless its worker renews it; a lapsed run is taken over by another worker.",
+    ),
     Index("ix_runs_status", "status"),
     Index("ix_runs_task", "task_id"),
     Index("ix_runs_parent", "parent_run_id"),
@@ -217,6 +227,11 @@ usage = Table(
     Column("latency", Float, nullable=False, default=0.0),
     Column("attempts", Integer, nullable=False, default=1),
     Column("error", Text, comment="The recorded error of a call that failed for good."),
+    Column(
+        "concurrency_limit",
+        Integer,
+        comment="The provider's effective concurrency limit at the call (lowered after 429s); null if unknown.",
+    ),
     _created(),
     Index("ix_usage_run", "run_id"),
 )
