@@ -7,8 +7,10 @@ its choice and its observation are each stored as soon as they exist, and a resu
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +185,17 @@ class Runner:
             record = await runner.drive(run_id)
     """
 
-    def __init__(self, store: Store, *, workspaces: Path | None = None, tasks: dict[str, Task] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        workspaces: Path | None = None,
+        tasks: dict[str, Task] | None = None,
+        configs: Sequence[RunConfig] = (),
+    ) -> None:
         self.store = store
+        # Configs as given, secrets included: a stored run made with one of them (its secrets redacted) uses it.
+        self._given = {_config_key(c.model_dump(mode="json")): c for c in configs}
         self.writer = Writer(store)
         self.workspaces = workspaces or default_workspaces()
         self.tasks: dict[str, Task] = dict(tasks or {})
@@ -281,7 +292,10 @@ class Runner:
     def config_of(self, record: RunRecord) -> RunConfig:
         """A run's config: the object it was created with here, else validated from the store."""
         fresh = self._fresh.get(record.id)
-        return fresh[0] if fresh is not None else RunConfig.model_validate(record.config)
+        if fresh is not None:
+            return fresh[0]
+        given = self._given.get(_config_key(record.config)) if self._given else None
+        return given if given is not None else RunConfig.model_validate(record.config)
 
     async def _claim_and_drive(self, run_id: str, claim: tuple[RunStatus, ...], owner: str | None) -> RunRecord:
         fresh = self._fresh[run_id][1] if run_id in self._fresh else None
@@ -624,6 +638,10 @@ class Runner:
         await run.record_usage(generation, run.model.name, "summary", None, step_id)
         await run.write(ops.finish_step, run.id, step_id, {"kind": "restart", "output": summary}, run.active)
         return await asyncio.to_thread(self.store.step, step_id)
+
+
+def _config_key(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True)
 
 
 def _instructions(task: Task, config: RunConfig) -> str:

@@ -12,11 +12,13 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from proctor.runner._config import RunConfig
 from proctor.runner._loop import Runner
 from proctor.store import RunStatus, Store, leases
 from proctor.store import _schema as schema
@@ -52,9 +54,11 @@ async def work(
     only: list[str] | None = None,
     worker: str | None = None,
     workspaces: Path | None = None,
+    configs: Sequence[RunConfig] = (),
 ) -> int:
     """Drive free runs as they appear, under leases; returns how many runs this worker drove.
 
+    `configs`: the configs the runs were made with, secrets included (stored configs hold none).
     With `only` (one batch's run ids) the worker takes only those, and stops once none of them is open (queued or
     still driven by someone): it stays to take over the runs of a worker that dies before the batch ends.
 
@@ -65,7 +69,7 @@ async def work(
     me = worker or worker_id()
     driven = 0
     tasks: dict[str, asyncio.Task[None]] = {}
-    async with Runner(store, workspaces=workspaces) as runner:
+    async with Runner(store, workspaces=workspaces, configs=configs) as runner:
 
         async def one(run_id: str) -> None:
             nonlocal driven
