@@ -28,6 +28,7 @@ from proctor.models import ModelError
 from proctor.protocols import ExperimentError
 from proctor.protocols.datasets import DatasetError
 from proctor.runner import SettingError, UnknownChooserError
+from proctor.runner._ray import RayError
 from proctor.sandbox import SandboxError
 from proctor.store import StoreError
 from proctor.store._export import ExportError
@@ -42,6 +43,7 @@ USER_ERRORS = (
     InteropError,
     ListenError,
     ModelError,
+    RayError,
     SandboxError,
     SettingError,
     StoreError,
