@@ -68,7 +68,8 @@ def _ray() -> ModuleType:
         import ray
     except ImportError:
         raise RayError("the Ray executor needs Ray: pip install 'proctor[ray]'") from None
-    return ray
+    module: ModuleType = ray
+    return module
 
 
 def connect(address: str | None, store: Store) -> int:
