@@ -101,28 +101,27 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 #
 # A provider's limit is the most requests in flight at once: its ceiling is the limit set (`set_concurrency`, a
 # model's `max_concurrency`), and within it the limit adapts (AIMD, as TCP's congestion window): an answer saying
-# the server is overloaded halves it, at most once per `OVERLOAD_COOLDOWN` (the answers to requests already in
-# flight would halve it again for one overload), and each success raises it by 1/limit, about one per limit's
-# worth of successes, back up to the ceiling. Within one process the limit is kept here; across a Ray cluster a
-# shared keeper (see `share_limits`) keeps it for every worker.
-
-OVERLOAD_COOLDOWN = 1.0
-"""Seconds after a cut during which further overload answers do not cut the limit again."""
+# the server is overloaded halves it, and each success raises it by 1/limit, about one per limit's worth of
+# successes, back up to the ceiling. Only a request sent under the current limit can cut it: the overload answers
+# to requests sent before the last cut (under the higher limit) are already answered by that cut. Within one
+# process the limit is kept here; across a Ray cluster a shared keeper (see `share_limits`) keeps it for every
+# worker.
 
 
 class Aimd:
     """An adaptive concurrency limit: cut in half on overload, raised additively on success, within [1, ceiling].
+    `epoch` counts the cuts: a request remembers the epoch it was sent in, and only one sent in the current epoch
+    cuts the limit again.
 
     Example:
         limit = Aimd(16)
-        limit.overloaded(time.monotonic())  # limit.limit == 8
+        limit.overloaded(limit.epoch)  # limit.limit == 8
     """
 
-    def __init__(self, ceiling: int, cooldown: float = OVERLOAD_COOLDOWN) -> None:
+    def __init__(self, ceiling: int) -> None:
         self.ceiling = ceiling
         self.value = float(ceiling)
-        self.cooldown = cooldown
-        self.cut_at = -float("inf")
+        self.epoch = 0
 
     @property
     def limit(self) -> int:
@@ -135,13 +134,13 @@ class Aimd:
             self.value = float(ceiling) if self.value >= self.ceiling else min(self.value, ceiling)
             self.ceiling = ceiling
 
-    def overloaded(self, moment: float) -> bool:
-        """The server answered that it is overloaded at `moment` (monotonic seconds); returns whether the limit
-        was cut."""
-        if moment - self.cut_at < self.cooldown:
+    def overloaded(self, epoch: int) -> bool:
+        """A request sent in `epoch` got an overload answer; returns whether the limit was cut (not if a cut came
+        since the request was sent)."""
+        if epoch != self.epoch:
             return False
         self.value = max(1.0, self.value / 2)
-        self.cut_at = moment
+        self.epoch += 1
         return True
 
     def succeeded(self) -> None:
@@ -152,11 +151,12 @@ class Aimd:
 class SharedLimits(Protocol):
     """Concurrency limits kept for many processes at once (the Ray executor's keeper actor)."""
 
-    async def acquire(self, key: str, ceiling: int) -> int:
-        """Wait for a slot of the limit under `key` (whose ceiling this process sets); returns the effective limit."""
+    async def acquire(self, key: str, ceiling: int) -> tuple[int, int]:
+        """Wait for a slot of the limit under `key` (whose ceiling this process sets); returns the effective limit
+        and its epoch (see `Aimd`)."""
 
-    async def release(self, key: str, overloaded: bool) -> None:
-        """Give back a slot; `overloaded`: the request got an overload answer."""
+    async def release(self, key: str, overloaded: bool, epoch: int) -> None:
+        """Give back a slot taken in `epoch`; `overloaded`: the request got an overload answer."""
 
 
 _shared: SharedLimits | None = None
@@ -174,6 +174,8 @@ class Slot:
 
     limit: int
     """The effective limit when the slot was granted."""
+    epoch: int = 0
+    """The limit's epoch then (see `Aimd`)."""
     overloaded: bool = False
     """Set when the request got an overload answer: the limit is cut as the slot is given back."""
 
@@ -219,10 +221,10 @@ class _Slots:
                 raise
         self.in_flight += 1
 
-    def release(self, overloaded: bool = False) -> None:
+    def release(self, overloaded: bool = False, epoch: int = 0) -> None:
         self.in_flight -= 1
         if overloaded:
-            self.aimd.overloaded(time.monotonic())
+            self.aimd.overloaded(epoch)
         else:
             self.aimd.succeeded()
         self.wake_one()
@@ -294,11 +296,12 @@ async def concurrency_slot(key: str) -> AsyncIterator[Slot]:
     request got an overload answer."""
     shared = _shared
     if shared is not None:
-        slot = Slot(limit=await shared.acquire(key, concurrency(key)))
+        limit, epoch = await shared.acquire(key, concurrency(key))
+        slot = Slot(limit=limit, epoch=epoch)
         try:
             yield slot
         finally:
-            await shared.release(key, slot.overloaded)
+            await shared.release(key, slot.overloaded, slot.epoch)
         return
     loop = asyncio.get_running_loop()
     with _registry_lock:
@@ -307,11 +310,11 @@ async def concurrency_slot(key: str) -> AsyncIterator[Slot]:
         if slots is None:
             slots = table[key] = _Slots(key)
     await slots.acquire()
-    slot = Slot(limit=slots.limit)
+    slot = Slot(limit=slots.limit, epoch=slots.aimd.epoch)
     try:
         yield slot
     finally:
-        slots.release(slot.overloaded)
+        slots.release(slot.overloaded, slot.epoch)
 
 
 # --- retries --------------------------------------------------------------------------------------------

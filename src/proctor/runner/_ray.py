@@ -117,7 +117,7 @@ class LimitKeeper:
     def __init__(self) -> None:
         self.limits: dict[str, _Limit] = {}
 
-    async def acquire(self, key: str, ceiling: int) -> int:
+    async def acquire(self, key: str, ceiling: int) -> tuple[int, int]:
         limit = self.limits.get(key)
         if limit is None:
             limit = self.limits[key] = _Limit(Aimd(ceiling))
@@ -127,13 +127,13 @@ class LimitKeeper:
             await limit.wake.wait()
         limit.in_flight += 1
         limit.peak = max(limit.peak, limit.in_flight)
-        return limit.aimd.limit
+        return limit.aimd.limit, limit.aimd.epoch
 
-    async def release(self, key: str, overloaded: bool) -> None:
+    async def release(self, key: str, overloaded: bool, epoch: int) -> None:
         limit = self.limits[key]
         limit.in_flight -= 1
         if overloaded:
-            limit.cuts += limit.aimd.overloaded(time.monotonic())
+            limit.cuts += limit.aimd.overloaded(epoch)
         else:
             limit.aimd.succeeded()
         limit.wake.set()
@@ -158,10 +158,10 @@ class _KeptLimits:
     def __init__(self, keeper: Any) -> None:
         self.keeper = keeper
 
-    async def acquire(self, key: str, ceiling: int) -> int:
+    async def acquire(self, key: str, ceiling: int) -> tuple[int, int]:
         ref = self.keeper.acquire.remote(key, ceiling)
         try:
-            granted: int = await ref
+            granted: tuple[int, int] = await ref
         except asyncio.CancelledError:  # the slot may still be granted: give it back when it is
             asyncio.get_running_loop().create_task(self._give_back(ref, key))
             raise
@@ -169,13 +169,13 @@ class _KeptLimits:
 
     async def _give_back(self, ref: Any, key: str) -> None:
         try:
-            await ref
+            _, epoch = await ref
         except Exception:
             return
-        self.keeper.release.remote(key, False)
+        self.keeper.release.remote(key, False, epoch)
 
-    async def release(self, key: str, overloaded: bool) -> None:
-        self.keeper.release.remote(key, overloaded)  # not awaited: the request need not wait for the keeper
+    async def release(self, key: str, overloaded: bool, epoch: int) -> None:
+        self.keeper.release.remote(key, overloaded, epoch)  # not awaited: the request need not wait for it
 
 
 # --- the runner actors ---------------------------------------------------------------------------------
