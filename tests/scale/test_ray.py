@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import ray
-from conftest import postgres_database
 from loopback_server import LoopbackServer, RecordedRequest, Reply
 from ray.cluster_utils import Cluster
 from scale_runs import check_steps_once, config_for, stepping, write_tasks
@@ -39,14 +38,6 @@ def cluster() -> Iterator[tuple[Cluster, Any]]:
     yield nodes, second
     ray.shutdown()
     nodes.shutdown()
-
-
-@pytest.fixture
-def pg_store() -> Iterator[Store]:
-    for url in postgres_database():
-        store = Store(url)
-        yield store
-        store.close()
 
 
 class Batch:
@@ -98,18 +89,20 @@ def mid_run(store: Store) -> RunRecord | None:
     return next((r for r in store.runs(status="running") if r.steps_done >= 2 and r.lease_owner), None)
 
 
-def test_killed_actor_runs_finish_elsewhere(cluster: Any, pg_store: Store, reachable_tmp: Path) -> None:
+def test_killed_actor_runs_finish_elsewhere(cluster: Any, postgres_store: Store, reachable_tmp: Path) -> None:
     tasks = write_tasks(reachable_tmp / "tasks", 4)
     with LoopbackServer(default=stepping(5), delay=0.3) as server:
-        batch = Batch(tasks, config_for(server), pg_store, RayConfig(actors=2, concurrency=4, lease=LEASE, memory=0))
-        victim = wait_for(lambda: mid_run(pg_store), "a run two steps in")
+        batch = Batch(
+            tasks, config_for(server), postgres_store, RayConfig(actors=2, concurrency=4, lease=LEASE, memory=0)
+        )
+        victim = wait_for(lambda: mid_run(postgres_store), "a run two steps in")
         actors = wait_for(lambda: runner_actors().get(victim.lease_owner) and runner_actors(), "its actor")
         ray.kill(actors[victim.lease_owner], no_restart=False)  # Ray restarts it, under a new worker id
         records = batch.join()
-    check_steps_once(pg_store, [r.id for r in records])
-    after = pg_store.run(victim.id)
+    check_steps_once(postgres_store, [r.id for r in records])
+    after = postgres_store.run(victim.id)
     assert after.lease_owner is not None and after.lease_owner != victim.lease_owner  # taken over by another worker
-    running = [e for e in pg_store.events(victim.id, "status") if e["detail"]["status"] == "running"]
+    running = [e for e in postgres_store.events(victim.id, "status") if e["detail"]["status"] == "running"]
     assert len(running) == 2  # claimed twice: by the killed actor, then by its successor
 
 
@@ -131,12 +124,12 @@ def test_sqlite_on_one_machine_is_accepted_and_cli_shows_the_batch(cluster: Any,
     assert len(runs) == 3 and all(r.status == "done" and r.lease_owner for r in runs)
 
 
-def test_max_concurrency_holds_across_the_fleet(cluster: Any, pg_store: Store, reachable_tmp: Path) -> None:
+def test_max_concurrency_holds_across_the_fleet(cluster: Any, postgres_store: Store, reachable_tmp: Path) -> None:
     """Two actors driving 8 runs each at once share one limit of 3 requests in flight."""
     tasks = write_tasks(reachable_tmp / "tasks", 16)
     with LoopbackServer(default=stepping(2), delay=0.2) as server:
         config = config_for(server, max_concurrency=3)
-        records = Batch(tasks, config, pg_store, RayConfig(actors=2, concurrency=8, memory=0)).join()
+        records = Batch(tasks, config, postgres_store, RayConfig(actors=2, concurrency=8, memory=0)).join()
         peak = server.max_in_flight
     assert all(r.status == "done" for r in records)
     assert len({r.lease_owner for r in records}) == 2  # both actors drove runs
@@ -144,7 +137,7 @@ def test_max_concurrency_holds_across_the_fleet(cluster: Any, pg_store: Store, r
 
 
 def test_fleet_backs_off_on_429_and_stays_under_the_threshold(
-    cluster: Any, pg_store: Store, reachable_tmp: Path
+    cluster: Any, postgres_store: Store, reachable_tmp: Path
 ) -> None:
     """A server answering 429 above 4 requests in flight: the shared limit (ceiling 16) is cut to fit it (AIMD),
     after which the fleet stays within it but for the one request over that each additive probe sends; the
@@ -163,7 +156,7 @@ def test_fleet_backs_off_on_429_and_stays_under_the_threshold(
     with LoopbackServer(default=answer, delay=0.2) as server:
         retry = {"max_attempts": 30, "base_delay": 0.2, "max_delay": 1.0}
         config = config_for(server, max_concurrency=16, retry=retry)
-        records = Batch(tasks, config, pg_store, RayConfig(actors=2, concurrency=12, memory=0)).join()
+        records = Batch(tasks, config, postgres_store, RayConfig(actors=2, concurrency=12, memory=0)).join()
     assert all(r.status == "done" for r in records)
     first_refusal = next(n for n, (_, _, refused) in enumerate(seen) if refused)
     assert max(flight for _, flight, _ in seen[: first_refusal + 1]) > threshold  # the fleet did go over
@@ -173,19 +166,21 @@ def test_fleet_backs_off_on_429_and_stays_under_the_threshold(
     assert max(flight for _, flight, _ in settled) <= threshold + 1
     refused = sum(1 for _, _, r in settled if r)
     assert refused < len(settled) / 4, f"{refused} of {len(settled)} refused after the backoff"
-    with pg_store.engine.connect() as conn:
+    with postgres_store.engine.connect() as conn:
         limits = list(conn.execute(select(schema.usage.c.concurrency_limit).order_by(schema.usage.c.id)).scalars())
     assert limits and all(limit is not None for limit in limits)
     assert min(limits) <= threshold and max(limits) <= 16
 
 
-def test_killed_node_runs_finish_on_the_other(cluster: Any, pg_store: Store, reachable_tmp: Path) -> None:
+def test_killed_node_runs_finish_on_the_other(cluster: Any, postgres_store: Store, reachable_tmp: Path) -> None:
     """The second node dies mid-batch: its actor is restarted on the head and its runs are taken over."""
     nodes, second = cluster
     tasks = write_tasks(reachable_tmp / "tasks", 4)
     with LoopbackServer(default=stepping(5), delay=0.3) as server:
-        batch = Batch(tasks, config_for(server), pg_store, RayConfig(actors=2, concurrency=4, lease=LEASE, memory=0))
-        wait_for(lambda: mid_run(pg_store), "a run two steps in")
+        batch = Batch(
+            tasks, config_for(server), postgres_store, RayConfig(actors=2, concurrency=4, lease=LEASE, memory=0)
+        )
+        wait_for(lambda: mid_run(postgres_store), "a run two steps in")
         nodes.remove_node(second, allow_graceful=False)
         records = batch.join()
-    check_steps_once(pg_store, [r.id for r in records])
+    check_steps_once(postgres_store, [r.id for r in records])

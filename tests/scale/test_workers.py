@@ -10,11 +10,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import postgres_database
 from loopback_server import LoopbackServer
 from scale_runs import check_steps_once, config_for, stepping, write_tasks
 
@@ -25,35 +23,27 @@ LEASE = 2.0
 STEPS = 5
 
 
-@pytest.fixture
-def pg_store() -> Iterator[Store]:
-    for url in postgres_database():
-        store = Store(url)
-        yield store
-        store.close()
-
-
 def start_worker(url: str) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "proctor", "worker", "--store", url, "--lease", str(LEASE), "--poll", "0.2"]
     env = os.environ | {"OPENAI_API_KEY": "test"}  # stored configs hold no key: workers take it from the environment
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def test_sigkilled_worker_runs_are_taken_over(pg_store: Store, reachable_tmp: Path) -> None:
+def test_sigkilled_worker_runs_are_taken_over(postgres_store: Store, reachable_tmp: Path) -> None:
     tasks = write_tasks(reachable_tmp / "tasks", 6)
     with LoopbackServer(default=stepping(STEPS), delay=0.3) as server:
 
         async def create() -> list[str]:
-            async with Runner(pg_store) as runner:
+            async with Runner(postgres_store) as runner:
                 return [await runner.create(task, config_for(server)) for task in tasks]
 
         run_ids = asyncio.run(create())
-        first, second = start_worker(pg_store.url), start_worker(pg_store.url)
+        first, second = start_worker(postgres_store.url), start_worker(postgres_store.url)
         try:
             killed = f"{socket.gethostname()}:{first.pid}:"
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:  # kill the first worker once it is mid-run
-                mid = [r for r in pg_store.runs(status="running") if (r.lease_owner or "").startswith(killed)]
+                mid = [r for r in postgres_store.runs(status="running") if (r.lease_owner or "").startswith(killed)]
                 if any(r.steps_done >= 2 for r in mid):
                     break
                 time.sleep(0.05)
@@ -63,16 +53,16 @@ def test_sigkilled_worker_runs_are_taken_over(pg_store: Store, reachable_tmp: Pa
             first.wait()
             taken = {r.id for r in mid}
             while time.monotonic() < deadline:
-                if all(pg_store.run(run_id).status.final for run_id in run_ids):
+                if all(postgres_store.run(run_id).status.final for run_id in run_ids):
                     break
                 time.sleep(0.2)
         finally:
             for worker in (first, second):
                 worker.kill()
                 worker.wait()
-    check_steps_once(pg_store, run_ids)
+    check_steps_once(postgres_store, run_ids)
     for run_id in taken:  # finished by the other worker, after claiming the run a second time
-        run = pg_store.run(run_id)
+        run = postgres_store.run(run_id)
         assert run.lease_owner is not None and not run.lease_owner.startswith(killed)
-        running = [e for e in pg_store.events(run_id, "status") if e["detail"]["status"] == RunStatus.RUNNING]
+        running = [e for e in postgres_store.events(run_id, "status") if e["detail"]["status"] == RunStatus.RUNNING]
         assert len(running) == 2, run_id

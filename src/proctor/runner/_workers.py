@@ -79,15 +79,15 @@ async def work(
             finally:
                 tasks.pop(run_id, None)
                 if run_id not in runner.lost:
-                    await asyncio.to_thread(store.write, leases.release, me, [run_id])
+                    await runner.writer.write(leases.release, me, [run_id])
 
-        heart = asyncio.create_task(_heartbeat(store, me, config.lease, tasks, runner))
+        heart = asyncio.create_task(_heartbeat(me, config.lease, tasks, runner))
         try:
             while True:
                 free = config.concurrency - len(tasks)
                 taken = []
                 if free > 0:
-                    taken = await asyncio.to_thread(store.write, leases.lease_runs, me, free, config.lease, only=only)
+                    taken = await runner.writer.write(leases.lease_runs, me, free, config.lease, only=only)
                 for run_id in taken:
                     tasks[run_id] = asyncio.create_task(one(run_id))
                 idle = not taken and not tasks
@@ -118,13 +118,16 @@ def _open(store: Store, run_ids: list[str]) -> bool:
         return bool(conn.execute(query).scalar_one())
 
 
-async def _heartbeat(store: Store, me: str, lease: float, tasks: dict[str, asyncio.Task[None]], runner: Runner) -> None:
-    """Renew this worker's leases every third of a lease; stop driving any run another worker took over."""
+async def _heartbeat(me: str, lease: float, tasks: dict[str, asyncio.Task[None]], runner: Runner) -> None:
+    """Renew this worker's leases every third of a lease; stop driving any run another worker took over.
+
+    Every write of a worker goes through its runner's one writer (one connection): on PostgreSQL, two connections
+    of one worker updating the same runs' rows could deadlock."""
     while True:
         await asyncio.sleep(lease / 3)
         driving = list(tasks)
         try:
-            held = await asyncio.to_thread(store.write, leases.renew, me, driving, lease)
+            held = await runner.writer.write(leases.renew, me, driving, lease)
         except Exception:  # the database is unreachable for now: try again at the next beat
             logger.exception("worker %s could not renew its leases", me)
             continue

@@ -51,13 +51,17 @@ def lease_runs(
     if conn.dialect.name == "postgresql":
         wanted = wanted.with_for_update(skip_locked=True)
     ids = list(conn.execute(wanted).scalars())
+    if not ids:
+        return []
     expires = moment + timedelta(seconds=seconds)
-    taken = []
-    for run_id in ids:  # conditional: a run another worker leased since the select is not taken (SQLite)
-        claim = update(s.runs).where(s.runs.c.id == run_id, _free(moment))
-        if conn.execute(claim.values(lease_owner=worker, lease_expires=expires)).rowcount == 1:
-            taken.append(run_id)
-    return taken
+    # Conditional: a run another worker leased since the select (SQLite, which has no row locks) is not taken.
+    claim = update(s.runs).where(s.runs.c.id.in_(ids), _free(moment))
+    conn.execute(claim.values(lease_owner=worker, lease_expires=expires))
+    won = select(s.runs.c.id).where(
+        s.runs.c.id.in_(ids), s.runs.c.lease_owner == worker, s.runs.c.lease_expires == expires
+    )
+    taken = set(conn.execute(won).scalars())
+    return [run_id for run_id in ids if run_id in taken]
 
 
 def renew(conn: Connection, /, worker: str, run_ids: list[str], seconds: float) -> set[str]:
