@@ -192,18 +192,28 @@ class RunnerActor:
     def worker_id(self) -> str:
         return self.worker
 
-    async def work(self, run_ids: list[str], config: dict[str, Any], keeper: Any, run_config: RunConfig) -> int:
+    async def work(
+        self, run_ids: list[str], config: dict[str, Any], keeper: Any, run_config: RunConfig, tasks: list[Task]
+    ) -> int:
         """Drive the batch's runs until none is open, with model limits from `keeper` (a `LimitKeeper`);
-        `run_config` is the batch's config with its secrets (stored configs hold none). Returns how many runs this
-        actor drove."""
+        `run_config` is the batch's config with its secrets (stored configs hold none), `tasks` its tasks, as
+        loaded (a task taken over from elsewhere is loaded from its folder). Returns how many runs this actor
+        drove."""
         from proctor.models import share_limits
 
         store = await asyncio.to_thread(Store, self.store_url)
         share_limits(_KeptLimits(keeper))
         try:
             worker = WorkerConfig.model_validate(config)
+            loaded = {task.info.id: task for task in tasks}
             return await work(
-                store, worker, only=run_ids, worker=self.worker, workspaces=self.workspaces, configs=[run_config]
+                store,
+                worker,
+                only=run_ids,
+                worker=self.worker,
+                workspaces=self.workspaces,
+                configs=[run_config],
+                tasks=loaded,
             )
         finally:
             store.close()
@@ -326,7 +336,8 @@ async def run_on_ray(
         _remote(RunnerActor).options(name=f"proctor-runner-{batch}-{n}", **options).remote(store.url, str(workspaces))
         for n in range(actors)
     ]
-    refs = [handle.work.remote(list(run_ids), worker.model_dump(), keeper, config) for handle in handles]
+    shared = ray.put(list(tasks)), ray.put(list(run_ids))  # sent to the object store once, read by every actor
+    refs = [handle.work.remote(shared[1], worker.model_dump(), keeper, config, shared[0]) for handle in handles]
     pending = list(refs)
     while pending:
         _, pending = await asyncio.to_thread(ray.wait, pending, num_returns=len(pending), timeout=1.0)

@@ -22,6 +22,7 @@ from proctor.runner._config import RunConfig
 from proctor.runner._loop import Runner
 from proctor.store import RunStatus, Store, leases
 from proctor.store import _schema as schema
+from proctor.tasks import Task
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,12 @@ async def work(
     worker: str | None = None,
     workspaces: Path | None = None,
     configs: Sequence[RunConfig] = (),
+    tasks: dict[str, Task] | None = None,
 ) -> int:
     """Drive free runs as they appear, under leases; returns how many runs this worker drove.
 
-    `configs`: the configs the runs were made with, secrets included (stored configs hold none).
+    `configs`: the configs the runs were made with, secrets included (stored configs hold none); `tasks`: tasks
+    already loaded, by id (others are loaded from the folder the store names).
     With `only` (one batch's run ids) the worker takes only those, and stops once none of them is open (queued or
     still driven by someone): it stays to take over the runs of a worker that dies before the batch ends.
 
@@ -68,8 +71,8 @@ async def work(
     config = config or WorkerConfig()
     me = worker or worker_id()
     driven = 0
-    tasks: dict[str, asyncio.Task[None]] = {}
-    async with Runner(store, workspaces=workspaces, configs=configs) as runner:
+    driving: dict[str, asyncio.Task[None]] = {}
+    async with Runner(store, workspaces=workspaces, configs=configs, tasks=tasks) as runner:
 
         async def one(run_id: str) -> None:
             nonlocal driven
@@ -77,29 +80,29 @@ async def work(
                 await runner.drive(run_id, claim=OPEN, owner=me)
                 driven += 1
             finally:
-                tasks.pop(run_id, None)
+                driving.pop(run_id, None)
                 if run_id not in runner.lost:
                     await runner.writer.write(leases.release, me, [run_id])
 
-        heart = asyncio.create_task(_heartbeat(me, config.lease, tasks, runner))
+        heart = asyncio.create_task(_heartbeat(me, config.lease, driving, runner))
         try:
             while True:
-                free = config.concurrency - len(tasks)
+                free = config.concurrency - len(driving)
                 taken = []
                 if free > 0:
                     taken = await runner.writer.write(leases.lease_runs, me, free, config.lease, only=only)
                 for run_id in taken:
-                    tasks[run_id] = asyncio.create_task(one(run_id))
-                idle = not taken and not tasks
+                    driving[run_id] = asyncio.create_task(one(run_id))
+                idle = not taken and not driving
                 if idle and (config.once or (only is not None and not await asyncio.to_thread(_open, store, only))):
                     return driven
                 if not taken:
-                    await _wait(tasks, config.poll)
+                    await _wait(driving, config.poll)
         finally:
             heart.cancel()
-            for task in list(tasks.values()):
+            for task in list(driving.values()):
                 task.cancel()
-            await asyncio.gather(heart, *tasks.values(), return_exceptions=True)
+            await asyncio.gather(heart, *driving.values(), return_exceptions=True)
 
 
 async def _wait(tasks: dict[str, asyncio.Task[None]], seconds: float) -> None:
