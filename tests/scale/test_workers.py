@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from loopback_server import LoopbackServer
 from scale_runs import check_steps_once, config_for, stepping, write_tasks
 
 from proctor.runner import Runner
+from proctor.sandbox import open_workspace
+from proctor.sandbox._disk import image_of
 from proctor.store import RunStatus, Store
 
 LEASE = 2.0
@@ -52,6 +55,8 @@ def test_sigkilled_worker_runs_are_taken_over(postgres_store: Store, reachable_t
             first.send_signal(signal.SIGKILL)
             first.wait()
             taken = {r.id for r in mid}
+            for run in mid:  # as if the first worker's machine were lost: its runs' workspaces go with it
+                forget_workspace(Path(run.workspace or ""))
             while time.monotonic() < deadline:
                 if all(postgres_store.run(run_id).status.final for run_id in run_ids):
                     break
@@ -66,3 +71,15 @@ def test_sigkilled_worker_runs_are_taken_over(postgres_store: Store, reachable_t
         assert run.lease_owner is not None and not run.lease_owner.startswith(killed)
         running = [e for e in postgres_store.events(run_id, "status") if e["detail"]["status"] == RunStatus.RUNNING]
         assert len(running) == 2, run_id
+        # Its workspace was rebuilt: set up again, the completed steps' commands replayed, then the rest run.
+        assert "rebuilt" in postgres_store.events(run_id, "setup")[-1]["detail"]
+        with open_workspace(Path(run.workspace or "")) as workspace:
+            assert (workspace / "log.txt").read_text().split() == [str(k) for k in range(STEPS)]
+
+
+def forget_workspace(workspace: Path) -> None:
+    """Remove a run's workspace and its disk (unmounted first: a killed worker leaves it mounted)."""
+    if os.path.ismount(workspace):
+        subprocess.run(["umount", "--lazy", str(workspace)], check=True)
+    shutil.rmtree(workspace, ignore_errors=True)
+    image_of(workspace).unlink(missing_ok=True)

@@ -34,6 +34,7 @@ from proctor.runner._execute import SANDBOX_ACTIONS, run_action
 from proctor.runner._fork import replay
 from proctor.runner._transactions import WITHOUT_EFFECTS, Progress, claim_run, complete_step, create_run, end_run
 from proctor.sandbox import Sandbox, SandboxError, clean_leftovers, get_sandbox
+from proctor.sandbox._disk import image_of
 from proctor.store import ObservationRecord, OptionRecord, RunRecord, RunStatus, StepRecord, Store, Writer, ops
 from proctor.tasks import IntermediateScore, Task, TaskError, load_tasks_async
 
@@ -242,7 +243,13 @@ class Runner:
         """Set the task up in a run's sandbox, once (delegated runs share their parent's workspace); a fork then
         replays its copied steps' commands so its workspace is where the original's was."""
         record = progress.record
-        if config.subtask is not None or progress.set_up:
+        if config.subtask is not None:
+            return
+        # A run taken over on another machine whose workspace is not there (not on shared storage) has it rebuilt:
+        # the task set up again and the completed steps' commands replayed, as for a fork.
+        workspace = sandbox.workspace
+        moved = progress.set_up and not (workspace.exists() or image_of(workspace).exists())
+        if progress.set_up and not moved:
             return
         wants_internet = "full_internet" in task.info.permissions
         if wants_internet and not config.allow_internet:
@@ -250,8 +257,10 @@ class Runner:
             await self.writer.write(ops.add_event, record.id, "permission_refused", {"permission": "full_internet"})
         await task.setup(sandbox)
         detail: dict[str, Any] = {"network": wants_internet and config.allow_internet}
-        if record.forked_from_run_id is not None:
+        if record.forked_from_run_id is not None or moved:
             detail["replayed"] = await replay(self.store, sandbox, progress.steps)
+        if moved:
+            detail["rebuilt"] = str(sandbox.workspace)
         await self.writer.write(ops.add_event, record.id, "setup", detail)
 
     async def create(self, task: Task, config: RunConfig, **links: Any) -> str:
