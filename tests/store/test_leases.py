@@ -37,4 +37,11 @@ def test_finished_and_unleased_running_runs_are_never_taken(store: Store) -> Non
     store.write(ops.set_status, done, RunStatus.DONE)
     time.sleep(0.05)
     assert store.write(leases.lease_runs, "b", 5, 60.0) == []
-    assert store.write(leases.lease_runs, "b", 5, 60.0, only=[local]) == []
+    assert store.write(leases.lease_runs, "b", 5, 60.0, batch="other") == []
+
+
+def test_a_batch_leases_only_its_own_runs(store: Store) -> None:
+    outside = queued_run(store)  # also stores the task
+    inside = store.write(ops.create_run, task_id="f/t", model="scripted/baseline", config={}, batch="b1")
+    assert store.write(leases.lease_runs, "a", 5, 60.0, batch="b1") == [inside]
+    assert store.write(leases.lease_runs, "a", 5, 60.0) == [outside]

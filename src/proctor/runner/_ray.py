@@ -193,7 +193,7 @@ class RunnerActor:
         return self.worker
 
     async def work(
-        self, run_ids: list[str], config: dict[str, Any], keeper: Any, run_config: RunConfig, tasks: list[Task]
+        self, batch: str, config: dict[str, Any], keeper: Any, run_config: RunConfig, tasks: list[Task]
     ) -> int:
         """Drive the batch's runs until none is open, with model limits from `keeper` (a `LimitKeeper`);
         `run_config` is the batch's config with its secrets (stored configs hold none), `tasks` its tasks, as
@@ -209,7 +209,7 @@ class RunnerActor:
             return await work(
                 store,
                 worker,
-                only=run_ids,
+                batch=batch,
                 worker=self.worker,
                 workspaces=self.workspaces,
                 configs=[run_config],
@@ -264,25 +264,21 @@ DONE = {RunStatus.DONE.value, RunStatus.NEEDS_MANUAL_SCORE.value}
 ENDED = {RunStatus.FAILED.value, RunStatus.KILLED.value, RunStatus.OVER_LIMIT.value, RunStatus.PAUSED.value}
 
 
-def batch_progress(store: Store, run_ids: Sequence[str], started: float) -> BatchProgress:
-    """Count a batch's runs by where they are (`started`: the batch's `time.monotonic()` at its start)."""
-    counts: dict[str, int] = {}
+def batch_progress(store: Store, batch: str, started: float) -> BatchProgress:
+    """Count a batch's runs (`runs.batch`) by where they are (`started`: the batch's `time.monotonic()` at its
+    start): one query, grouped by status."""
+    query = (
+        select(schema.runs.c.status, func.count()).where(schema.runs.c.batch == batch).group_by(schema.runs.c.status)
+    )
     with store.engine.connect() as conn:
-        for start in range(0, len(run_ids), 5000):
-            chunk = list(run_ids[start : start + 5000])
-            query = (
-                select(schema.runs.c.status, func.count())
-                .where(schema.runs.c.id.in_(chunk))
-                .group_by(schema.runs.c.status)
-            )
-            for status, count in conn.execute(query):
-                counts[status] = counts.get(status, 0) + count
+        counts: dict[str, int] = {status: count for status, count in conn.execute(query)}
+    total = sum(counts.values())
     done = sum(n for s, n in counts.items() if s in DONE)
     failed = sum(n for s, n in counts.items() if s in ENDED)
     queued = counts.get(RunStatus.QUEUED.value, 0)
-    running = len(run_ids) - done - failed - queued
+    running = total - done - failed - queued
     return BatchProgress(
-        total=len(run_ids),
+        total=total,
         done=done,
         failed=failed,
         running=running,
@@ -315,14 +311,14 @@ async def run_on_ray(
     connect(ray_config.address, store)  # in this thread: Ray sets signal handlers, only the main thread may
     ray = _ray()
     workspaces = default_workspaces()
+    batch = uuid.uuid4().hex[:12]
     async with Runner(store, workspaces=workspaces) as runner:
-        run_ids = await asyncio.gather(*(runner.create(task, config) for task in tasks))
+        run_ids = await asyncio.gather(*(runner.create(task, config, batch=batch) for task in tasks))
     if not run_ids:
         return []
     keeper_options: dict[str, Any] = {"name": KEEPER, "namespace": NAMESPACE, "get_if_exists": True}
     keeper = _remote(LimitKeeper).options(num_cpus=0, max_restarts=-1, **keeper_options).remote()
     actors = ray_config.actors or _actors_for(ray, ray_config, len(run_ids))
-    batch = uuid.uuid4().hex[:8]
     options = {
         "num_cpus": ray_config.cpus,
         "memory": ray_config.memory or None,
@@ -336,13 +332,13 @@ async def run_on_ray(
         _remote(RunnerActor).options(name=f"proctor-runner-{batch}-{n}", **options).remote(store.url, str(workspaces))
         for n in range(actors)
     ]
-    shared = ray.put(list(tasks)), ray.put(list(run_ids))  # sent to the object store once, read by every actor
-    refs = [handle.work.remote(shared[1], worker.model_dump(), keeper, config, shared[0]) for handle in handles]
+    loaded = ray.put(list(tasks))  # sent to the object store once, read by every actor
+    refs = [handle.work.remote(batch, worker.model_dump(), keeper, config, loaded) for handle in handles]
     pending = list(refs)
     while pending:
         _, pending = await asyncio.to_thread(ray.wait, pending, num_returns=len(pending), timeout=1.0)
         if on_progress is not None:
-            on_progress(await asyncio.to_thread(batch_progress, store, run_ids, started))
+            on_progress(await asyncio.to_thread(batch_progress, store, batch, started))
     errors = []
     for ref in refs:
         try:
@@ -351,11 +347,18 @@ async def run_on_ray(
             errors.append(str(error).strip().splitlines()[-1])
     for handle in handles:
         ray.kill(handle)
-    progress = await asyncio.to_thread(batch_progress, store, run_ids, started)
+    progress = await asyncio.to_thread(batch_progress, store, batch, started)
     if progress.queued or progress.running:
         detail = f": {errors[0]}" if errors else ""
         raise RayError(f"the runner actors stopped with {progress.queued + progress.running} runs open{detail}")
-    return [await asyncio.to_thread(store.run, run_id) for run_id in run_ids]
+    stored = await asyncio.to_thread(_runs_of, store, batch)
+    return [stored[run_id] for run_id in run_ids]
+
+
+def _runs_of(store: Store, batch: str) -> dict[str, RunRecord]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(schema.runs).where(schema.runs.c.batch == batch))
+        return {row.id: RunRecord.model_validate(row._asdict()) for row in rows}
 
 
 def _actors_for(ray: ModuleType, config: RayConfig, runs: int) -> int:

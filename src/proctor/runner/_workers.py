@@ -52,7 +52,7 @@ async def work(
     store: Store,
     config: WorkerConfig | None = None,
     *,
-    only: list[str] | None = None,
+    batch: str | None = None,
     worker: str | None = None,
     workspaces: Path | None = None,
     configs: Sequence[RunConfig] = (),
@@ -62,8 +62,9 @@ async def work(
 
     `configs`: the configs the runs were made with, secrets included (stored configs hold none); `tasks`: tasks
     already loaded, by id (others are loaded from the folder the store names).
-    With `only` (one batch's run ids) the worker takes only those, and stops once none of them is open (queued or
-    still driven by someone): it stays to take over the runs of a worker that dies before the batch ends.
+    With `batch` (see `runs.batch`) the worker takes only that batch's runs, and stops once none of them is open
+    (queued or still driven by someone): it stays to take over the runs of a worker that dies before the batch
+    ends.
 
     Example:
         driven = await work(Store(url), WorkerConfig(concurrency=8, once=True))
@@ -90,11 +91,11 @@ async def work(
                 free = config.concurrency - len(driving)
                 taken = []
                 if free > 0:
-                    taken = await runner.writer.write(leases.lease_runs, me, free, config.lease, only=only)
+                    taken = await runner.writer.write(leases.lease_runs, me, free, config.lease, batch=batch)
                 for run_id in taken:
                     driving[run_id] = asyncio.create_task(one(run_id))
                 idle = not taken and not driving
-                if idle and (config.once or (only is not None and not await asyncio.to_thread(_open, store, only))):
+                if idle and (config.once or (batch is not None and not await asyncio.to_thread(_open, store, batch))):
                     return driven
                 if not taken:
                     await _wait(driving, config.poll)
@@ -113,10 +114,10 @@ async def _wait(tasks: dict[str, asyncio.Task[None]], seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-def _open(store: Store, run_ids: list[str]) -> bool:
-    """Whether any of these runs may still need driving."""
+def _open(store: Store, batch: str) -> bool:
+    """Whether any run of the batch may still need driving."""
     statuses = [status.value for status in OPEN]
-    query = select(func.count()).where(schema.runs.c.id.in_(run_ids), schema.runs.c.status.in_(statuses))
+    query = select(func.count()).where(schema.runs.c.batch == batch, schema.runs.c.status.in_(statuses))
     with store.engine.connect() as conn:
         return bool(conn.execute(query).scalar_one())
 

@@ -36,18 +36,16 @@ def _free(moment: Any) -> Any:
     return and_(s.runs.c.parent_run_id.is_(None), or_(queued, dead))
 
 
-def lease_runs(
-    conn: Connection, /, worker: str, most: int, seconds: float, *, only: list[str] | None = None
-) -> list[str]:
+def lease_runs(conn: Connection, /, worker: str, most: int, seconds: float, *, batch: str | None = None) -> list[str]:
     """Lease up to `most` free runs (queued, or left by a dead worker) to `worker` for `seconds`, oldest first;
-    returns their ids. `only` restricts the choice to these runs (one batch's). Delegated runs are never leased:
-    their parent's worker drives them."""
+    returns their ids. `batch` restricts the choice to one batch's runs (`runs.batch`). Delegated runs are never
+    leased: their parent's worker drives them."""
     if most < 1:
         return []
     moment = now()
     wanted = select(s.runs.c.id).where(_free(moment)).order_by(s.runs.c.created_at, s.runs.c.id).limit(most)
-    if only is not None:
-        wanted = wanted.where(s.runs.c.id.in_(only))
+    if batch is not None:
+        wanted = wanted.where(s.runs.c.batch == batch)
     if conn.dialect.name == "postgresql":
         wanted = wanted.with_for_update(skip_locked=True)
     ids = list(conn.execute(wanted).scalars())

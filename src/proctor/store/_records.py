@@ -80,6 +80,8 @@ class RunRecord(BaseModel):
     """The worker holding the run's lease, if a worker drives it under one."""
     lease_expires: datetime | None = None
     """When that lease lapses unless renewed."""
+    batch: str | None = None
+    """The Ray executor's batch the run was created in."""
 
 
 class ExperimentRuns(BaseModel):
