@@ -45,3 +45,11 @@ def test_a_batch_leases_only_its_own_runs(store: Store) -> None:
     inside = store.write(ops.create_run, task_id="f/t", model="scripted/baseline", config={}, batch="b1")
     assert store.write(leases.lease_runs, "a", 5, 60.0, batch="b1") == [inside]
     assert store.write(leases.lease_runs, "a", 5, 60.0) == [outside]
+
+
+def test_a_claim_without_a_lease_takes_the_run_from_its_worker(store: Store) -> None:
+    run_id = queued_run(store)
+    store.write(leases.lease_runs, "a", 1, 60.0)
+    assert store.write(ops.claim, run_id, (RunStatus.QUEUED,)) is True  # `proctor run` got there first
+    assert store.write(ops.claim, run_id, (RunStatus.QUEUED, RunStatus.RUNNING), "a") is False
+    assert store.write(leases.renew, "a", [run_id], 60.0) == set()  # a's heartbeat finds it lost

@@ -352,11 +352,13 @@ def _leased_claim_statement(statuses: tuple[RunStatus, ...]) -> Update:
 def claim(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...], owner: str | None = None) -> bool:
     """Atomically take a run in one of `statuses` for driving (status `running`); False if it is not in one of
     them (someone else has it, or it is finished). With `owner`, only if that worker holds the run's lease (see
-    `proctor.store.leases`)."""
+    `proctor.store.leases`); without, any lease on the run is dropped (its worker stops driving it)."""
     values = {"status": RunStatus.RUNNING.value, "error": None, "finished_at": None, "_by_id": run_id}
     statement = _claim_statement(statuses)
     if owner is not None:
         statement, values = _leased_claim_statement(statuses), values | {"_owner": owner}
+    else:  # driven without a lease (`proctor run`, `resume`): a worker that had leased it loses it, and stops
+        values |= {"lease_owner": None, "lease_expires": None}
     if conn.execute(statement, values).rowcount != 1:
         return False
     add_event(conn, run_id, "status", {"status": RunStatus.RUNNING.value, "error": None})
