@@ -48,5 +48,6 @@ async def test_one_process_backs_off_to_what_the_server_takes() -> None:
     assert all(g.completions[0].text == "ok" for g in generations)
     assert max(flight for flight, _ in seen[:12]) > threshold  # the first wave went over
     settled = seen[len(seen) // 2 :]
-    assert max(flight for flight, _ in settled) <= threshold + 1  # later, at most the additive probe's one more
+    # Later: at most the additive probe's one more, and one answered but not yet counted out by the server.
+    assert max(flight for flight, _ in settled) <= threshold + 2
     assert min(g.concurrency_limit or 99 for g in generations) <= threshold

@@ -163,7 +163,9 @@ def test_fleet_backs_off_on_429_and_stays_under_the_threshold(
     # After two rounds of cuts (16 to 8 to 4), each taking a round trip of 0.2 s, the limit fits the server.
     settled = [each for each in seen if each[0] > seen[first_refusal][0] + 1.0]
     assert len(settled) > 40
-    assert max(flight for _, flight, _ in settled) <= threshold + 1
+    # At most one over for AIMD's additive probe, and one more for a request the server answered but has not yet
+    # counted out when the next one arrives.
+    assert max(flight for _, flight, _ in settled) <= threshold + 2
     refused = sum(1 for _, _, r in settled if r)
     assert refused < len(settled) / 4, f"{refused} of {len(settled)} refused after the backoff"
     with postgres_store.engine.connect() as conn:
