@@ -185,7 +185,7 @@ class RunnerActor:
     """A Ray actor (async) driving a batch's runs as one worker: its id is new at each (re)start."""
 
     def __init__(self, store_url: str, workspaces: str) -> None:
-        self.store_url = store_url
+        self.store = Store(store_url)  # opened while the batch's runs are being created
         self.workspaces = Path(workspaces)
         self.worker = worker_id()
 
@@ -201,22 +201,18 @@ class RunnerActor:
         drove."""
         from proctor.models import share_limits
 
-        store = await asyncio.to_thread(Store, self.store_url)
         share_limits(_KeptLimits(keeper))
-        try:
-            worker = WorkerConfig.model_validate(config)
-            loaded = {task.info.id: task for task in tasks}
-            return await work(
-                store,
-                worker,
-                batch=batch,
-                worker=self.worker,
-                workspaces=self.workspaces,
-                configs=[run_config],
-                tasks=loaded,
-            )
-        finally:
-            store.close()
+        worker = WorkerConfig.model_validate(config)
+        loaded = {task.info.id: task for task in tasks}
+        return await work(
+            self.store,
+            worker,
+            batch=batch,
+            worker=self.worker,
+            workspaces=self.workspaces,
+            configs=[run_config],
+            tasks=loaded,
+        )
 
 
 @functools.cache
@@ -312,13 +308,11 @@ async def run_on_ray(
     ray = _ray()
     workspaces = default_workspaces()
     batch = uuid.uuid4().hex[:12]
-    async with Runner(store, workspaces=workspaces) as runner:
-        run_ids = await asyncio.gather(*(runner.create(task, config, batch=batch) for task in tasks))
-    if not run_ids:
+    if not tasks:
         return []
     keeper_options: dict[str, Any] = {"name": KEEPER, "namespace": NAMESPACE, "get_if_exists": True}
     keeper = _remote(LimitKeeper).options(num_cpus=0, max_restarts=-1, **keeper_options).remote()
-    actors = ray_config.actors or _actors_for(ray, ray_config, len(run_ids))
+    actors = ray_config.actors or _actors_for(ray, ray_config, len(tasks))
     options = {
         "num_cpus": ray_config.cpus,
         "memory": ray_config.memory or None,
@@ -328,10 +322,13 @@ async def run_on_ray(
         "namespace": NAMESPACE,
     }
     worker = WorkerConfig(concurrency=ray_config.concurrency, lease=ray_config.lease, poll=0.5)
+    # The actors start (a process each, importing proctor) while the runs are being created.
     handles = [
         _remote(RunnerActor).options(name=f"proctor-runner-{batch}-{n}", **options).remote(store.url, str(workspaces))
         for n in range(actors)
     ]
+    async with Runner(store, workspaces=workspaces) as runner:
+        run_ids = await asyncio.gather(*(runner.create(task, config, batch=batch) for task in tasks))
     loaded = ray.put(list(tasks))  # sent to the object store once, read by every actor
     refs = [handle.work.remote(batch, worker.model_dump(), keeper, config, loaded) for handle in handles]
     pending = list(refs)
