@@ -124,6 +124,29 @@ def test_sqlite_on_one_machine_is_accepted_and_cli_shows_the_batch(cluster: Any,
     assert len(runs) == 3 and all(r.status == "done" and r.lease_owner for r in runs)
 
 
+def test_a_stopped_batch_leaves_no_run_open(cluster: Any, reachable_tmp: Path) -> None:
+    """SIGTERM to `proctor run --executor ray` mid-batch: the actors are stopped and the batch's runs in flight
+    and not started are stored killed, as with the local executor."""
+    nodes, _ = cluster
+    task_folder = reachable_tmp / "tasks"
+    write_tasks(task_folder, 6)
+    db = f"sqlite:///{reachable_tmp / 'runs.db'}"
+    with LoopbackServer(default=stepping(20), delay=0.3) as server:
+        config = reachable_tmp / "config.json"
+        config.write_text(config_for(server).model_dump_json().replace('"<redacted>"', '"test"'))
+        command = [sys.executable, "-m", "proctor", "run", str(task_folder), "--config", str(config)]
+        command += ["--executor", "ray", "--ray-address", nodes.address, "--db", db, "--concurrency", "2"]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ)
+        store = Store(db)
+        wait_for(lambda: any(r.steps_done >= 1 for r in store.runs()), "a run one step in")
+        process.terminate()
+        assert process.wait(60) == 130
+    runs = store.runs()
+    assert len(runs) == 6
+    assert {r.status for r in runs} == {"killed"}
+    assert all((r.error or "").startswith("the batch stopped") for r in runs)
+
+
 def test_max_concurrency_holds_across_the_fleet(cluster: Any, postgres_store: Store, reachable_tmp: Path) -> None:
     """Two actors driving 8 runs each at once share one limit of 3 requests in flight."""
     tasks = write_tasks(reachable_tmp / "tasks", 16)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -23,13 +25,13 @@ from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from proctor.models import Aimd
 from proctor.runner._config import RunConfig, default_workspaces
 from proctor.runner._loop import Runner
-from proctor.runner._workers import WorkerConfig, work, worker_id
-from proctor.store import RunRecord, RunStatus, Store
+from proctor.runner._workers import OPEN, WorkerConfig, work, worker_id
+from proctor.store import RunRecord, RunStatus, Store, ops
 from proctor.store import _schema as schema
 from proctor.tasks import Task
 
@@ -81,6 +83,8 @@ def connect(address: str | None, store: Store) -> int:
     """
     ray = _ray()
     if not ray.is_initialized():
+        # Ray installs its own SIGTERM handler (exit at once): keep the command's, which stops a batch as Ctrl-C does.
+        handler = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
         try:
             if address is None:
                 ray.init(namespace=NAMESPACE, include_dashboard=False, logging_level="warning")
@@ -88,6 +92,9 @@ def connect(address: str | None, store: Store) -> int:
                 ray.init(address=address, namespace=NAMESPACE, logging_level="warning")
         except (ConnectionError, ValueError, RuntimeError) as error:
             raise RayError(f"cannot reach the Ray cluster at {address}: {str(error).splitlines()[0]}") from None
+        finally:
+            if handler is not None:
+                signal.signal(signal.SIGTERM, handler)
     machines = len({node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]})
     if machines > 1 and store.engine.dialect.name == "sqlite":
         raise RayError(
@@ -332,10 +339,17 @@ async def run_on_ray(
     loaded = ray.put(list(tasks))  # sent to the object store once, read by every actor
     refs = [handle.work.remote(batch, worker.model_dump(), keeper, config, loaded) for handle in handles]
     pending = list(refs)
-    while pending:
-        _, pending = await asyncio.to_thread(ray.wait, pending, num_returns=len(pending), timeout=1.0)
-        if on_progress is not None:
-            on_progress(await asyncio.to_thread(batch_progress, store, batch, started))
+    try:
+        while pending:
+            _, pending = await asyncio.to_thread(ray.wait, pending, num_returns=len(pending), timeout=1.0)
+            if on_progress is not None:
+                on_progress(await asyncio.to_thread(batch_progress, store, batch, started))
+    except BaseException as error:  # Ctrl-C, SIGTERM: as the local executor, leave no run queued or running
+        for handle in handles:
+            ray.kill(handle, no_restart=True)
+        reason = "cancelled" if isinstance(error, asyncio.CancelledError | KeyboardInterrupt) else str(error)
+        await asyncio.to_thread(store.write, _end_open, batch, f"the batch stopped: {reason}")
+        raise
     errors = []
     for ref in refs:
         try:
@@ -350,6 +364,13 @@ async def run_on_ray(
         raise RayError(f"the runner actors stopped with {progress.queued + progress.running} runs open{detail}")
     stored = await asyncio.to_thread(_runs_of, store, batch)
     return [stored[run_id] for run_id in run_ids]
+
+
+def _end_open(conn: Connection, batch: str, reason: str) -> None:
+    """Store a stopped batch's open runs (queued, or driven by its actors, now killed) as killed."""
+    query = select(schema.runs.c.id).where(schema.runs.c.batch == batch)
+    for run_id in conn.execute(query).scalars():
+        ops.end_if(conn, run_id, OPEN, RunStatus.KILLED, reason)
 
 
 def _runs_of(store: Store, batch: str) -> dict[str, RunRecord]:
