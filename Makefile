@@ -13,7 +13,7 @@ $(BIN)/.installed-run: pyproject.toml
 	touch $@
 
 $(BIN)/.installed: $(BIN)/.installed-run
-	$(BIN)/python -m pip install -q -e '.[dev,hf,inspect,lab]'
+	$(BIN)/python -m pip install -q -e '.[dev,hf,inspect,lab,ray]'
 	touch $@
 
 run: $(BIN)/.installed-run

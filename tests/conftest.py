@@ -61,6 +61,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         store.close()
 
 
+@pytest.fixture
+def postgres_store() -> Iterator[Store]:
+    """A fresh store on PostgreSQL only (for what only a shared server can do: workers on several machines)."""
+    for url in postgres_database():
+        store = Store(url)
+        yield store
+        store.close()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def workspaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Run workspaces under /tmp: pytest's own temporary folders are private to root, and the sandbox's

@@ -32,6 +32,7 @@ from proctor.protocols import ExperimentError
 from proctor.protocols.datasets import DatasetError
 from proctor.redteam import RedTeamError
 from proctor.runner import SettingError, UnknownChooserError
+from proctor.runner._ray import RayError
 from proctor.sandbox import SandboxError
 from proctor.store import StoreError
 from proctor.store._export import ExportError
@@ -47,6 +48,7 @@ USER_ERRORS = (
     LabError,
     ListenError,
     ModelError,
+    RayError,
     RedTeamError,
     SandboxError,
     SettingError,

@@ -100,12 +100,20 @@ def run(
     allow_internet: Annotated[bool, typer.Option(help="Grant full_internet to tasks that ask.")] = False,
     sandbox: Annotated[str, typer.Option(help="Sandbox backend: bwrap or docker.")] = "bwrap",
     command_timeout: Annotated[float, typer.Option(help="Seconds per command.")] = 60.0,
-    concurrency: Annotated[int, typer.Option(help="Runs at once.", min=1)] = 4,
+    concurrency: Annotated[int, typer.Option(help="Runs at once (with Ray: per actor).", min=1)] = 4,
     config: Annotated[Path | None, typer.Option(help="A RunConfig as JSON or YAML (flags are ignored).")] = None,
+    executor: Annotated[str, typer.Option(help="local (this process) or ray (actors over a Ray cluster).")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="With --executor ray: auto or ray://HOST:PORT (default: start Ray here).")
+    ] = None,
     db: Db = None,
     json_out: Json = False,
 ) -> None:
     """Run tasks with a model and print a results table."""
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"--executor: unknown executor {executor!r} (local or ray)")
+    if ray_address is not None and executor != "ray":
+        raise ConfigError("--ray-address needs --executor ray")
     if config is not None:
         configs = [load_config(config)]
     else:
@@ -149,6 +157,9 @@ def run(
         for each, group in batches:
             what = f"running {len(group)} tasks with {each.model} ({each.agent})"
             bar = progress.add_task(what, total=len(group))
+            if executor == "ray":
+                records += _run_on_ray(group, each, store, ray_address, concurrency, progress, bar)
+                continue
             advance = functools.partial(_advance, progress, bar)
             records += asyncio.run(run_tasks_async(group, each, store, concurrency=concurrency, on_done=advance))
     if json_out:
@@ -197,6 +208,25 @@ def _batches(
 
 def _advance(progress: Progress, bar: TaskID, record: RunRecord) -> None:
     progress.advance(bar)
+
+
+def _run_on_ray(
+    tasks: list[Task],
+    config: RunConfig,
+    store: Store,
+    address: str | None,
+    concurrency: int,
+    progress: Progress,
+    bar: TaskID,
+) -> list[RunRecord]:
+    """Run the batch on Ray, the bar showing the whole cluster's progress: done, failed, running, ETA."""
+    from proctor.runner._ray import BatchProgress, RayConfig, run_on_ray
+
+    def show(now: BatchProgress) -> None:
+        progress.update(bar, completed=now.done + now.failed, description=now.line())
+
+    ray_config = RayConfig(address=address, concurrency=concurrency)
+    return asyncio.run(run_on_ray(tasks, config, store, ray_config, on_progress=show))
 
 
 def agent_config(fields: dict[str, Any], name: str, roles: dict[str, str | None]) -> RunConfig:
@@ -400,11 +430,21 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Runs at once.", min=1)] = 4,
     once: Annotated[bool, typer.Option("--once", help="Stop when no run is queued.")] = False,
     poll: Annotated[float, typer.Option(help="Seconds between looks for queued runs.")] = 1.0,
-    db: Db = None,
+    lease: Annotated[
+        float, typer.Option(help="Seconds a run's lease lasts unrenewed: a dead worker's runs are taken over then.")
+    ] = 30.0,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", "--store", envvar="PROCTOR_DB", help="Database URL; PostgreSQL to share runs between machines."
+        ),
+    ] = None,
 ) -> None:
-    """Drive queued runs as they appear: forks and runs resumed or intervened in from the web interface."""
+    """Drive queued runs as they appear (new runs, forks, runs resumed or intervened in from the web interface),
+    under leases: workers on many machines can share one PostgreSQL store, and a dead worker's runs are taken
+    over once its leases lapse."""
     if parent := os.environ.get(WORKER_PARENT_ENV):  # started by `proctor view`: end with it
         exit_with_parent(int(parent))
     store = Store(db)
-    driven = asyncio.run(work(store, concurrency=concurrency, poll=poll, once=once))
+    driven = asyncio.run(work(store, concurrency=concurrency, poll=poll, once=once, lease=lease))
     console.print(f"drove {driven} runs")

@@ -1,8 +1,8 @@
 """Models: one interface over OpenAI(-compatible), Anthropic, Hugging Face, scripted and human models."""
 
 import proctor.models._human  # registers the human provider
+import proctor.models._interpreter
 import proctor.models._scripted
-import proctor.models._interpreter  # noqa: F401  (registers the scripted interpreter)
 import proctor.models._scripted_roles  # noqa: F401  (registers the scripted red, target, judge and auditor)
 from proctor.models import _hf  # noqa: F401  (registers the hf provider; torch loads on first use)
 from proctor.models._anthropic import AnthropicModel
@@ -28,11 +28,15 @@ from proctor.models._base import (
 from proctor.models._http import ClientOptions, close_clients
 from proctor.models._limits import (
     DEFAULT_CONCURRENCY,
+    Aimd,
     RetriesExhaustedError,
     RetryPolicy,
+    SharedLimits,
     concurrency,
+    effective_concurrency,
     in_flight,
     set_concurrency,
+    share_limits,
 )
 from proctor.models._openai import OpenAIModel
 from proctor.models._prices import CONTEXT_WINDOWS, PRICES, context_window_of, price_of
@@ -44,6 +48,7 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "PRICES",
     "REDACTED",
+    "Aimd",
     "AnthropicModel",
     "Checkable",
     "ClientOptions",
@@ -56,6 +61,7 @@ __all__ = [
     "OpenAIModel",
     "RetriesExhaustedError",
     "RetryPolicy",
+    "SharedLimits",
     "TokenLogprob",
     "Tool",
     "ToolCall",
@@ -65,6 +71,7 @@ __all__ = [
     "close_clients",
     "concurrency",
     "context_window_of",
+    "effective_concurrency",
     "get_model",
     "in_flight",
     "is_secret",
@@ -73,4 +80,5 @@ __all__ = [
     "providers",
     "redact",
     "set_concurrency",
+    "share_limits",
 ]

@@ -84,6 +84,7 @@ class AnthropicModel:
             usage=priced_usage(usage.input_tokens, usage.output_tokens, self.price),
             latency=time.perf_counter() - start,
             attempts=sum(result.attempts for result in results),
+            concurrency_limit=min((r.limit for r in results if r.limit is not None), default=None),
         )
 
     def _params(self, messages: list[Message], config: GenerateConfig) -> dict[str, Any]:

@@ -127,6 +127,8 @@ class Generation(BaseModel):
     """Seconds from request to answer, retries included."""
     attempts: int = 1
     """How many requests the call took."""
+    concurrency_limit: int | None = None
+    """The provider's effective concurrency limit when the call was made (lowered after overload answers)."""
 
 
 @runtime_checkable

@@ -254,7 +254,8 @@ def translate_error(error: Exception, sdk: ModuleType, *, model: str, timeout: f
         status: int = error.status_code
         detail = f"HTTP {status} from {error.request.url}: {error.message}"
         if status in (408, 409, 429) or status >= 500:
-            return RetryableError(detail, retry_after=parse_retry_after(error.response.headers))
+            overloaded = status in (429, 503, 529)  # the server asks for fewer requests: the limit is lowered
+            return RetryableError(detail, retry_after=parse_retry_after(error.response.headers), overloaded=overloaded)
         if status in (401, 403):
             return ModelError(f"{model}: {detail}. The key was refused: set {key_env} or pass api_key=...")
         if status == 404:

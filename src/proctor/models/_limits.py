@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -60,10 +60,12 @@ class RetryPolicy(BaseModel):
 class RetryableError(Exception):
     """A fault that may pass if the request is made again (rate limit, server error, timeout, bad answer)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, overloaded: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         """Seconds the server asked us to wait, from its Retry-After header."""
+        self.overloaded = overloaded
+        """The server said it has too much to do (429, 503, 529): the provider's concurrency limit is lowered."""
 
 
 class RetriesExhaustedError(ModelError):
@@ -96,6 +98,86 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 # --- concurrency limits ---------------------------------------------------------------------------------
+#
+# A provider's limit is the most requests in flight at once: its ceiling is the limit set (`set_concurrency`, a
+# model's `max_concurrency`), and within it the limit adapts (AIMD, as TCP's congestion window): an answer saying
+# the server is overloaded halves it, and each success raises it by 1/limit, about one per limit's worth of
+# successes, back up to the ceiling. Only a request sent under the current limit can cut it: the overload answers
+# to requests sent before the last cut (under the higher limit) are already answered by that cut. Within one
+# process the limit is kept here; across a Ray cluster a shared keeper (see `share_limits`) keeps it for every
+# worker.
+
+
+class Aimd:
+    """An adaptive concurrency limit: cut in half on overload, raised additively on success, within [1, ceiling].
+    `epoch` counts the cuts: a request remembers the epoch it was sent in, and only one sent in the current epoch
+    cuts the limit again.
+
+    Example:
+        limit = Aimd(16)
+        limit.overloaded(limit.epoch)  # limit.limit == 8
+    """
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.value = float(ceiling)
+        self.epoch = 0
+
+    @property
+    def limit(self) -> int:
+        """The effective limit now."""
+        return max(1, min(self.ceiling, int(self.value)))
+
+    def set_ceiling(self, ceiling: int) -> None:
+        """A new ceiling (the limit set changed): a limit at the old ceiling moves to the new one."""
+        if ceiling != self.ceiling:
+            self.value = float(ceiling) if self.value >= self.ceiling else min(self.value, ceiling)
+            self.ceiling = ceiling
+
+    def overloaded(self, epoch: int) -> bool:
+        """A request sent in `epoch` got an overload answer; returns whether the limit was cut (not if a cut came
+        since the request was sent)."""
+        if epoch != self.epoch:
+            return False
+        self.value = max(1.0, self.value / 2)
+        self.epoch += 1
+        return True
+
+    def succeeded(self) -> None:
+        """A request succeeded (or failed for another reason): the limit creeps back up."""
+        self.value = min(float(self.ceiling), self.value + 1.0 / max(self.value, 1.0))
+
+
+class SharedLimits(Protocol):
+    """Concurrency limits kept for many processes at once (the Ray executor's keeper actor)."""
+
+    async def acquire(self, key: str, ceiling: int) -> tuple[int, int]:
+        """Wait for a slot of the limit under `key` (whose ceiling this process sets); returns the effective limit
+        and its epoch (see `Aimd`)."""
+
+    async def release(self, key: str, overloaded: bool, epoch: int) -> None:
+        """Give back a slot taken in `epoch`; `overloaded`: the request got an overload answer."""
+
+
+_shared: SharedLimits | None = None
+
+
+def share_limits(limits: SharedLimits | None) -> None:
+    """Take every slot from `limits` (kept across processes) instead of from this process; None: back to local."""
+    global _shared
+    _shared = limits
+
+
+@dataclass
+class Slot:
+    """One slot of a concurrency limit, held for a request."""
+
+    limit: int
+    """The effective limit when the slot was granted."""
+    epoch: int = 0
+    """The limit's epoch then (see `Aimd`)."""
+    overloaded: bool = False
+    """Set when the request got an overload answer: the limit is cut as the slot is given back."""
 
 
 def limit_key(provider: str, base_url: str | None = None) -> str:
@@ -117,10 +199,16 @@ class _Slots:
         self.key = key
         self.in_flight = 0
         self.waiters: deque[asyncio.Future[None]] = deque()
+        self.aimd = Aimd(concurrency(key))
+
+    @property
+    def limit(self) -> int:
+        self.aimd.set_ceiling(concurrency(self.key))
+        return self.aimd.limit
 
     async def acquire(self) -> None:
         loop = asyncio.get_running_loop()
-        while self.in_flight >= concurrency(self.key):
+        while self.in_flight >= self.limit:
             waiter: asyncio.Future[None] = loop.create_future()
             self.waiters.append(waiter)
             try:
@@ -133,8 +221,12 @@ class _Slots:
                 raise
         self.in_flight += 1
 
-    def release(self) -> None:
+    def release(self, overloaded: bool = False, epoch: int = 0) -> None:
         self.in_flight -= 1
+        if overloaded:
+            self.aimd.overloaded(epoch)
+        else:
+            self.aimd.succeeded()
         self.wake_one()
 
     def wake_one(self) -> None:
@@ -189,9 +281,28 @@ def in_flight(provider: str, *, base_url: str | None = None) -> int:
     return slots.in_flight if slots else 0
 
 
+def effective_concurrency(provider: str, *, base_url: str | None = None) -> int:
+    """The adapted limit for `provider` (at `base_url`) on the running event loop: the limit set, or less after
+    overload answers."""
+    key = limit_key(provider, base_url)
+    slots = _slots.get(asyncio.get_running_loop(), {}).get(key)
+    return slots.limit if slots else concurrency(key)
+
+
 @asynccontextmanager
-async def concurrency_slot(key: str) -> AsyncIterator[None]:
-    """Hold one slot of the limit kept under `key` (see `limit_key`) for the duration of the block."""
+async def concurrency_slot(key: str) -> AsyncIterator[Slot]:
+    """Hold one slot of the limit kept under `key` (see `limit_key`) for the duration of the block: from the
+    shared keeper if there is one (see `share_limits`), else this process's. Set the slot's `overloaded` when the
+    request got an overload answer."""
+    shared = _shared
+    if shared is not None:
+        limit, epoch = await shared.acquire(key, concurrency(key))
+        slot = Slot(limit=limit, epoch=epoch)
+        try:
+            yield slot
+        finally:
+            await shared.release(key, slot.overloaded, slot.epoch)
+        return
     loop = asyncio.get_running_loop()
     with _registry_lock:
         table = _slots.setdefault(loop, {})
@@ -199,10 +310,11 @@ async def concurrency_slot(key: str) -> AsyncIterator[None]:
         if slots is None:
             slots = table[key] = _Slots(key)
     await slots.acquire()
+    slot = Slot(limit=slots.limit, epoch=slots.aimd.epoch)
     try:
-        yield
+        yield slot
     finally:
-        slots.release()
+        slots.release(slot.overloaded, slot.epoch)
 
 
 # --- retries --------------------------------------------------------------------------------------------
@@ -214,6 +326,8 @@ class Attempted(Generic[T]):
 
     value: T
     attempts: int
+    limit: int | None = None
+    """The effective concurrency limit when the last attempt was made."""
 
 
 async def call_with_retries(
@@ -239,9 +353,13 @@ async def call_with_retries(
     while True:
         attempt += 1
         try:
-            async with concurrency_slot(key):
-                value = await request()
-            return Attempted(value, attempt)
+            async with concurrency_slot(key) as slot:
+                try:
+                    value = await request()
+                except RetryableError as error:
+                    slot.overloaded = error.overloaded
+                    raise
+            return Attempted(value, attempt, slot.limit)
         except RetryableError as error:
             if attempt >= policy.max_attempts:
                 raise RetriesExhaustedError(model, attempt, error) from error

@@ -25,6 +25,7 @@ from proctor.runner._config import ApprovalConfig, ChooserConfig, RunConfig, Run
 from proctor.runner._loop import Runner, ScoringRun
 from proctor.runner._preflight import check_models, check_sandbox, models_of, preflight, preflight_async
 from proctor.runner._stuck import StuckEffect, StuckReport, StuckRow, stuck_report
+from proctor.runner._workers import WorkerConfig, worker_id
 
 __all__ = [
     "ACTION_HELP",
@@ -46,6 +47,7 @@ __all__ = [
     "StuckReport",
     "StuckRow",
     "UnknownChooserError",
+    "WorkerConfig",
     "check_models",
     "check_sandbox",
     "chooser",
@@ -64,4 +66,5 @@ __all__ = [
     "run_tasks_async",
     "stuck_report",
     "work",
+    "worker_id",
 ]

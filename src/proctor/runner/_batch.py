@@ -11,6 +11,8 @@ from sqlalchemy import Connection
 from proctor.agents._actions import option_fields
 from proctor.runner._config import RunConfig
 from proctor.runner._loop import Runner
+from proctor.runner._workers import WorkerConfig
+from proctor.runner._workers import work as work_leased
 from proctor.store import RunRecord, RunStatus, Store, ops
 from proctor.tasks import Task
 
@@ -142,29 +144,16 @@ def fork(store: Store, run_id: str, step: int, *, model: str | None = None, opti
     return asyncio.run(fork_async(store, run_id, step, model=model, option=option))
 
 
-async def work(store: Store, *, concurrency: int = 4, poll: float = 1.0, once: bool = False) -> int:
+async def work(
+    store: Store, *, concurrency: int = 4, poll: float = 1.0, once: bool = False, lease: float = 30.0
+) -> int:
     """Drive queued runs (new, forked, resumed or intervened in the web interface) as they appear, at most
-    `concurrency` at a time; with `once`, stop when none is left. Returns how many runs were driven."""
-    limit = asyncio.Semaphore(at_least_one("concurrency", concurrency))
+    `concurrency` at a time, under leases (see `proctor.runner.WorkerConfig`), taking over the runs of workers
+    that died; with `once`, stop when none is left. Returns how many runs were driven."""
+    at_least_one("concurrency", concurrency)
     if poll <= 0:
         raise SettingError(f"poll must be more than 0 seconds, got {poll}")
-    driven = 0
-    busy: set[str] = set()
-    async with Runner(store) as runner, asyncio.TaskGroup() as group:
-
-        async def one(run_id: str) -> None:
-            nonlocal driven
-            async with limit:
-                await runner.drive(run_id)
-            busy.discard(run_id)
-            driven += 1
-
-        while True:
-            queued = await asyncio.to_thread(store.runs, status=RunStatus.QUEUED.value, top_level=True, limit=1000)
-            fresh = [r.id for r in reversed(queued) if r.id not in busy]
-            for run_id in fresh:
-                busy.add(run_id)
-                group.create_task(one(run_id))
-            if once and not fresh and not busy:
-                return driven
-            await asyncio.sleep(poll if not fresh else 0)
+    if lease <= 0:
+        raise SettingError(f"lease must be more than 0 seconds, got {lease}")
+    config = WorkerConfig(concurrency=concurrency, poll=poll, once=once, lease=lease)
+    return await work_leased(store, config)

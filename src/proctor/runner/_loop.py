@@ -7,9 +7,10 @@ its choice and its observation are each stored as soon as they exist, and a resu
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from proctor.runner._execute import SANDBOX_ACTIONS, run_action
 from proctor.runner._fork import replay
 from proctor.runner._transactions import WITHOUT_EFFECTS, Progress, claim_run, complete_step, create_run, end_run
 from proctor.sandbox import Sandbox, SandboxError, clean_leftovers, get_sandbox
+from proctor.sandbox._disk import image_of
 from proctor.store import ObservationRecord, OptionRecord, RunRecord, RunStatus, StepRecord, Store, Writer, ops
 from proctor.tasks import IntermediateScore, Task, TaskError, load_tasks_async
 
@@ -111,6 +113,7 @@ class _Run:
             usage |= generation.usage.model_dump() | {
                 "latency": generation.latency,
                 "attempts": generation.attempts,
+                "concurrency_limit": generation.concurrency_limit,
             }
             self.tokens += generation.usage.input_tokens + generation.usage.output_tokens
             self.cost += generation.usage.cost or 0.0
@@ -204,14 +207,25 @@ class Runner:
             record = await runner.drive(run_id)
     """
 
-    def __init__(self, store: Store, *, workspaces: Path | None = None, tasks: dict[str, Task] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        workspaces: Path | None = None,
+        tasks: dict[str, Task] | None = None,
+        configs: Sequence[RunConfig] = (),
+    ) -> None:
         self.store = store
+        # Configs as given, secrets included: a stored run made with one of them (its secrets redacted) uses it.
+        self._given = {_config_key(c.model_dump(mode="json")): c for c in configs}
         self.writer = Writer(store)
         self.workspaces = workspaces or default_workspaces()
         self.tasks: dict[str, Task] = dict(tasks or {})
         self._models: dict[str, Model] = {}
         # Runs this runner created and has not driven yet: nothing stored to read, and their config is at hand.
         self._fresh: dict[str, tuple[RunConfig, RunRecord]] = {}
+        self.lost: set[str] = set()
+        """Runs whose lease another worker took over: cancelled, they store nothing more."""
 
     async def __aenter__(self) -> Runner:
         await asyncio.to_thread(clean_leftovers)
@@ -250,7 +264,13 @@ class Runner:
         """Set the task up in a run's sandbox, once (delegated runs share their parent's workspace); a fork then
         replays its copied steps' commands so its workspace is where the original's was."""
         record = progress.record
-        if config.subtask is not None or progress.set_up:
+        if config.subtask is not None:
+            return
+        # A run taken over on another machine whose workspace is not there (not on shared storage) has it rebuilt:
+        # the task set up again and the completed steps' commands replayed, as for a fork.
+        workspace = sandbox.workspace
+        moved = progress.set_up and not (workspace.exists() or image_of(workspace).exists())
+        if progress.set_up and not moved:
             return
         wants_internet = "full_internet" in task.info.permissions
         if wants_internet and not config.allow_internet:
@@ -258,8 +278,10 @@ class Runner:
             await self.writer.write(ops.add_event, record.id, "permission_refused", {"permission": "full_internet"})
         await task.setup(sandbox)
         detail: dict[str, Any] = {"network": wants_internet and config.allow_internet}
-        if record.forked_from_run_id is not None:
+        if record.forked_from_run_id is not None or moved:
             detail["replayed"] = await replay(self.store, sandbox, progress.steps)
+        if moved:
+            detail["rebuilt"] = str(sandbox.workspace)
         await self.writer.write(ops.add_event, record.id, "setup", detail)
 
     async def create(self, task: Task, config: RunConfig, **links: Any) -> str:
@@ -283,24 +305,31 @@ class Runner:
         self._fresh[run_id] = config, RunRecord.model_construct(id=run_id, status=RunStatus.QUEUED, **run)
         return run_id
 
-    async def drive(self, run_id: str, *, claim: tuple[RunStatus, ...] = (RunStatus.QUEUED,)) -> RunRecord:
+    async def drive(
+        self, run_id: str, *, claim: tuple[RunStatus, ...] = (RunStatus.QUEUED,), owner: str | None = None
+    ) -> RunRecord:
         """Take steps until the run ends, pauses, stops at a limit, or fails; returns the stored run.
 
-        The run is first claimed: taken only if its status is one of `claim` (by default a queued run), so two
-        runners never drive one run. A run someone else holds is returned as it is."""
+        The run is first claimed: taken only if its status is one of `claim` (by default a queued run), and with
+        `owner` only if that worker holds its lease (`proctor.store.leases`), so two runners never drive one run.
+        A run someone else holds is returned as it is. A run whose lease was lost (`lost`) and is cancelled
+        stores nothing more: its new worker has it."""
         try:
-            return await self._claim_and_drive(run_id, claim)
+            return await self._claim_and_drive(run_id, claim, owner)
         finally:
             self._fresh.pop(run_id, None)  # driven once, a run has stored state to read
 
     def config_of(self, record: RunRecord) -> RunConfig:
         """A run's config: the object it was created with here, else validated from the store."""
         fresh = self._fresh.get(record.id)
-        return fresh[0] if fresh is not None else RunConfig.model_validate(record.config)
+        if fresh is not None:
+            return fresh[0]
+        given = self._given.get(_config_key(record.config)) if self._given else None
+        return given if given is not None else RunConfig.model_validate(record.config)
 
-    async def _claim_and_drive(self, run_id: str, claim: tuple[RunStatus, ...]) -> RunRecord:
+    async def _claim_and_drive(self, run_id: str, claim: tuple[RunStatus, ...], owner: str | None) -> RunRecord:
         fresh = self._fresh[run_id][1] if run_id in self._fresh else None
-        progress = await self.writer.write(claim_run, self.store, run_id, claim, fresh=fresh)
+        progress = await self.writer.write(claim_run, self.store, run_id, claim, fresh=fresh, owner=owner)
         if progress is None:
             return await asyncio.to_thread(self.store.run, run_id)
         record = progress.record
@@ -310,7 +339,8 @@ class Runner:
         try:
             final = await self._drive(progress)
         except asyncio.CancelledError:
-            await self.writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
+            if run_id not in self.lost:  # a run another worker took over is theirs to write
+                await self.writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
             raise
         except Exception as error:  # an unexpected fault ends this run, recorded, never its neighbours in a batch
             logger.exception("run %s failed", run_id)
@@ -648,6 +678,10 @@ class Runner:
         await run.record_usage(generation, run.model.name, "summary", None, step_id)
         await run.write(ops.finish_step, run.id, step_id, {"kind": "restart", "output": summary}, run.active)
         return await asyncio.to_thread(self.store.step, step_id)
+
+
+def _config_key(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True)
 
 
 def _instructions(task: Task, config: RunConfig) -> str:

@@ -24,11 +24,18 @@ class Progress:
 
 
 def claim_run(
-    conn: Connection, store: Store, run_id: str, statuses: tuple[RunStatus, ...], *, fresh: RunRecord | None = None
+    conn: Connection,
+    store: Store,
+    run_id: str,
+    statuses: tuple[RunStatus, ...],
+    *,
+    fresh: RunRecord | None = None,
+    owner: str | None = None,
 ) -> Progress | None:
-    """Claim a run (see `ops.claim`) and read where it stands, in the same transaction: one trip to the writer.
-    A `fresh` run (just created by this runner, given as created) has nothing stored to read."""
-    if not ops.claim(conn, run_id, statuses):
+    """Claim a run (see `ops.claim`; with `owner`, only under that worker's lease) and read where it stands, in the
+    same transaction: one trip to the writer. A `fresh` run (just created by this runner, given as created) has
+    nothing stored to read."""
+    if not ops.claim(conn, run_id, statuses, owner):
         return None
     if fresh is not None:
         record = fresh.model_copy(update={"status": RunStatus.RUNNING})

@@ -1,5 +1,6 @@
 """The store: tasks, runs and their trees in SQLite (default) or PostgreSQL."""
 
+from proctor.store import _leases as leases
 from proctor.store import _ops as ops
 from proctor.store import _studies as studies
 from proctor.store import _users as users
@@ -39,6 +40,7 @@ __all__ = [
     "UserRecord",
     "Writer",
     "default_url",
+    "leases",
     "ops",
     "studies",
     "users",

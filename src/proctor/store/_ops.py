@@ -344,11 +344,22 @@ def _claim_statement(statuses: tuple[RunStatus, ...]) -> Update:
     return update(s.runs).where(s.runs.c.id == bindparam("_by_id"), wanted)
 
 
-def claim(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...]) -> bool:
+@functools.cache
+def _leased_claim_statement(statuses: tuple[RunStatus, ...]) -> Update:
+    return _claim_statement(statuses).where(s.runs.c.lease_owner == bindparam("_owner"))
+
+
+def claim(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...], owner: str | None = None) -> bool:
     """Atomically take a run in one of `statuses` for driving (status `running`); False if it is not in one of
-    them (someone else has it, or it is finished)."""
+    them (someone else has it, or it is finished). With `owner`, only if that worker holds the run's lease (see
+    `proctor.store.leases`); without, any lease on the run is dropped (its worker stops driving it)."""
     values = {"status": RunStatus.RUNNING.value, "error": None, "finished_at": None, "_by_id": run_id}
-    if conn.execute(_claim_statement(statuses), values).rowcount != 1:
+    statement = _claim_statement(statuses)
+    if owner is not None:
+        statement, values = _leased_claim_statement(statuses), values | {"_owner": owner}
+    else:  # driven without a lease (`proctor run`, `resume`): a worker that had leased it loses it, and stops
+        values |= {"lease_owner": None, "lease_expires": None}
+    if conn.execute(statement, values).rowcount != 1:
         return False
     add_event(conn, run_id, "status", {"status": RunStatus.RUNNING.value, "error": None})
     return True

@@ -76,6 +76,12 @@ class RunRecord(BaseModel):
     """When the run was created."""
     finished_at: datetime | None = None
     """When it reached a final status."""
+    lease_owner: str | None = None
+    """The worker holding the run's lease, if a worker drives it under one."""
+    lease_expires: datetime | None = None
+    """When that lease lapses unless renewed."""
+    batch: str | None = None
+    """The Ray executor's batch the run was created in."""
 
 
 class ExperimentRuns(BaseModel):

@@ -1,0 +1,385 @@
+"""The Ray executor: a batch's runs stored first, then driven by Ray actors spread over a cluster.
+
+Each actor is a worker (see `proctor.runner._workers`): an asyncio runner that leases many runs from the shared
+store and drives them, renewing its leases as it goes. An actor that dies (killed, or its node lost) is restarted
+by Ray, elsewhere if need be, under a new worker id; the runs it held are taken over once their leases lapse and
+go on from their last committed step. Model concurrency limits are kept cluster-wide by one named keeper actor,
+adapting to overload answers (AIMD, see `proctor.models.Aimd`).
+
+Ray is an optional extra (`pip install 'proctor[ray]'`), imported only when this executor is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, func, select
+
+from proctor.models import Aimd
+from proctor.runner._config import RunConfig, default_workspaces
+from proctor.runner._loop import Runner
+from proctor.runner._workers import OPEN, WorkerConfig, work, worker_id
+from proctor.store import RunRecord, RunStatus, Store, ops
+from proctor.store import _schema as schema
+from proctor.tasks import Task
+
+NAMESPACE = "proctor"
+"""The Ray namespace of proctor's actors."""
+KEEPER = "proctor-limits"
+"""The name of the actor keeping model concurrency limits for the whole cluster."""
+
+
+class RayError(Exception):
+    """The Ray executor cannot run: Ray is missing, the cluster cannot be reached, or the store cannot be shared."""
+
+
+class RayConfig(BaseModel):
+    """Where and how the Ray executor runs a batch."""
+
+    address: str | None = None
+    """The cluster: `auto` (the one this machine joined), `ray://HOST:PORT` (a remote head), or None to start a
+    Ray instance on this machine for the batch."""
+    actors: int | None = Field(default=None, ge=1)
+    """Runner actors (None: one per `cpus` CPUs in the cluster, no more than the runs need)."""
+    concurrency: int = Field(default=16, ge=1)
+    """Runs each actor drives at once."""
+    cpus: float = Field(default=1.0, gt=0)
+    """CPUs reserved per actor: its sandboxed commands run on them."""
+    memory: int = Field(default=512 * 2**20, ge=0)
+    """Bytes of memory reserved per actor (0: none reserved)."""
+    lease: float = Field(default=30.0, gt=0)
+    """Seconds a run's lease lasts unrenewed: a dead actor's runs are taken over this long after it died."""
+    max_restarts: int = Field(default=3, ge=0)
+    """Times Ray restarts a dead actor (each restart goes on with the batch)."""
+
+
+def _ray() -> ModuleType:
+    try:
+        import ray
+    except ImportError:
+        raise RayError("the Ray executor needs Ray: pip install 'proctor[ray]'") from None
+    module: ModuleType = ray
+    return module
+
+
+def connect(address: str | None, store: Store) -> int:
+    """Join the Ray cluster at `address` (None: start one on this machine), unless already joined; returns how
+    many machines it spans.
+
+    Raises:
+        RayError: the cluster spans several machines and the store is SQLite (a file on one of them).
+    """
+    ray = _ray()
+    if not ray.is_initialized():
+        # Ray installs its own SIGTERM handler (exit at once): keep the command's, which stops a batch as Ctrl-C does.
+        handler = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+        try:
+            if address is None:
+                ray.init(namespace=NAMESPACE, include_dashboard=False, logging_level="warning")
+            else:
+                ray.init(address=address, namespace=NAMESPACE, logging_level="warning")
+        except (ConnectionError, ValueError, RuntimeError) as error:
+            raise RayError(f"cannot reach the Ray cluster at {address}: {str(error).splitlines()[0]}") from None
+        finally:
+            if handler is not None:
+                signal.signal(signal.SIGTERM, handler)
+    machines = len({node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]})
+    if machines > 1 and store.engine.dialect.name == "sqlite":
+        raise RayError(
+            f"the Ray cluster spans {machines} machines, and SQLite is a file on one of them: "
+            "give a PostgreSQL store every machine reaches (--db postgresql://…)"
+        )
+    return machines
+
+
+# --- the cluster-wide limits ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Limit:
+    aimd: Aimd
+    in_flight: int = 0
+    peak: int = 0
+    cuts: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class LimitKeeper:
+    """A Ray actor (async, named `KEEPER`) keeping each provider's concurrency limit for every worker at once:
+    a worker asks it for a slot before each request and gives the slot back after, saying whether the server
+    answered that it was overloaded."""
+
+    def __init__(self) -> None:
+        self.limits: dict[str, _Limit] = {}
+
+    async def acquire(self, key: str, ceiling: int) -> tuple[int, int]:
+        limit = self.limits.get(key)
+        if limit is None:
+            limit = self.limits[key] = _Limit(Aimd(ceiling))
+        limit.aimd.set_ceiling(ceiling)
+        while limit.in_flight >= limit.aimd.limit:
+            limit.wake.clear()
+            await limit.wake.wait()
+        limit.in_flight += 1
+        limit.peak = max(limit.peak, limit.in_flight)
+        return limit.aimd.limit, limit.aimd.epoch
+
+    async def release(self, key: str, overloaded: bool, epoch: int) -> None:
+        limit = self.limits[key]
+        limit.in_flight -= 1
+        if overloaded:
+            limit.cuts += limit.aimd.overloaded(epoch)
+        else:
+            limit.aimd.succeeded()
+        limit.wake.set()
+
+    async def report(self) -> dict[str, dict[str, float]]:
+        """Each limit's key to its effective limit, ceiling, requests in flight, peak in flight and cuts."""
+        return {
+            key: {
+                "limit": limit.aimd.limit,
+                "ceiling": limit.aimd.ceiling,
+                "in_flight": limit.in_flight,
+                "peak": limit.peak,
+                "cuts": limit.cuts,
+            }
+            for key, limit in self.limits.items()
+        }
+
+
+class _KeptLimits:
+    """`SharedLimits` taken from the keeper actor."""
+
+    def __init__(self, keeper: Any) -> None:
+        self.keeper = keeper
+
+    async def acquire(self, key: str, ceiling: int) -> tuple[int, int]:
+        ref = self.keeper.acquire.remote(key, ceiling)
+        try:
+            granted: tuple[int, int] = await ref
+        except asyncio.CancelledError:  # the slot may still be granted: give it back when it is
+            asyncio.get_running_loop().create_task(self._give_back(ref, key))
+            raise
+        return granted
+
+    async def _give_back(self, ref: Any, key: str) -> None:
+        try:
+            _, epoch = await ref
+        except Exception:
+            return
+        self.keeper.release.remote(key, False, epoch)
+
+    async def release(self, key: str, overloaded: bool, epoch: int) -> None:
+        self.keeper.release.remote(key, overloaded, epoch)  # not awaited: the request need not wait for it
+
+
+# --- the runner actors ---------------------------------------------------------------------------------
+
+
+class RunnerActor:
+    """A Ray actor (async) driving a batch's runs as one worker: its id is new at each (re)start."""
+
+    def __init__(self, store_url: str, workspaces: str) -> None:
+        self.store = Store(store_url)  # opened while the batch's runs are being created
+        self.workspaces = Path(workspaces)
+        self.worker = worker_id()
+
+    def worker_id(self) -> str:
+        return self.worker
+
+    async def work(
+        self, batch: str, config: dict[str, Any], keeper: Any, run_config: RunConfig, tasks: list[Task]
+    ) -> int:
+        """Drive the batch's runs until none is open, with model limits from `keeper` (a `LimitKeeper`);
+        `run_config` is the batch's config with its secrets (stored configs hold none), `tasks` its tasks, as
+        loaded (a task taken over from elsewhere is loaded from its folder). Returns how many runs this actor
+        drove."""
+        from proctor.models import share_limits
+
+        share_limits(_KeptLimits(keeper))
+        worker = WorkerConfig.model_validate(config)
+        loaded = {task.info.id: task for task in tasks}
+        return await work(
+            self.store,
+            worker,
+            batch=batch,
+            worker=self.worker,
+            workspaces=self.workspaces,
+            configs=[run_config],
+            tasks=loaded,
+        )
+
+
+@functools.cache
+def _remote(cls: type) -> Any:
+    return _ray().remote(cls)
+
+
+# --- a batch ---------------------------------------------------------------------------------------------
+
+
+class BatchProgress(BaseModel):
+    """How far a batch has got, over the whole cluster."""
+
+    total: int
+    """Runs in the batch."""
+    done: int
+    """Runs ended well: done, or scored by a person later."""
+    failed: int
+    """Runs ended otherwise: failed, killed, over a limit."""
+    running: int
+    """Runs being driven (or waiting for a person)."""
+    queued: int
+    """Runs no worker has started."""
+    elapsed: float
+    """Seconds since the batch started."""
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds until the batch ends at its pace so far; None before any run ended."""
+        ended = self.done + self.failed
+        if ended == 0:
+            return None
+        return self.elapsed / ended * (self.total - ended)
+
+    def line(self) -> str:
+        """One line: done, failed, running, queued and the ETA."""
+        eta = "?" if self.eta is None else f"{self.eta:.0f}s"
+        return (
+            f"done {self.done} · failed {self.failed} · running {self.running} · queued {self.queued} "
+            f"of {self.total} · {self.elapsed:.0f}s · ETA {eta}"
+        )
+
+
+DONE = {RunStatus.DONE.value, RunStatus.NEEDS_MANUAL_SCORE.value}
+ENDED = {RunStatus.FAILED.value, RunStatus.KILLED.value, RunStatus.OVER_LIMIT.value, RunStatus.PAUSED.value}
+
+
+def batch_progress(store: Store, batch: str, started: float) -> BatchProgress:
+    """Count a batch's runs (`runs.batch`) by where they are (`started`: the batch's `time.monotonic()` at its
+    start): one query, grouped by status."""
+    query = (
+        select(schema.runs.c.status, func.count()).where(schema.runs.c.batch == batch).group_by(schema.runs.c.status)
+    )
+    with store.engine.connect() as conn:
+        counts: dict[str, int] = {status: count for status, count in conn.execute(query)}
+    total = sum(counts.values())
+    done = sum(n for s, n in counts.items() if s in DONE)
+    failed = sum(n for s, n in counts.items() if s in ENDED)
+    queued = counts.get(RunStatus.QUEUED.value, 0)
+    running = total - done - failed - queued
+    return BatchProgress(
+        total=total,
+        done=done,
+        failed=failed,
+        running=running,
+        queued=queued,
+        elapsed=time.monotonic() - started,
+    )
+
+
+async def run_on_ray(
+    tasks: Sequence[Task],
+    config: RunConfig,
+    store: Store,
+    ray_config: RayConfig | None = None,
+    *,
+    on_progress: Callable[[BatchProgress], None] | None = None,
+) -> list[RunRecord]:
+    """Run every task once with `config` on Ray: the runs are stored queued, then driven by runner actors placed
+    by CPU and memory over the cluster; returns the stored runs in task order. `on_progress` is called about
+    every second with the batch's progress.
+
+    Example:
+        records = await run_on_ray(load_tasks("examples"), RunConfig(), Store(url), RayConfig(address="auto"))
+
+    Raises:
+        RayError: Ray is missing or unreachable, the store cannot be shared, or the actors died past their
+            restarts with runs left open.
+    """
+    ray_config = ray_config or RayConfig()
+    started = time.monotonic()
+    connect(ray_config.address, store)  # in this thread: Ray sets signal handlers, only the main thread may
+    ray = _ray()
+    workspaces = default_workspaces()
+    batch = uuid.uuid4().hex[:12]
+    if not tasks:
+        return []
+    keeper_options: dict[str, Any] = {"name": KEEPER, "namespace": NAMESPACE, "get_if_exists": True}
+    keeper = _remote(LimitKeeper).options(num_cpus=0, max_restarts=-1, **keeper_options).remote()
+    actors = ray_config.actors or _actors_for(ray, ray_config, len(tasks))
+    options = {
+        "num_cpus": ray_config.cpus,
+        "memory": ray_config.memory or None,
+        "max_restarts": ray_config.max_restarts,
+        "max_task_retries": ray_config.max_restarts,
+        "scheduling_strategy": "SPREAD",
+        "namespace": NAMESPACE,
+    }
+    worker = WorkerConfig(concurrency=ray_config.concurrency, lease=ray_config.lease, poll=0.5)
+    # The actors start (a process each, importing proctor) while the runs are being created.
+    handles = [
+        _remote(RunnerActor).options(name=f"proctor-runner-{batch}-{n}", **options).remote(store.url, str(workspaces))
+        for n in range(actors)
+    ]
+    async with Runner(store, workspaces=workspaces) as runner:
+        run_ids = await asyncio.gather(*(runner.create(task, config, batch=batch) for task in tasks))
+    loaded = ray.put(list(tasks))  # sent to the object store once, read by every actor
+    refs = [handle.work.remote(batch, worker.model_dump(), keeper, config, loaded) for handle in handles]
+    pending = list(refs)
+    try:
+        while pending:
+            _, pending = await asyncio.to_thread(ray.wait, pending, num_returns=len(pending), timeout=1.0)
+            if on_progress is not None:
+                on_progress(await asyncio.to_thread(batch_progress, store, batch, started))
+    except BaseException as error:  # Ctrl-C, SIGTERM: as the local executor, leave no run queued or running
+        for handle in handles:
+            ray.kill(handle, no_restart=True)
+        reason = "cancelled" if isinstance(error, asyncio.CancelledError | KeyboardInterrupt) else str(error)
+        await asyncio.to_thread(store.write, _end_open, batch, f"the batch stopped: {reason}")
+        raise
+    errors = []
+    for ref in refs:
+        try:
+            await asyncio.to_thread(ray.get, ref)
+        except ray.exceptions.RayError as error:  # an actor died past its restarts
+            errors.append(str(error).strip().splitlines()[-1])
+    for handle in handles:
+        ray.kill(handle)
+    progress = await asyncio.to_thread(batch_progress, store, batch, started)
+    if progress.queued or progress.running:
+        detail = f": {errors[0]}" if errors else ""
+        raise RayError(f"the runner actors stopped with {progress.queued + progress.running} runs open{detail}")
+    stored = await asyncio.to_thread(_runs_of, store, batch)
+    return [stored[run_id] for run_id in run_ids]
+
+
+def _end_open(conn: Connection, batch: str, reason: str) -> None:
+    """Store a stopped batch's open runs (queued, or driven by its actors, now killed) as killed."""
+    query = select(schema.runs.c.id).where(schema.runs.c.batch == batch)
+    for run_id in conn.execute(query).scalars():
+        ops.end_if(conn, run_id, OPEN, RunStatus.KILLED, reason)
+
+
+def _runs_of(store: Store, batch: str) -> dict[str, RunRecord]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(schema.runs).where(schema.runs.c.batch == batch))
+        return {row.id: RunRecord.model_validate(row._asdict()) for row in rows}
+
+
+def _actors_for(ray: ModuleType, config: RayConfig, runs: int) -> int:
+    """One actor per `config.cpus` CPUs in the cluster, no more than the runs fill at `config.concurrency` each."""
+    cpus = float(ray.cluster_resources().get("CPU", 1.0))
+    return max(1, min(int(cpus // config.cpus), math.ceil(runs / config.concurrency)))
