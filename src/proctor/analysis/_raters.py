@@ -296,6 +296,7 @@ def _ratings(store: Store, f: RaterFilters) -> list[_Rating]:
         .join(s.steps, s.steps.c.id == s.options.c.step_id)
         .join(s.runs, s.runs.c.id == s.steps.c.run_id)
         .outerjoin(s.choices, s.choices.c.step_id == s.steps.c.id)
+        .where(s.CURRENT_RATING)
         .order_by(s.ratings.c.id)
     )
     if f.runs is not None:

@@ -1,6 +1,7 @@
 """The store: tasks, runs and their trees in SQLite (default) or PostgreSQL."""
 
 from proctor.store import _ops as ops
+from proctor.store import _preferences as preferences
 from proctor.store import _studies as studies
 from proctor.store import _users as users
 from proctor.store._records import (
@@ -40,6 +41,7 @@ __all__ = [
     "Writer",
     "default_url",
     "ops",
+    "preferences",
     "studies",
     "users",
 ]

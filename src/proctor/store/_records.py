@@ -131,6 +131,8 @@ class OptionRecord(BaseModel):
     """Why it could not be parsed."""
     source: str
     """`model:<name>` or `human:<user>`."""
+    added_by: str | None = None
+    """Who added it to the step after the step was taken (an alternative to rate and compare, never run)."""
     ratings: list[RatingRecord] = Field(default_factory=list)
     """Ratings of this option."""
 
@@ -150,6 +152,8 @@ class RatingRecord(BaseModel):
     """`logprobs`, `sampling` or `human`."""
     comment: str | None = None
     """The rater's comment."""
+    created_at: datetime | None = None
+    """When it was made (the current rating of a rater replaced their earlier ones)."""
 
 
 class ObservationRecord(BaseModel):

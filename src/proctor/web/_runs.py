@@ -105,8 +105,11 @@ def run_data(request: Request, session: SessionRecord, run_id: str, at: int | No
     staff = session.user.role is not Role.RATER
     running = (RunStatus.RUNNING, RunStatus.WAITING_HUMAN, RunStatus.WAITING_APPROVAL, RunStatus.WAITING_ANSWER)
     notes = [e["detail"] | {"at": e["created_at"]} for e in store.events(run.id, "note")]
+    from proctor.web._control import controls  # it reads runs through visible_run, defined here
+
     return {
         "run": run,
+        "control": controls(run, session),
         "task": {"id": task["id"], "instructions": task["instructions"]},
         "map": cells,
         "steps": steps,

@@ -24,6 +24,7 @@ from proctor.store._users import SessionRecord
 from proctor.web import _queries as q
 from proctor.web._app import WebError, respond, wants_json
 from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
+from proctor.web._forms import Note, WorkRequest, parse
 from proctor.web._runs import visible_run
 
 router = APIRouter()
@@ -168,8 +169,9 @@ def _clock(request: Request, session: SessionRecord, run_id: str, data: dict[str
 def _act(request: Request, session: SessionRecord, run_id: str, data: dict[str, Any]) -> Response:
     run = human_run(request, session, run_id)
     _live(run)
-    kind = str(data.get("action") or "")
-    value = str(data.get({"bash": "command", "read": "path", "submit": "answer"}.get(kind, "value")) or "")
+    form = parse(WorkRequest, data)
+    kind = form.action
+    value = {"bash": form.command, "read": form.path, "submit": form.answer}.get(kind) or ""
     try:
         detail = request_detail(kind, value, session.user.name)
     except RequestError as error:
@@ -189,7 +191,7 @@ def _act(request: Request, session: SessionRecord, run_id: str, data: dict[str, 
 
 def _note(request: Request, session: SessionRecord, run_id: str, data: dict[str, Any]) -> Response:
     run = human_run(request, session, run_id)
-    text = str(data.get("text") or "").strip()
+    text = (parse(Note, data).text or "").strip()
     if not text or len(text) > NOTE_CHARS:
         raise WebError(422, f"write a note of 1 to {NOTE_CHARS} characters")
     note = {"by": session.user.name, "text": text, "step": run.steps_done}
