@@ -2,8 +2,8 @@
 each rater against the leave-one-out consensus), whether a rater's ratings predict how runs end, and, for human
 judging studies, how often people and model judges pick the same answer.
 
-**Option ratings** are grouped by scale (`1-5`, `1-7`, …): ratings on different scales are not compared. A rater who
-rated an option several times counts with the latest rating. On a `LOW-HIGH` scale, nominal and ordinal α and κ
+**Option ratings** are grouped by scale (`1-5`, `1-7`, …): ratings on different scales are not compared. Each rater
+counts with their current rating of an option (the ones it replaced are history). On a `LOW-HIGH` scale, nominal and ordinal α and κ
 compare the scale's points: a value between points (a model's expected rating from log-probabilities, e.g. 3.6)
 is rounded to the nearest point; interval α, the consensus and the correlations use the values as given.
 
