@@ -125,3 +125,31 @@ def test_kill_queue_again_and_score_by_hand(store: Store) -> None:
     assert (record.status, record.score) == (RunStatus.DONE, 0.75)
     (event,) = store.events(manual, "manual_score")
     assert event["detail"] == {"by": "rob", "score": 0.75, "comment": "half right"} and event["created_at"]
+
+
+def test_the_migration_keeps_each_raters_latest_rating_current(store: Store) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from proctor.store._migrate import alembic_config
+
+    run_id = rated_run(store, [[{}, {}]])
+    first, second = option_ids(store, run_id)
+    config = alembic_config(store.engine)
+    command.downgrade(config, "0007")  # ratings as they were: several of one rater and option
+    with store.engine.begin() as conn:
+        for option, rater, value in ((first, "human:ada", 2), (first, "human:ada", 4), (first, "human:bob", 3)):
+            conn.execute(
+                text(
+                    "INSERT INTO ratings (option_id, rater, value, scale, method, created_at) "
+                    "VALUES (:o, :r, :v, '1-5', 'human', CURRENT_TIMESTAMP)"
+                ),
+                {"o": option, "r": rater, "v": value},
+            )
+    command.upgrade(config, "head")
+    shown = store.steps(run_id)[0].options
+    assert sorted((r.rater, r.value) for r in shown[0].ratings) == [("human:ada", 4.0), ("human:bob", 3.0)]
+    assert shown[1].ratings == [] and shown[0].added_by is None
+    with store.engine.connect() as conn:
+        assert [h["value"] for h in preferences.rating_history(conn, first, "human:ada")] == [2.0, 4.0]
+    store.write(ops.add_rating, second, HUMAN | {"value": 1.0})  # the unique index lets a current one be added

@@ -308,3 +308,17 @@ def test_favicon_and_counts(login: Login, web_store: Store, finished_run: str) -
         "1,200 replies",
     ]
     assert (number(1234), number(2.5), number(None)) == ("1,234", "2.50", "—")
+
+
+def test_counts_have_separators_and_plurals_across_pages(login: Login, web_store: Store, finished_run: str) -> None:
+    rob, csrf = login("rob")
+    step = web_store.steps(finished_run)[0]
+    post(rob, csrf, f"/api/steps/{step.id}/tag", {"name": "planning"})
+    tags = rob.get("/tags?name=planning").text
+    assert "1 tagged step<" in tags and "1 tagged steps" not in tags
+    web_store.write(ops.update_run, finished_run, cost=1234.5)
+    assert "$1,234.5000" in rob.get("/runs").text
+    study = create_study(web_store, make_experiment(web_store, 1), "debate", ["rae"], seed=0)
+    page = rob.get(f"/studies/{study.id}").text
+    progress = page.split('<dd class="progress">')[1].split("</dd>")[0]
+    assert re.fullmatch(r"0 / \d+", progress) and "1 people" not in page, progress

@@ -3,9 +3,10 @@ each rater against the leave-one-out consensus), whether a rater's ratings predi
 judging studies, how often people and model judges pick the same answer.
 
 **Option ratings** are grouped by scale (`1-5`, `1-7`, …): ratings on different scales are not compared. Each rater
-counts with their current rating of an option (the ones it replaced are history). On a `LOW-HIGH` scale, nominal and ordinal α and κ
-compare the scale's points: a value between points (a model's expected rating from log-probabilities, e.g. 3.6)
-is rounded to the nearest point; interval α, the consensus and the correlations use the values as given.
+counts with their current rating of an option (the ones it replaced are history). On a `LOW-HIGH` scale, nominal
+and ordinal α and κ compare the scale's points: a value between points (a model's expected rating from
+log-probabilities, e.g. 3.6) is rounded to the nearest point; interval α, the consensus and the correlations use
+the values as given.
 
 **Outcomes** are known for chosen options of runs with a score (or stopped over a limit: a failure, score 0);
 a run succeeded when its score is at least 1. A rater's options in one run share the run's outcome, so those

@@ -119,7 +119,7 @@ def _templates() -> Environment:
     env.filters["markdown"] = markdown
     env.filters["call_arguments"] = call_arguments
     env.filters["duration"] = duration
-    env.filters["money"] = lambda v: f"${v:.4f}" if v else "—"
+    env.filters["money"] = lambda v: f"${v:,.4f}" if v else "—"
     env.filters["score"] = lambda v: "—" if v is None else f"{v:.2f}"
     env.filters["dict_merge"] = lambda a, b: {**a, **b}
     env.filters["when"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else ""
