@@ -153,3 +153,16 @@ def test_the_migration_keeps_each_raters_latest_rating_current(store: Store) -> 
     with store.engine.connect() as conn:
         assert [h["value"] for h in preferences.rating_history(conn, first, "human:ada")] == [2.0, 4.0]
     store.write(ops.add_rating, second, HUMAN | {"value": 1.0})  # the unique index lets a current one be added
+
+
+def test_proctor_kill(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    waiting = rated_run(store, [[{}]], status=RunStatus.WAITING_HUMAN, score=None)
+    done = rated_run(store, [[{}]])
+    for run_id, code in ((waiting, 0), (waiting, 2), (done, 2)):  # 2: a usage error
+        with pytest.raises(SystemExit) as stopped:
+            main(["kill", run_id, "--user", "ada", "--db", store.url])
+        said = capsys.readouterr()
+        assert (stopped.value.code or 0) == code, said
+        assert ("nothing to kill" in said.err) == bool(code)
+    assert store.run(waiting).status is RunStatus.KILLED and store.run(done).status is RunStatus.DONE
+    assert [e["detail"] for e in store.events(waiting, "kill_requested")] == [{"by": "ada"}]

@@ -322,3 +322,15 @@ def test_counts_have_separators_and_plurals_across_pages(login: Login, web_store
     page = rob.get(f"/studies/{study.id}").text
     progress = page.split('<dd class="progress">')[1].split("</dd>")[0]
     assert re.fullmatch(r"0 / \d+", progress) and "1 people" not in page, progress
+
+
+def test_whole_numbers_are_whole_in_every_api(login: Login, web_store: Store) -> None:
+    rob, csrf = login("rob")
+    experiment = make_experiment(web_store, 1)
+    body = {"experiment": experiment, "protocol": "debate", "users": ["rae"]}
+    for seed in (1.5, True):
+        answer = post(rob, csrf, "/api/studies", body | {"seed": seed})
+        assert answer.status_code == 422 and answer.json()["error"].startswith("seed must be a whole number")
+    form = rob.post("/studies", data={"csrf": csrf, **body, "users": "rae", "seed": "1.5"})
+    assert form.status_code == 422
+    assert post(rob, csrf, "/api/studies", body | {"seed": 2.0}).status_code == 200

@@ -89,6 +89,8 @@ def form_integer(data: dict[str, Any], key: str) -> int | None:
     value = data.get(key)
     if value is None or value == "":
         return None
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise WebError(422, f"{key} must be a whole number, not {value!r}")  # int() would cut 3.5 to 3
     try:
         return int(value)
     except (TypeError, ValueError) as error:
