@@ -32,21 +32,22 @@ Typed = Annotated[str, BeforeValidator(unix_newlines)]
 """Typed text, with LF line endings."""
 
 
-def _at_most(chars: int, *, strip: bool = False) -> Any:
-    """Optional text of at most `chars` characters with LF line endings; empty (or only spaces) means None."""
-    text = Annotated[str, StringConstraints(max_length=chars, strip_whitespace=strip)]
-    return Annotated[text | None, BeforeValidator(_blank_is_none)]
-
-
-Comment = _at_most(COMMENT_CHARS, strip=True)
+Comment = Annotated[
+    Annotated[str, StringConstraints(max_length=COMMENT_CHARS, strip_whitespace=True)] | None,
+    BeforeValidator(_blank_is_none),
+]
 """An optional comment: at most 2,000 characters; empty means none."""
 OptionText = Annotated[str, BeforeValidator(unix_newlines), StringConstraints(max_length=TEXT_CHARS)]
 """A person's option, e.g. `<bash>ls</bash>` (at most 100,000 characters)."""
-OptionalText = _at_most(TEXT_CHARS)
+OptionalText = Annotated[
+    Annotated[str, StringConstraints(max_length=TEXT_CHARS)] | None, BeforeValidator(_blank_is_none)
+]
 """Optional typed text (at most 100,000 characters); empty means none."""
-Answer = _at_most(ANSWER_CHARS)
+Answer = Annotated[Annotated[str, StringConstraints(max_length=ANSWER_CHARS)] | None, BeforeValidator(_blank_is_none)]
 """An answer, reason, note or command (at most 10,000 characters); empty means none."""
-ModelName = _at_most(200, strip=True)
+ModelName = Annotated[
+    Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] | None, BeforeValidator(_blank_is_none)
+]
 """A model, `provider/model`."""
 
 
