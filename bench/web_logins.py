@@ -62,7 +62,7 @@ def measure(store: Store, workers: int, burst: int, rounds: int) -> tuple[float,
                     with httpx.Client(base_url=base, timeout=120) as client:
                         return client.post("/api/login", json={"name": "rob", "password": "wrong"}).status_code
 
-                def attack() -> None:
+                def attack(done: threading.Event = done) -> None:
                     started = time.perf_counter()
                     with ThreadPoolExecutor(burst) as pool:
                         codes = list(pool.map(wrong, range(burst)))
