@@ -334,3 +334,24 @@ def test_whole_numbers_are_whole_in_every_api(login: Login, web_store: Store) ->
     form = rob.post("/studies", data={"csrf": csrf, **body, "users": "rae", "seed": "1.5"})
     assert form.status_code == 422
     assert post(rob, csrf, "/api/studies", body | {"seed": 2.0}).status_code == 200
+
+
+def test_an_unexpected_failure_answers_a_generic_500(web_store: Store) -> None:
+    from fastapi.testclient import TestClient
+
+    app = create_app(web_store)
+
+    def boom() -> None:
+        raise RuntimeError(f"cannot open {web_store.url} at /srv/secret/proctor.db")
+
+    app.add_api_route("/api/boom", boom)
+    app.add_api_route("/boom", boom)
+    client = TestClient(app, raise_server_exceptions=False)
+    for path in ("/api/boom", "/boom"):
+        answer = client.get(path)
+        assert answer.status_code == 500 and "something went wrong on the server" in answer.text
+        assert "secret" not in answer.text and "sqlite" not in answer.text
+    assert client.get("/api/boom").json() == {
+        "error": "something went wrong on the server: its log says what",
+        "status": 500,
+    }

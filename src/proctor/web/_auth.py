@@ -136,8 +136,8 @@ def limits_of(request: Request) -> tuple[LoginLimits, HashPool]:
     return state.login_limits, state.hash_pool
 
 
-def _check(conn_store: Store, name: str, password: str) -> tuple[str, str, Any] | None:
-    with conn_store.engine.begin() as conn:
+def _check(store: Store, name: str, password: str) -> tuple[str, str, Any] | None:
+    with store.engine.begin() as conn:
         user = users.check_password(conn, name, password)
         if user is None:
             return None
