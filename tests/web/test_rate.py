@@ -355,3 +355,31 @@ def test_an_unexpected_failure_answers_a_generic_500(web_store: Store) -> None:
         "error": "something went wrong on the server: its log says what",
         "status": 500,
     }
+
+
+def test_killing_a_run_that_waits_for_a_person_stops_its_runner(login: Login, web_store: Store, task: object) -> None:
+    import asyncio
+    import time
+
+    from proctor.runner import ChooserConfig, RunConfig, Runner
+
+    config = RunConfig(model="double/web-solver", options=2, chooser=ChooserConfig(name="human", poll_seconds=0.05))
+    ids: list[str] = []
+    ended: list[RunStatus] = []
+
+    async def run_with_a_person() -> None:
+        async with Runner(web_store) as runner:
+            ids.append(await runner.create(task, config))  # type: ignore[arg-type]
+            ended.append((await runner.drive(ids[0])).status)
+
+    driving = threading.Thread(target=lambda: asyncio.run(run_with_a_person()), daemon=True)
+    driving.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (ids and web_store.run(ids[0]).status is RunStatus.WAITING_HUMAN):
+        time.sleep(0.05)
+    rob, csrf = login("rob")
+    answer = post(rob, csrf, f"/api/runs/{ids[0]}/kill", {})
+    assert answer.status_code == 200 and answer.json()["killed"] is True
+    driving.join(timeout=30)
+    assert not driving.is_alive() and ended == [RunStatus.KILLED]
+    assert web_store.run(ids[0]).status is RunStatus.KILLED
