@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from proctor.analysis import RaterFilters, rater_report
 from proctor.cli import main
+from proctor.interop._rows import read_runs
 from proctor.store import RunStatus, Store, ops, preferences
 from proctor.store import _schema as s
 from proctor.store._export import preferences as preference_lines
-from proctor.store._export import table_rows
+from proctor.store._export import table_rows, trajectory
 
 HUMAN = {"rater": "human:ada", "scale": "1-5", "method": "human"}
 
@@ -45,6 +46,12 @@ def test_a_new_rating_replaces_the_raters_old_one_and_keeps_it_as_history(store:
     with store.engine.connect() as conn:
         flat = [(r["rater"], r["value"]) for r in table_rows(store, "ratings", [run_id])]
     assert sorted(flat) == [("human:ada", 1.0), ("human:ada", 5.0), ("human:bob", 4.0)]
+    traced = trajectory(store, store.run(run_id))["steps"][0]["options"][0]["ratings"]
+    assert sorted((r["rater"], r["value"]) for r in traced) == [("human:ada", 5.0), ("human:bob", 4.0)]
+    with store.engine.connect() as conn:
+        (stored,) = read_runs(conn, [store.run(run_id)])
+    inspect_ratings = stored.steps[0]["options"][0]["ratings"]
+    assert sorted((r["rater"], r["value"]) for r in inspect_ratings) == [("human:ada", 5.0), ("human:bob", 4.0)]
 
 
 def test_the_rater_report_counts_each_raters_current_rating_once(store: Store) -> None:
