@@ -152,8 +152,6 @@ class RatingRecord(BaseModel):
     """`logprobs`, `sampling` or `human`."""
     comment: str | None = None
     """The rater's comment."""
-    created_at: datetime | None = None
-    """When it was made (the current rating of a rater replaced their earlier ones)."""
 
 
 class ObservationRecord(BaseModel):
