@@ -328,12 +328,18 @@ def test_whole_numbers_are_whole_in_every_api(login: Login, web_store: Store) ->
     rob, csrf = login("rob")
     experiment = make_experiment(web_store, 1)
     body = {"experiment": experiment, "protocol": "debate", "users": ["rae"]}
-    for seed in (1.5, True):
+    for seed in (1.5, True, "2.5"):
         answer = post(rob, csrf, "/api/studies", body | {"seed": seed})
-        assert answer.status_code == 422 and answer.json()["error"].startswith("seed must be a whole number")
+        assert answer.status_code == 422 and answer.json()["error"].startswith("seed: "), answer.text
     form = rob.post("/studies", data={"csrf": csrf, **body, "users": "rae", "seed": "1.5"})
     assert form.status_code == 422
     assert post(rob, csrf, "/api/studies", body | {"seed": 2.0}).status_code == 200
+    assert post(rob, csrf, "/api/studies", body | {"per_person": 0}).json()["error"].startswith("per_person: ")
+    ada, ada_csrf = login("ada")
+    long_name = {"name": "x" * 101, "role": "rater", "password": "long-enough"}
+    assert post(ada, ada_csrf, "/api/admin/users", long_name).json()["error"].startswith("name: ")
+    assert ada.post("/admin/users", data={"csrf": ada_csrf, **long_name}).status_code == 422
+    assert post(ada, ada_csrf, "/api/admin/assignments", {"user": "rae", "runs": [1.5]}).status_code == 422
 
 
 def test_an_unexpected_failure_answers_a_generic_500(web_store: Store) -> None:

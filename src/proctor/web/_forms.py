@@ -4,7 +4,7 @@ browser sends CRLF), and every text has a length limit."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -28,6 +28,15 @@ COMMENT_CHARS = 2000
 TEXT_CHARS = 100_000
 ANSWER_CHARS = 10_000
 
+
+def _not_a_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("a whole number, not true or false")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_not_a_bool)]
+"""A whole number (`3`, `"3"`, `3.0`), never 3.5 or true."""
 Typed = Annotated[str, BeforeValidator(unix_newlines)]
 """Typed text, with LF line endings."""
 
@@ -60,7 +69,7 @@ class Form(BaseModel):
 class Rating(Form):
     """`POST /api/options/OPTION/rate`."""
 
-    value: int
+    value: Whole
     """A whole number on the rating scale (the scale is checked by the caller)."""
     comment: Comment = None
     """Why."""
@@ -69,11 +78,11 @@ class Rating(Form):
 class Comparison(Form):
     """`POST /api/steps/STEP/compare`: which of two options of the step is better, and by how much."""
 
-    a: int
+    a: Whole
     """The option shown as A (its id)."""
-    b: int
+    b: Whole
     """The option shown as B (its id)."""
-    value: int = Field(ge=-3, le=3)
+    value: Whole = Field(ge=-3, le=3)
     """-3 (A much better) … 0 (as good) … 3 (B much better)."""
     comment: Comment = None
     """Why."""
@@ -91,9 +100,9 @@ class Alternative(Form):
 class Choice(Form):
     """`POST /api/runs/RUN/choose`: an option of the waiting step, by index, or a person's own (`text`)."""
 
-    step_id: int
+    step_id: Whole
     """The waiting step."""
-    option: int | None = None
+    option: Whole | None = None
     """The option's index."""
     text: OptionalText = None
     """Or a person's own option."""
@@ -109,7 +118,7 @@ class Intervention(Form):
 class Fork(Form):
     """`POST /api/runs/RUN/fork`."""
 
-    step: int = Field(ge=0)
+    step: Whole = Field(ge=0)
     """Keep the steps before this one."""
     model: ModelName = None
     """Continue with another model."""
@@ -127,7 +136,7 @@ class Tag(Form):
 class Decision(Form):
     """`POST /api/runs/RUN/approve` and `/answer`."""
 
-    hold_id: int | None = None
+    hold_id: Whole | None = None
     """The hold (default: the one waiting)."""
     verdict: Annotated[str, StringConstraints(max_length=20)] = "approve"
     """What to do with the held action: approve, edit or reject."""
@@ -167,7 +176,7 @@ class Score(Form):
 class Judgment(Form):
     """`POST /api/judgments/ID`: the answer to a question of a judging study."""
 
-    verdict: int | Annotated[str, StringConstraints(max_length=1)] | None = None
+    verdict: Whole | Annotated[str, StringConstraints(max_length=1)] | None = None
     """The answer's index, or its letter."""
     confidence: float | None = Field(default=None, allow_inf_nan=False)
     """0.5–1, or 50–100 as a percentage."""
@@ -177,6 +186,74 @@ class Judgment(Form):
     """Seconds taken."""
     shown_at: float | None = Field(default=None, allow_inf_nan=False)
     """The page's timestamp, when `seconds` is not given."""
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+"""A user's name."""
+
+
+RunIds = Annotated[str, StringConstraints(max_length=100_000)] | list[Annotated[str, StringConstraints(max_length=40)]]
+"""Run ids: separated by spaces or commas, or a JSON list."""
+
+
+class ClockMove(Form):
+    """`POST /api/runs/RUN/clock`."""
+
+    state: Literal["start", "pause", "resume", "stop"]
+    """How the clock of a person's run moves."""
+
+
+class PersonRun(Form):
+    """`POST /api/runs/RUN/person`."""
+
+    user: Name = ""
+    """Assign the new run to this user (optional)."""
+
+
+class NewUser(Form):
+    """`POST /api/admin/users`."""
+
+    name: Name = ""
+    """The login name."""
+    role: Annotated[str, StringConstraints(max_length=20)] = ""
+    """admin, researcher or rater."""
+    password: Annotated[str, StringConstraints(max_length=1000)] = ""
+    """At least 8 characters."""
+
+
+class Assignment(Form):
+    """`POST /api/admin/assignments`."""
+
+    user: Name = ""
+    """Who gets the runs."""
+    runs: RunIds = ""
+    """Run ids (or unique prefixes), separated by spaces or commas, or a JSON list."""
+
+
+class Unassignment(Form):
+    """`POST /api/admin/unassign`."""
+
+    user: Name = ""
+    """Whose queue."""
+    run: Annotated[str, StringConstraints(max_length=40)] = ""
+    """The run to take off it."""
+
+
+class NewStudy(Form):
+    """`POST /api/studies`."""
+
+    experiment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    """The experiment whose finished runs the study uses."""
+    protocol: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    """The protocol whose transcripts people read."""
+    users: Annotated[str, StringConstraints(max_length=10_000)] | list[Name] = ""
+    """The people: names separated by spaces or commas, or a JSON list."""
+    seed: Whole = 0
+    """The seed of the assignment."""
+    per_person: Whole | None = Field(default=None, ge=1)
+    """Questions per person (default: all)."""
+    name: ModelName = None
+    """The study's name."""
 
 
 F = TypeVar("F", bound=Form)

@@ -16,6 +16,7 @@ from proctor.store import _schema as s
 from proctor.store._users import SessionRecord
 from proctor.web._app import WebError, respond, wants_json
 from proctor.web._auth import STAFF, Viewer, form_data, limits_of, require, store_of
+from proctor.web._forms import Assignment, NewUser, Unassignment, parse
 from proctor.web._queries import AGENT
 from proctor.web._studies import queue_judgments
 from proctor.web._vocab import vocabulary
@@ -173,8 +174,8 @@ def _back(request: Request, **extra: Any) -> Response:
 async def add_user(request: Request, session: Viewer) -> Response:
     """Add a user (`name`, `role`, `password`)."""
     require(session, Role.ADMIN)
-    data = await form_data(request, session)
-    name, role, password = (str(data.get(k) or "") for k in ("name", "role", "password"))
+    form = parse(NewUser, await form_data(request, session))
+    name, role, password = form.name, form.role, form.password
     try:
         user_id = await limits_of(request)[1].run(store_of(request).write, users.add_user, name, role, password)
     except UserError as error:
@@ -183,13 +184,15 @@ async def add_user(request: Request, session: Viewer) -> Response:
 
 
 def _assign(request: Request, session: SessionRecord, data: dict[str, Any]) -> int:
-    run_ids = [r for r in re.split(r"[\s,]+", str(data.get("runs") or "")) if r]
+    form = parse(Assignment, data)
+    listed = form.runs if isinstance(form.runs, list) else re.split(r"[\s,]+", form.runs)
+    run_ids = [r.strip() for r in listed if r.strip()]
     if not run_ids:
         raise WebError(422, "give one or more run ids")
     store = store_of(request)
     try:
         full = [store.run(r).id for r in run_ids]  # prefixes are fine, as on the command line
-        return store.write(users.assign, str(data.get("user") or ""), full, session.user.name)
+        return store.write(users.assign, form.user, full, session.user.name)
     except (UserError, StoreError) as error:
         raise WebError(422, str(error)) from error
 
@@ -209,8 +212,6 @@ async def assign(request: Request, session: Viewer) -> Response:
 async def unassign(request: Request, session: Viewer) -> Response:
     """Take a run (`run`) off a user's (`user`) queue."""
     require(session, Role.ADMIN)
-    data = await form_data(request, session)
-    removed = await run_in_threadpool(
-        store_of(request).write, users.unassign, str(data.get("user") or ""), str(data.get("run") or "")
-    )
+    form = parse(Unassignment, await form_data(request, session))
+    removed = await run_in_threadpool(store_of(request).write, users.unassign, form.user, form.run)
     return _back(request, removed=removed)

@@ -20,8 +20,8 @@ from proctor.store import JudgmentRecord, StudyError, studies, users
 from proctor.store import _schema as s
 from proctor.store._users import SessionRecord
 from proctor.web._app import WebError, respond, wants_json
-from proctor.web._auth import STAFF, Viewer, form_data, form_integer, require, store_of
-from proctor.web._forms import Judgment, parse
+from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
+from proctor.web._forms import Judgment, NewStudy, parse
 
 router = APIRouter()
 MAX_SECONDS = 7 * 24 * 3600.0  # a `shown_at` further back than this is not a plausible time taken
@@ -202,17 +202,17 @@ async def new_study(request: Request, session: Viewer) -> Response:
 
 
 def _new_study(request: Request, session: SessionRecord, data: dict[str, Any]) -> Response:
-    people = data.get("users")
-    names = [str(n) for n in people] if isinstance(people, list) else re.split(r"[\s,]+", str(people or ""))
+    form = parse(NewStudy, data)
+    names = form.users if isinstance(form.users, list) else re.split(r"[\s,]+", form.users)
     try:
         study = create_study(
             store_of(request),
-            str(data.get("experiment") or ""),
-            str(data.get("protocol") or ""),
+            form.experiment,
+            form.protocol,
             [n for n in names if n],
-            form_integer(data, "seed") or 0,
-            per_person=form_integer(data, "per_person"),
-            name=str(data.get("name") or "").strip() or None,
+            form.seed,
+            per_person=form.per_person,
+            name=form.name,
             by=session.user.name,
         )
     except StudyError as error:

@@ -24,7 +24,7 @@ from proctor.store._users import SessionRecord
 from proctor.web import _queries as q
 from proctor.web._app import WebError, respond, wants_json
 from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
-from proctor.web._forms import Note, WorkRequest, parse
+from proctor.web._forms import ClockMove, Note, PersonRun, WorkRequest, parse
 from proctor.web._runs import visible_run
 
 router = APIRouter()
@@ -153,9 +153,7 @@ def _doer(clock_by: str | None, session: SessionRecord) -> None:
 def _clock(request: Request, session: SessionRecord, run_id: str, data: dict[str, Any]) -> Response:
     run = human_run(request, session, run_id)
     _live(run)
-    move = str(data.get("state") or "")
-    if move not in CLOCK_MOVES:
-        raise WebError(422, f"state must be one of {', '.join(CLOCK_MOVES)}")
+    move = parse(ClockMove, data).state
     store = store_of(request)
     with store.engine.begin() as conn:
         clock = clock_of(store.events(run.id, conn=conn))
@@ -213,7 +211,7 @@ def _start(request: Request, session: SessionRecord, run_id: str, data: dict[str
     # The task's sandbox as the run had it; a model's budget (steps, tokens, cost) is not carried over.
     kept = {"sandbox", "command_limits", "allow_internet", "task_memory_ceiling_mb", "task_disk_ceiling_mb"}
     fresh = RunConfig.model_validate(config.model_dump(mode="json", include=kept) | {"agent": "human"})
-    who = str(data.get("user") or "").strip()
+    who = parse(PersonRun, data).user
     store = store_of(request)
     try:
         with store.engine.begin() as conn:
