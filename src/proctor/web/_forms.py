@@ -260,13 +260,14 @@ F = TypeVar("F", bound=Form)
 
 
 def parse(model: type[F], data: dict[str, Any]) -> F:
-    """`data` (a form's fields or a JSON object) as `model`.
+    """`data` (a form's fields or a JSON object) as `model`; an empty field counts as absent (its default).
 
     Raises:
         WebError: 422 naming the first field that is wrong and why.
     """
+    given = {k: v for k, v in data.items() if v != ""}  # an empty form field is a field not given
     try:
-        return model.model_validate(data)
+        return model.model_validate(given)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "the input"
