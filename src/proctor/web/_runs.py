@@ -85,6 +85,11 @@ def run_data(request: Request, session: SessionRecord, run_id: str, at: int | No
     store = store_of(request)
     per_page = request.app.state.settings.page_steps
     with store.engine.connect() as conn:
+        # The version first, everything else after it: a change in between makes the next poll differ and swap
+        # the page again, where a version read last could match a page rendered from older reads.
+        version = q.live_version(conn, run.id)
+    run = store.run(run.id)
+    with store.engine.connect() as conn:
         cells = q.step_map(conn, run.id)
         total = len(cells)
         last_page = max(0, (total - 1) // per_page) * per_page
@@ -93,7 +98,6 @@ def run_data(request: Request, session: SessionRecord, run_id: str, at: int | No
         subtasks = _subtasks(conn, request, steps, 0)
         usage = q.step_usage(conn, run.id, start, start + per_page)
         forks = q.forks_of(conn, run.id)
-        version = q.live_version(conn, run.id)
         tags = vocabulary(conn)
     try:
         task = store.task(run.task_id)

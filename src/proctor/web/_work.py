@@ -81,12 +81,14 @@ def work_data(request: Request, session: SessionRecord, run_id: str) -> dict[str
     up, the files last listed, the file last read, notes, intermediate scores, and what the user may do now."""
     run = human_run(request, session, run_id)
     store = store_of(request)
+    with store.engine.connect() as conn:
+        version = q.live_version(conn, run.id)  # first: a change after it makes the next poll differ
+    run = store.run(run.id)
     events = store.events(run.id)
     clock = clock_of(events, datetime.now(UTC))
     with store.engine.connect() as conn:
         total = q.step_count(conn, run.id)
         steps = q.steps_window(conn, run.id, max(0, total - LOG_STEPS), total)
-        version = q.live_version(conn, run.id)
     try:
         task = store.task(run.task_id)
     except StoreError:
