@@ -2,10 +2,11 @@
 each rater against the leave-one-out consensus), whether a rater's ratings predict how runs end, and, for human
 judging studies, how often people and model judges pick the same answer.
 
-**Option ratings** are grouped by scale (`1-5`, `1-7`, …): ratings on different scales are not compared. A rater who
-rated an option several times counts with the latest rating. On a `LOW-HIGH` scale, nominal and ordinal α and κ
-compare the scale's points: a value between points (a model's expected rating from log-probabilities, e.g. 3.6)
-is rounded to the nearest point; interval α, the consensus and the correlations use the values as given.
+**Option ratings** are grouped by scale (`1-5`, `1-7`, …): ratings on different scales are not compared. Each rater
+counts with their current rating of an option (the ones it replaced are history). On a `LOW-HIGH` scale, nominal
+and ordinal α and κ compare the scale's points: a value between points (a model's expected rating from
+log-probabilities, e.g. 3.6) is rounded to the nearest point; interval α, the consensus and the correlations use
+the values as given.
 
 **Outcomes** are known for chosen options of runs with a score (or stopped over a limit: a failure, score 0);
 a run succeeded when its score is at least 1. A rater's options in one run share the run's outcome, so those
@@ -296,6 +297,7 @@ def _ratings(store: Store, f: RaterFilters) -> list[_Rating]:
         .join(s.steps, s.steps.c.id == s.options.c.step_id)
         .join(s.runs, s.runs.c.id == s.steps.c.run_id)
         .outerjoin(s.choices, s.choices.c.step_id == s.steps.c.id)
+        .where(s.CURRENT_RATING)
         .order_by(s.ratings.c.id)
     )
     if f.runs is not None:

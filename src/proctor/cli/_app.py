@@ -426,6 +426,24 @@ def pause(
 
 
 @app.command()
+def kill(
+    run_id: Annotated[str, typer.Argument(help="The run to kill.")],
+    user: Annotated[str, typer.Option(help="Who kills it.")] = "cli",
+    db: Db = None,
+) -> None:
+    """Kill a run: a queued, paused, stopped or waiting one at once, a running one after its current step (it can be
+    resumed later with `proctor resume`)."""
+    store = Store(db)
+    record = store.run(run_id)
+    if record.status.final or record.status is RunStatus.KILLED:
+        raise ConfigError(f"run {record.id} is {record.status.value}: there is nothing to kill")
+    if store.write(ops.kill, record.id, user):
+        console.print(f"run {record.id} is killed")
+    else:
+        console.print(f"run {record.id} is killed after its current step")
+
+
+@app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Runs at once.", min=1)] = 4,
     once: Annotated[bool, typer.Option("--once", help="Stop when no run is queued.")] = False,

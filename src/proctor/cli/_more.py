@@ -18,7 +18,7 @@ from proctor.cli._render import interval, percent
 from proctor.store import Store
 from proctor.store._export import (
     TABLES,
-    preference_pairs,
+    preferences,
     table_rows,
     trajectories,
     with_subtasks,
@@ -61,7 +61,8 @@ def export(
     kind: Annotated[
         ExportKind,
         typer.Argument(
-            help="trajectories (one run a line), preferences (rated pairs), the flat tables runs, steps, options or "
+            help="trajectories (one run a line), preferences (rated pairs, comparisons and ratings, with context), "
+            "the flat tables runs, steps, options or "
             "ratings, runs-jsonl (METR's runs.jsonl format), or inspect (Inspect eval logs in the folder -o DIR)."
         ),
     ],
@@ -110,7 +111,7 @@ def export(
     elif kind is ExportKind.TRAJECTORIES:
         rows = trajectories(store, records)
     else:
-        rows = preference_pairs(store, records)
+        rows = preferences(store, records)
     if output is None:
         write_jsonl(rows, sys.stdout)
         return

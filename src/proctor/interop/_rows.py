@@ -308,7 +308,7 @@ def read_runs(conn: Connection, records: Sequence[RunRecord]) -> list[StoredRun]
         for row in conn.execute(select(s.tags).where(s.tags.c.step_id.in_(chunk)).order_by(s.tags.c.id)):
             steps[row.step_id]["tags"].append({"name": row.name, "author": row.author})
     for chunk in _chunks(list(options)):
-        query = select(s.ratings).where(s.ratings.c.option_id.in_(chunk)).order_by(s.ratings.c.id)
+        query = select(s.ratings).where(s.ratings.c.option_id.in_(chunk), s.CURRENT_RATING).order_by(s.ratings.c.id)
         for row in conn.execute(query):
             rating = {k: getattr(row, k) for k in ("rater", "value", "scale", "method", "comment")}
             options[row.option_id][0]["ratings"].append(rating)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from proctor.runner._config import RunConfig
+from proctor.runner._config import RunConfig, stop_if_killed
 from proctor.store import HoldRecord, ObservationRecord, OptionRecord, RunStatus, StepRecord, Store, Writer, ops
 
 NOT_ASKING = "asking a person is not enabled in this run: decide on your own"
@@ -109,6 +109,7 @@ class Gate:
         started = time.monotonic()
         try:
             while (held := await asyncio.to_thread(self.store.held, step_id, index)) is None or held.verdict is None:
+                await stop_if_killed(self.store, self.run_id)
                 await asyncio.sleep(self.config.approval.poll_seconds)
         finally:
             self.waited += time.monotonic() - started

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from proctor.agents import describe_option, transcript
 from proctor.models import GenerateConfig, Generation, Message, Model, get_model
-from proctor.runner._config import ChooserConfig
+from proctor.runner._config import ChooserConfig, stop_if_killed
 from proctor.store import OptionRecord, RunStatus, Store, Writer, ops
 
 
@@ -194,6 +194,7 @@ class Human:
         started = time.monotonic()
         await services.writer.write(ops.set_status, request.run_id, RunStatus.WAITING_HUMAN)
         while (found := await asyncio.to_thread(services.store.choice, request.step_id)) is None:
+            await stop_if_killed(services.store, request.run_id)
             await asyncio.sleep(self.config.poll_seconds)
         await services.writer.write(ops.set_status, request.run_id, RunStatus.RUNNING)
         option_id, who = found

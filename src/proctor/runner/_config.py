@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import os
 import re
@@ -15,7 +16,8 @@ from proctor.agents._base import UnknownAgentError, get_agent_factory
 from proctor.agents._react import ACTIONS as TOOL_ACTIONS
 from proctor.models import GenerateConfig, redact
 from proctor.sandbox import Limits
-from proctor.store._records import MAIN_ARGUMENT
+from proctor.store import Store
+from proctor.store._records import MAIN_ARGUMENT, RunStatus
 
 if TYPE_CHECKING:
     from proctor.tasks import Task
@@ -264,3 +266,15 @@ def default_workspaces() -> Path:
     if os.geteuid() == 0:
         return Path("/var/lib/proctor/workspaces")
     return Path(platformdirs.user_data_dir("proctor")) / "workspaces"
+
+
+class RunKilled(Exception):
+    """Someone killed the run while its runner waited for a person (`proctor.store.ops.kill`): the runner stops
+    driving it, and the run stays `killed`."""
+
+
+async def stop_if_killed(store: Store, run_id: str) -> None:
+    """Raise `RunKilled` when the run has been killed (checked while a runner waits for a person)."""
+    status = await asyncio.to_thread(lambda: store.run(run_id).status)
+    if status is RunStatus.KILLED:
+        raise RunKilled(run_id)

@@ -30,7 +30,14 @@ from proctor.agents._actions import INTERNET_REFUSED, SCORE_HELP
 from proctor.models import GenerateConfig, Generation, Message, Model, ModelError, Tool, context_window_of, get_model
 from proctor.runner._approval import Call, Gate
 from proctor.runner._choosers import Choice, ChoiceRequest, ChooserServices, get_chooser
-from proctor.runner._config import ChooserConfig, RunConfig, RunLimits, default_workspaces, with_task_limits
+from proctor.runner._config import (
+    ChooserConfig,
+    RunConfig,
+    RunKilled,
+    RunLimits,
+    default_workspaces,
+    with_task_limits,
+)
 from proctor.runner._execute import SANDBOX_ACTIONS, run_action
 from proctor.runner._fork import replay
 from proctor.runner._transactions import WITHOUT_EFFECTS, Progress, claim_run, complete_step, create_run, end_run
@@ -342,6 +349,8 @@ class Runner:
             if run_id not in self.lost:  # a run another worker took over is theirs to write
                 await self.writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
             raise
+        except RunKilled:  # killed while it waited for a person: it stays killed
+            final = None
         except Exception as error:  # an unexpected fault ends this run, recorded, never its neighbours in a batch
             logger.exception("run %s failed", run_id)
             await self.writer.write(ops.set_status, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")

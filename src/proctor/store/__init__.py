@@ -2,6 +2,7 @@
 
 from proctor.store import _leases as leases
 from proctor.store import _ops as ops
+from proctor.store import _preferences as preferences
 from proctor.store import _studies as studies
 from proctor.store import _users as users
 from proctor.store._records import (
@@ -42,6 +43,7 @@ __all__ = [
     "default_url",
     "leases",
     "ops",
+    "preferences",
     "studies",
     "users",
 ]

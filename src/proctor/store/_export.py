@@ -18,7 +18,8 @@ from typing import IO, Any, Literal
 from sqlalchemy import Select, select
 
 from proctor.store import _schema as s
-from proctor.store._records import RunRecord, StepRecord
+from proctor.store._preferences import STRENGTHS, ComparisonRecord, comparisons
+from proctor.store._records import OptionRecord, RunRecord, StepRecord
 from proctor.store._store import Store
 
 ColumnKind = Literal["str", "int", "float", "bool", "time", "json"]
@@ -78,6 +79,7 @@ def preference_pairs(store: Store, records: list[RunRecord]) -> Iterator[dict[st
                     [(a, score_a), (b, score_b)], key=lambda pair: -pair[1]
                 )
                 yield {
+                    "kind": "pair",
                     "run_id": record.id,
                     "task_id": record.task_id,
                     "step": step.index,
@@ -89,6 +91,73 @@ def preference_pairs(store: Store, records: list[RunRecord]) -> Iterator[dict[st
                     "rejected_rating": worst_score,
                     "raters": sorted({r.rater for o in (best, worst) for r in o.ratings}),
                 }
+
+
+def preferences(store: Store, records: list[RunRecord]) -> Iterator[dict[str, Any]]:
+    """Everything people (and model raters) said about options, to train a reward model on, one JSON object a line,
+    each with the run, task, step, the task's instructions and the context before the step:
+
+    - `pair`: two rated options whose mean current ratings differ (see `preference_pairs`);
+    - `comparison`: a current pairwise judgment of options `a` and `b` of a step, `strength` from -3 (A much better)
+      to 3 (B much better), with `preferred` (`a`, `b` or `tie`);
+    - `rating`: a current rating of one option on its scale.
+
+    Options carry their text, parsed action, source, whether they were taken, and `added_by` for alternatives added
+    after the step (never run). Only each rater's current rating and comparison count; replaced ones are history."""
+    for record in records:
+        yield from preference_pairs(store, [record])
+        task = store.task(record.task_id)
+        steps = store.steps(record.id)
+        with store.engine.connect() as conn:
+            compared = comparisons(conn, [st.id for st in steps])
+        by_step: dict[int, list[ComparisonRecord]] = {}
+        for c in compared:
+            by_step.setdefault(c.step_id, []).append(c)
+        for position, step in enumerate(steps):
+            base = {
+                "run_id": record.id,
+                "task_id": record.task_id,
+                "step": step.index,
+                "instructions": task["instructions"],
+                "context": _context(steps, position),
+            }
+            options = {o.id: _option_line(o, step.chosen_option_id) for o in step.options}
+            for c in by_step.get(step.id, []):
+                preferred = "tie" if c.value == 0 else ("a" if c.value < 0 else "b")
+                yield base | {
+                    "kind": "comparison",
+                    "a": options[c.option_a],
+                    "b": options[c.option_b],
+                    "strength": c.value,
+                    "label": STRENGTHS[c.value],
+                    "preferred": preferred,
+                    "rater": c.rater,
+                    "comment": c.comment,
+                    "created_at": c.created_at.isoformat(),
+                }
+            for o in step.options:
+                for r in o.ratings:
+                    yield base | {
+                        "kind": "rating",
+                        "option": options[o.id],
+                        "value": r.value,
+                        "scale": r.scale,
+                        "method": r.method,
+                        "rater": r.rater,
+                        "comment": r.comment,
+                    }
+
+
+def _option_line(option: OptionRecord, chosen_id: int | None) -> dict[str, Any]:
+    return {
+        "id": option.id,
+        "index": option.index,
+        "text": option.text,
+        "action": option.action,
+        "source": option.source,
+        "chosen": option.id == chosen_id,
+        "added_by": option.added_by,
+    }
 
 
 # Flat tables
@@ -264,7 +333,7 @@ def _ratings_query(chunk: list[str]) -> Select[Any]:
         select(*s.ratings.c, s.options.c.step_id, s.steps.c.run_id)
         .join(s.options, s.options.c.id == s.ratings.c.option_id)
         .join(s.steps, s.steps.c.id == s.options.c.step_id)
-        .where(s.steps.c.run_id.in_(chunk))
+        .where(s.steps.c.run_id.in_(chunk), s.CURRENT_RATING)
         .order_by(s.steps.c.run_id, s.ratings.c.id)
     )
 

@@ -272,9 +272,13 @@ def hold_ran(conn: Connection, /, hold_id: int, result: dict[str, Any]) -> None:
     conn.execute(update(s.holds).where(s.holds.c.id == hold_id).values(result=result))
 
 
-def add_rating(conn: Connection, /, option_id: int, rating: dict[str, Any]) -> None:
-    """Rate an option (keys: rater, value, scale, method, comment)."""
-    conn.execute(insert(s.ratings).values(option_id=option_id, created_at=now(), **rating))
+def add_rating(conn: Connection, /, option_id: int, rating: dict[str, Any]) -> int:
+    """Rate an option (keys: rater, value, scale, method, comment). A rater has one current rating per option: a
+    new one replaces their earlier one, which is kept as history (`replaced_at` set). Returns the rating's id."""
+    stamp = now()
+    mine = (s.ratings.c.option_id == option_id) & (s.ratings.c.rater == rating["rater"])
+    conn.execute(update(s.ratings).where(mine, s.ratings.c.replaced_at.is_(None)).values(replaced_at=stamp))
+    return _new_id(conn.execute(insert(s.ratings).values(option_id=option_id, created_at=stamp, **rating)))
 
 
 def add_tag(conn: Connection, /, step_id: int, name: str, author: str) -> None:
@@ -326,9 +330,13 @@ def request_pause(conn: Connection, /, run_id: str, by: str) -> None:
 
 
 def pause(conn: Connection, /, run_id: str, reason: str) -> None:
-    """Pause a run (it waits for `proctor resume` or a worker) and clear any pause request."""
+    """Pause a run (it waits for `proctor resume` or a worker) and clear any pause request; a run someone asked to
+    kill (`kill`) ends `killed` instead."""
     conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(pause_requested=False))
-    set_status(conn, run_id, RunStatus.PAUSED, reason)
+    if kill_requested(conn, run_id):
+        set_status(conn, run_id, RunStatus.KILLED, "killed on request")
+    else:
+        set_status(conn, run_id, RunStatus.PAUSED, reason)
 
 
 def queue_run(conn: Connection, /, run_id: str, by: str) -> None:
@@ -395,3 +403,58 @@ def copy_step(conn: Connection, /, run_id: str, step: StepRecord) -> None:
         conn.execute(_INSERT["holds"], {**row, "step_id": step_id})
     if step.observation is not None:
         finish_step(conn, run_id, step_id, step.observation.model_dump(), 0.0)
+
+
+KILLABLE = (
+    RunStatus.QUEUED,
+    RunStatus.PAUSED,
+    RunStatus.OVER_LIMIT,
+    RunStatus.WAITING_HUMAN,
+    RunStatus.WAITING_APPROVAL,
+    RunStatus.WAITING_ANSWER,
+)
+"""The statuses a run is killed in at once; a `running` run is asked to stop after its current step."""
+
+
+def kill(conn: Connection, /, run_id: str, by: str) -> bool:
+    """Kill a run: one that is queued, paused, over a limit or waiting for a person ends `killed` now (a runner
+    waiting on it stops waiting); a running one is asked to, and its runner ends it `killed` after the current step.
+    Returns whether it ended now. A killed run can be resumed."""
+    add_event(conn, run_id, "kill_requested", {"by": by})
+    if end_if(conn, run_id, KILLABLE, RunStatus.KILLED, f"killed by {by}"):
+        return True
+    conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(pause_requested=True))
+    return False
+
+
+def kill_requested(conn: Connection, /, run_id: str) -> bool:
+    """Whether the run's latest stop request (pause or kill) asks it to be killed."""
+    kind = conn.execute(
+        select(s.events.c.kind)
+        .where(s.events.c.run_id == run_id, s.events.c.kind.in_(("kill_requested", "pause_requested", "queued")))
+        .order_by(s.events.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return kind == "kill_requested"
+
+
+def requeue(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...], by: str) -> bool:
+    """Queue a run in one of `statuses` for the next free worker, which resumes it from its last completed step
+    (see `runner.resume`); False, and nothing changed, if it is in none of them."""
+    values = {"status": RunStatus.QUEUED.value, "error": None, "finished_at": None, "_by_id": run_id}
+    if conn.execute(_claim_statement(statuses), values).rowcount != 1:
+        return False
+    conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(pause_requested=False))
+    add_event(conn, run_id, "queued", {"by": by, "resumed": True})
+    return True
+
+
+def manual_score(conn: Connection, /, run_id: str, score: float, by: str, comment: str | None = None) -> bool:
+    """Score a run that needs a person's score: it becomes `done` with `score`; who scored it, when and why are
+    kept as a `manual_score` event. False, and nothing changed, if the run does not need a manual score."""
+    values = {"status": RunStatus.DONE.value, "score": score, "error": None, "_by_id": run_id}
+    if conn.execute(_claim_statement((RunStatus.NEEDS_MANUAL_SCORE,)), values).rowcount != 1:
+        return False
+    add_event(conn, run_id, "manual_score", {"by": by, "score": score, "comment": comment})
+    add_event(conn, run_id, "status", {"status": RunStatus.DONE.value, "error": None})
+    return True

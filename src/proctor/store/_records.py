@@ -137,6 +137,8 @@ class OptionRecord(BaseModel):
     """Why it could not be parsed."""
     source: str
     """`model:<name>` or `human:<user>`."""
+    added_by: str | None = None
+    """Who added it to the step after the step was taken (an alternative to rate and compare, never run)."""
     ratings: list[RatingRecord] = Field(default_factory=list)
     """Ratings of this option."""
 

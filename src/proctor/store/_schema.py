@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -136,6 +137,11 @@ options = Table(
     Column("parse_error", Text, comment="Why the text could not be parsed as an action."),
     Column("source", String(200), nullable=False, comment="Who proposed it: `model:<name>` or `human:<user>`."),
     _created(),
+    Column(
+        "added_by",
+        String(100),
+        comment="Who added it to the step after the step was taken: an alternative to rate and compare, never run.",
+    ),
     Index("ix_options_step", "step_id"),
 )
 
@@ -200,7 +206,34 @@ ratings = Table(
     Column("method", String(20), nullable=False, comment="`logprobs`, `sampling` or `human`."),
     Column("comment", Text),
     _created(),
+    Column("replaced_at", DateTime(timezone=True), comment="When the rater rated the option again; null: current."),
     Index("ix_ratings_option", "option_id"),
+    Index(
+        "uq_ratings_current",
+        "option_id",
+        "rater",
+        unique=True,
+        sqlite_where=text("replaced_at IS NULL"),
+        postgresql_where=text("replaced_at IS NULL"),
+    ),
+)
+
+CURRENT_RATING = ratings.c.replaced_at.is_(None)
+"""Each rater's current rating of an option (the ones they replaced are history)."""
+
+comparisons = Table(
+    "comparisons",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("step_id", Integer, ForeignKey("steps.id"), nullable=False),
+    Column("option_a", Integer, ForeignKey("options.id"), nullable=False, comment="The option shown as A."),
+    Column("option_b", Integer, ForeignKey("options.id"), nullable=False, comment="The option shown as B."),
+    Column("rater", String(200), nullable=False, comment="`human:<user>` or `model:<name>`."),
+    Column("value", Integer, nullable=False, comment="-3 (A much better) … 0 (as good) … 3 (B much better)."),
+    Column("comment", Text),
+    _created(),
+    Column("replaced_at", DateTime(timezone=True), comment="When the rater compared the pair again; null: current."),
+    Index("ix_comparisons_step", "step_id"),
 )
 
 tags = Table(
@@ -329,3 +362,6 @@ judgments = Table(
     UniqueConstraint("study_id", "user_id", "question_id", name="uq_judgments_study_user_question"),
     Index("ix_judgments_user", "user_id", "answered_at"),
 )
+
+CURRENT_COMPARISON = comparisons.c.replaced_at.is_(None)
+"""Each rater's current comparison of two options."""

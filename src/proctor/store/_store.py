@@ -185,7 +185,7 @@ class Store:
                 options[r.id] = option
                 steps[r.step_id].options.append(option)
             if options:
-                rating_query = select(s.ratings).where(s.ratings.c.option_id.in_(list(options)))
+                rating_query = select(s.ratings).where(s.ratings.c.option_id.in_(list(options)), s.CURRENT_RATING)
                 for r in conn.execute(rating_query.order_by(s.ratings.c.id)):
                     options[r.option_id].ratings.append(RatingRecord.model_validate(r._asdict()))
             for r in conn.execute(select(s.choices).where(s.choices.c.step_id.in_(ids))):

@@ -1,6 +1,6 @@
 """What people do to runs, written into the store as their intents: choose or write an option for a run waiting
 for a person, pause a run, write the next option of a paused run (then queue it for the worker), fork from a step,
-rate an option, tag a step. The live runner and `proctor worker` pick these up; the web never drives a run."""
+tag a step (ratings: see `_rate`). The live runner and `proctor worker` pick these up; the web never drives a run."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from proctor.store import Role, RunStatus, StoreError, ops, users
 from proctor.store import _schema as s
 from proctor.store._users import SessionRecord
 from proctor.web._app import WebError, wants_json
-from proctor.web._auth import STAFF, Viewer, form_data, form_integer, require, store_of
+from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
+from proctor.web._forms import Choice, Fork, Intervention, Tag, parse
 from proctor.web._runs import visible_run
 from proctor.web._vocab import check_tag
 
@@ -32,6 +33,12 @@ def _done(request: Request, run_id: str, anchor: str = "", **extra: Any) -> Resp
     return RedirectResponse(f"/runs/{run_id}{anchor}", status_code=303)
 
 
+def check_model(model: str | None) -> None:
+    """Refuse (422) a model name whose provider proctor does not know."""
+    if model is not None and model.partition("/")[0] not in providers():
+        raise WebError(422, f"model {model!r}: use provider/model with a provider among {', '.join(providers())}")
+
+
 def _option(text: object, session: SessionRecord) -> dict[str, Any]:
     """The stored columns of a person's option text, refused (422) with the parse error if it holds no action."""
     if not isinstance(text, str) or not text.strip():
@@ -43,19 +50,17 @@ def _option(text: object, session: SessionRecord) -> dict[str, Any]:
 
 
 def _choose(request: Request, session: SessionRecord, run_id: str, data: dict[str, Any]) -> Response:
+    form = parse(Choice, data)
     run = visible_run(request, session, run_id)
     store = store_of(request)
-    step_id = form_integer(data, "step_id")
-    step = next((st for st in store.steps(run.id) if st.id == step_id), None)
+    step = next((st for st in store.steps(run.id) if st.id == form.step_id), None)
     if run.status is not RunStatus.WAITING_HUMAN or step is None or step.done or step.chosen_option_id is not None:
         raise WebError(409, f"run {run.id} is not waiting for a choice at that step: reload the page")
-    text = data.get("text")
     try:
-        if isinstance(text, str) and text.strip():
-            store.write(ops.human_choice, step.id, session.user.name, option=_option(text, session))
+        if form.text is not None:
+            store.write(ops.human_choice, step.id, session.user.name, option=_option(form.text, session))
         else:
-            index = form_integer(data, "option")
-            chosen = next((o for o in step.options if o.index == index), None)
+            chosen = next((o for o in step.options if o.index == form.option), None)
             if chosen is None:
                 raise WebError(422, f"step {step.index} has options 0..{len(step.options) - 1}: pick one of them")
             store.write(ops.human_choice, step.id, session.user.name, option_id=chosen.id)
@@ -78,7 +83,7 @@ def _intervene(request: Request, session: SessionRecord, run_id: str, data: dict
     run = visible_run(request, session, run_id)
     if run.status is not RunStatus.PAUSED:
         raise WebError(409, f"run {run.id} is {run.status.value}: pause it first, then write its next option")
-    fields = _option(data.get("text"), session)
+    fields = _option(parse(Intervention, data).text, session)
     store = store_of(request)
     index = len(store.steps(run.id))
     with store.engine.begin() as conn:
@@ -88,15 +93,11 @@ def _intervene(request: Request, session: SessionRecord, run_id: str, data: dict
 
 
 def _fork(request: Request, session: SessionRecord, run_id: str, data: dict[str, Any]) -> Response:
+    form = parse(Fork, data)
     run = visible_run(request, session, run_id)
-    step = form_integer(data, "step")
-    if step is None:
-        raise WebError(422, "give the step to fork from")
-    model = str(data.get("model") or "").strip() or None
-    if model is not None and model.partition("/")[0] not in providers():
-        raise WebError(422, f"model {model!r}: use provider/model with a provider among {', '.join(providers())}")
-    text = data.get("text")
-    fields = _option(text, session) if isinstance(text, str) and text.strip() else None
+    step, model = form.step, form.model
+    check_model(model)
+    fields = _option(form.text, session) if form.text is not None else None
     store = store_of(request)
     try:
         new_id = store.fork(run.id, step, model=model, option=fields, user=session.user.name)
@@ -122,28 +123,10 @@ def _run_of(request: Request, session: SessionRecord, column: Any, key: int) -> 
     return str(row.run_id), int(row._mapping["index"])
 
 
-def _rate(request: Request, session: SessionRecord, option_id: int, data: dict[str, Any]) -> Response:
-    run_id, index = _run_of(request, session, s.options.c.id, option_id)
-    settings = request.app.state.settings
-    value = form_integer(data, "value")
-    if value is None or value not in settings.scale_values:
-        raise WebError(422, f"rate on the scale {settings.scale}")
-    comment = str(data.get("comment") or "").strip() or None
-    rating = {
-        "rater": f"human:{session.user.name}",
-        "value": float(value),
-        "scale": settings.scale,
-        "method": "human",
-        "comment": comment,
-    }
-    store_of(request).write(ops.add_rating, option_id, rating)
-    return _done(request, run_id, f"#step-{index}")
-
-
 def _tag(request: Request, session: SessionRecord, step_id: int, data: dict[str, Any]) -> Response:
     run_id, index = _run_of(request, session, s.steps.c.id, step_id)
     try:
-        name = check_tag(str(data.get("name") or ""))
+        name = check_tag(parse(Tag, data).name)
     except ValueError as error:
         raise WebError(422, str(error)) from error
     store_of(request).write(ops.add_tag, step_id, name, session.user.name)
@@ -177,13 +160,6 @@ async def intervene(request: Request, session: Viewer, run_id: str) -> Response:
 async def fork(request: Request, session: Viewer, run_id: str) -> Response:
     """Fork from `step` (optional `model`, optional own option `text`); the fork is queued for the worker."""
     return await run_in_threadpool(_fork, request, session, run_id, await form_data(request, session))
-
-
-@router.post("/options/{option_id}/rate")
-@router.post("/api/options/{option_id}/rate")
-async def rate(request: Request, session: Viewer, option_id: int) -> Response:
-    """Rate an option (`value` on the scale, optional `comment`)."""
-    return await run_in_threadpool(_rate, request, session, option_id, await form_data(request, session))
 
 
 @router.post("/steps/{step_id}/tag")

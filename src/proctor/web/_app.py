@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -10,18 +11,20 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from proctor.store import Store
+from proctor.web._format import number, plural, rating_summary, scale_labels
 
 HERE = Path(__file__).parent
+logger = logging.getLogger(__name__)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -47,6 +50,15 @@ class WebSettings(BaseModel):
     """The if-then thresholds file the Reports page gives verdicts on (read on every visit); None: none."""
     release_dates: Path | None = None
     """Release dates (METR's YAML, `date: {MODEL: YYYY-MM-DD}`) for the trend of horizons; None: no trend."""
+    login_failures_per_address: int = Field(default=20, ge=1)
+    """Wrong logins from one address within `login_window` before its logins are refused (429) for a while."""
+    login_failures_per_name: int = Field(default=5, ge=1)
+    """Wrong logins for one user name within `login_window` before logins as that name are refused (429)."""
+    login_window: float = Field(default=300.0, gt=0)
+    """Seconds a wrong login counts against its address and name."""
+    hash_workers: int = Field(default=2, ge=1)
+    """Password checks at once (each takes about 64 MiB and most of a core); more wait their turn, so a burst of
+    logins cannot starve the other pages."""
 
     @field_validator("scale")
     @classmethod
@@ -129,10 +141,14 @@ def _templates() -> Environment:
     env.filters["call_arguments"] = call_arguments
     env.filters["duration"] = duration
     env.filters["cut"] = cut
-    env.filters["money"] = lambda v: f"${v:.4f}" if v else "—"
+    env.filters["money"] = lambda v: f"${v:,.4f}" if v else "—"
     env.filters["score"] = lambda v: "—" if v is None else f"{v:.2f}"
     env.filters["dict_merge"] = lambda a, b: {**a, **b}
     env.filters["when"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else ""
+    env.filters["number"] = number
+    env.filters["plural"] = plural
+    env.filters["rating_summary"] = rating_summary
+    env.filters["scale_labels"] = scale_labels
     return env
 
 
@@ -163,7 +179,42 @@ def render(request: Request, template: str, data: dict[str, Any], status: int = 
     return HTMLResponse(html, status_code=status)
 
 
+WEB_ROOTS = {
+    "runs",
+    "api",
+    "static",
+    "judgments",
+    "studies",
+    "tags",
+    "queue",
+    "admin",
+    "login",
+    "steps",
+    "options",
+    "results",
+    "reports",
+}
+"""First parts of the site's own paths, which error messages may name."""
+_PATH = re.compile(r"(?<![\w:/.])/(?:[\w.@+~-]+/)+[\w.@+~-]*|(?<![\w:/.])/[\w.@+~-]+\.\w+\b")
+_URL = re.compile(r"\b(?:sqlite|postgresql|postgres|mysql)(?:\+\w+)?://\S*")
+
+
+def scrub(message: str, store: Store | None = None) -> str:
+    """An error message fit to show a user of the site: no database URL (with its password or file) and no path
+    on the server's disk; the site's own paths (`/runs/…`) stay."""
+    if store is not None:
+        message = message.replace(store.url, "the database")
+    message = _URL.sub("the database", message)
+
+    def hide(found: re.Match[str]) -> str:
+        path = found.group(0)
+        return path if path.strip("/").split("/")[0] in WEB_ROOTS else "a file on the server"
+
+    return _PATH.sub(hide, message)
+
+
 def _error_response(request: Request, status: int, message: str) -> Response:
+    message = scrub(message, getattr(request.app.state, "store", None))
     if status == 401 and not wants_json(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         response = RedirectResponse("/login", status_code=303)
@@ -189,7 +240,7 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
     Example:
         uvicorn.run(create_app(Store("sqlite:///runs.db")), host="127.0.0.1", port=8000)
     """
-    from proctor.web import _actions, _auth, _holds, _people, _reports, _runs, _studies, _work
+    from proctor.web import _actions, _auth, _control, _holds, _people, _rate, _reports, _runs, _studies, _work
 
     app = FastAPI(title="proctor", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
@@ -200,7 +251,11 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
 
     async def web_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, WebError)
-        return _error_response(request, error.status, error.message)
+        response = _error_response(request, error.status, error.message)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
@@ -213,9 +268,18 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return _error_response(request, 422, f"invalid {where}: {first.get('msg', 'bad value')}")
 
+    async def crashed(request: Request, error: Exception) -> Response:
+        logger.exception("%s %s failed", request.method, request.url.path, exc_info=error)
+        return _error_response(request, 500, "something went wrong on the server: its log says what")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
+    app.add_exception_handler(Exception, crashed)
     app.add_exception_handler(WebError, web_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
-    for module in (_auth, _runs, _actions, _holds, _people, _studies, _work, _reports):
+    for module in (_auth, _runs, _actions, _rate, _control, _holds, _people, _studies, _work, _reports):
         app.include_router(module.router)
     return app

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from proctor.store import Role, Store, users
 from proctor.store._users import SESSION_LIFETIME, SessionRecord
 from proctor.web._app import WebError, render, wants_json
+from proctor.web._limits import HashPool, LoginLimits
 
 COOKIE = "proctor_session"
 LOGIN_COOKIE = "proctor_login"
@@ -88,6 +89,8 @@ def form_integer(data: dict[str, Any], key: str) -> int | None:
     value = data.get(key)
     if value is None or value == "":
         return None
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise WebError(422, f"{key} must be a whole number, not {value!r}")  # int() would cut 3.5 to 3
     try:
         return int(value)
     except (TypeError, ValueError) as error:
@@ -115,13 +118,54 @@ def login_page(request: Request) -> Response:
     return response
 
 
-def _login(request: Request, name: str, password: str) -> tuple[str, str, Any]:
-    with store_of(request).engine.begin() as conn:
+class TooMany(WebError):
+    """Too many wrong logins from this address or for this name: 429, and when to try again."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, f"too many wrong logins: try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+def limits_of(request: Request) -> tuple[LoginLimits, HashPool]:
+    """The app's login limits and its pool of password checks."""
+    state = request.app.state
+    if not hasattr(state, "login_limits"):
+        settings = state.settings
+        state.login_limits = LoginLimits(settings.login_window)
+        state.hash_pool = HashPool(settings.hash_workers)
+    return state.login_limits, state.hash_pool
+
+
+def _check(store: Store, name: str, password: str) -> tuple[str, str, Any] | None:
+    with store.engine.begin() as conn:
         user = users.check_password(conn, name, password)
         if user is None:
-            raise WebError(401 if wants_json(request) else 403, "wrong user name or password")
+            return None
         token, csrf = users.start_session(conn, user.id)
     return token, csrf, user
+
+
+async def _login(request: Request, name: str, password: str) -> tuple[str, str, Any]:
+    """Check a login within the limits: refused (429) when its address or name had too many wrong logins lately,
+    the password checked in the bounded pool, a wrong one counted against both.
+
+    Raises:
+        TooMany: 429 with Retry-After.
+        WebError: 401 (API) or 403 (form) for a wrong name or password.
+    """
+    settings = request.app.state.settings
+    limits, pool = limits_of(request)
+    address = f"address:{request.client.host if request.client else '?'}"
+    keys = {address: settings.login_failures_per_address, f"name:{name}": settings.login_failures_per_name}
+    wait = limits.retry_after(keys)
+    if wait is not None:
+        raise TooMany(wait)
+    found = await pool.run(_check, store_of(request), name, password)
+    if found is None:
+        limits.failed(*keys)
+        raise WebError(401 if wants_json(request) else 403, "wrong user name or password")
+    limits.succeeded(f"name:{name}")
+    return found
 
 
 @router.post("/login")
@@ -134,11 +178,13 @@ async def login(request: Request) -> Response:
         raise WebError(403, "the login form expired: reload the page and log in again")
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     try:
-        token, _, _ = await run_in_threadpool(_login, request, name, password)
-    except WebError:
+        token, _, _ = await _login(request, name, password)
+    except WebError as error:
         retry = secrets.token_urlsafe(24)
-        page = render(request, "login.html", {"nonce": retry, "error": "wrong user name or password"}, 403)
+        page = render(request, "login.html", {"nonce": retry, "error": error.message}, error.status)
         page.set_cookie(LOGIN_COOKIE, retry, httponly=True, samesite="strict", max_age=3600)
+        if isinstance(error, TooMany):
+            page.headers["Retry-After"] = str(error.retry_after)
         return page
     target = request.cookies.get("proctor_next", "/")
     if not target.startswith("/") or target.startswith("//"):
@@ -159,9 +205,7 @@ async def api_login(request: Request) -> Response:
     body = await request.json()
     if not isinstance(body, dict):
         raise WebError(400, 'send JSON: {"name": …, "password": …}')
-    token, csrf, user = await run_in_threadpool(
-        _login, request, str(body.get("name", "")), str(body.get("password", ""))
-    )
+    token, csrf, user = await _login(request, str(body.get("name", "")), str(body.get("password", "")))
     response = JSONResponse({"user": user.name, "role": user.role.value, "csrf": csrf})
     _set_session(response, request, token)
     return response

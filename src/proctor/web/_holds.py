@@ -13,7 +13,8 @@ from proctor.store import HoldRecord, ops
 from proctor.store._users import SessionRecord
 from proctor.web._actions import _done
 from proctor.web._app import WebError
-from proctor.web._auth import Viewer, form_data, form_integer, store_of
+from proctor.web._auth import Viewer, form_data, store_of
+from proctor.web._forms import Decision, parse
 from proctor.web._runs import visible_run
 
 router = APIRouter()
@@ -26,7 +27,7 @@ def _pending(request: Request, session: SessionRecord, run_id: str, kind: str, d
     run = visible_run(request, session, run_id)
     if run.status.final:
         raise WebError(409, f"run {run.id} is {run.status.value}: it holds nothing any more")
-    wanted = form_integer(data, "hold_id")
+    wanted = parse(Decision, data).hold_id
     pending = [h for h in store_of(request).pending_holds(run.id) if h.kind == kind]
     found = next((h for h in pending if wanted is None or h.id == wanted), None)
     if found is None:
@@ -36,8 +37,8 @@ def _pending(request: Request, session: SessionRecord, run_id: str, kind: str, d
 
 
 def _text(data: dict[str, Any]) -> str | None:
-    value = data.get("text")
-    return value.strip() or None if isinstance(value, str) else None
+    value = parse(Decision, data).text
+    return value.strip() or None if value is not None else None
 
 
 def _step_anchor(request: Request, held: HoldRecord) -> str:

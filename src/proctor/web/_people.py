@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import Connection, case, func, select
 from starlette.concurrency import run_in_threadpool
 
-from proctor.store import Role, StoreError, UserError, users
+from proctor.store import Role, RunStatus, StoreError, UserError, users
 from proctor.store import _schema as s
 from proctor.store._users import SessionRecord
 from proctor.web._app import WebError, respond, wants_json
-from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
+from proctor.web._auth import STAFF, Viewer, form_data, limits_of, require, store_of
+from proctor.web._forms import Assignment, NewUser, Unassignment, parse
 from proctor.web._queries import AGENT
 from proctor.web._studies import queue_judgments
 from proctor.web._vocab import vocabulary
@@ -44,10 +45,57 @@ def queue(request: Request, session: Viewer) -> Response:
         .where(s.assignments.c.user_id == session.user.id)
         .order_by(s.assignments.c.created_at, s.assignments.c.id)
     )
+    rated = (
+        select(s.steps.c.run_id)
+        .join(s.options, s.options.c.step_id == s.steps.c.id)
+        .join(s.ratings, s.ratings.c.option_id == s.options.c.id)
+        .where(s.ratings.c.rater == f"human:{session.user.name}")
+    )
+    query = query.add_columns(s.runs.c.id.in_(rated).label("rated"))
     with store_of(request).engine.connect() as conn:
         rows = [r._asdict() for r in conn.execute(query)]
+        subtasks = _subtasks_of(conn, [r["id"] for r in rows])
         judgments = queue_judgments(conn, session.user.id)
-    return respond(request, "queue.html", {"assignments": rows, "judgments": judgments})
+        answered = queue_judgments(conn, session.user.id, pending=False)
+    for row in rows:
+        row["subtasks"] = subtasks.get(row["id"], [])
+        row["done"] = _finished(row)
+    data = {
+        "todo": [r for r in rows if not r["done"]],
+        "done": [r for r in rows if r["done"]],
+        "judgments": judgments,
+        "answered": answered,
+    }
+    data["assignments"] = data["todo"] + data["done"]
+    return respond(request, "queue.html", data)
+
+
+def _finished(row: dict[str, Any]) -> bool:
+    """An assigned run is done for its person once it has ended and, unless a person did it (their work is the
+    run), they rated something in it."""
+    ended = RunStatus(row["status"]).final or row["status"] == RunStatus.KILLED.value
+    return ended and (row["agent"] == "human" or bool(row["rated"]))
+
+
+def _subtasks_of(conn: Connection, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The subtask runs below each of these runs (at any depth), by top run, oldest first."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    top = {r: r for r in run_ids}
+    frontier = list(run_ids)
+    for _ in range(50):  # deep enough for any delegation; a cycle (never stored) cannot loop
+        if not frontier:
+            break
+        query = (
+            select(s.runs.c.id, s.runs.c.parent_run_id, s.runs.c.task_id, s.runs.c.status, s.runs.c.score)
+            .where(s.runs.c.parent_run_id.in_(frontier))
+            .order_by(s.runs.c.created_at, s.runs.c.id)
+        )
+        children = [r._asdict() for r in conn.execute(query)]
+        for child in children:
+            top[child["id"]] = top[child["parent_run_id"]]
+            found.setdefault(top[child["id"]], []).append(child)
+        frontier = [c["id"] for c in children]
+    return found
 
 
 def tag_details(conn: Connection, name: str) -> dict[str, Any]:
@@ -126,23 +174,25 @@ def _back(request: Request, **extra: Any) -> Response:
 async def add_user(request: Request, session: Viewer) -> Response:
     """Add a user (`name`, `role`, `password`)."""
     require(session, Role.ADMIN)
-    data = await form_data(request, session)
-    name, role, password = (str(data.get(k) or "") for k in ("name", "role", "password"))
+    form = parse(NewUser, await form_data(request, session))
+    name, role, password = form.name, form.role, form.password
     try:
-        user_id = await run_in_threadpool(store_of(request).write, users.add_user, name, role, password)
+        user_id = await limits_of(request)[1].run(store_of(request).write, users.add_user, name, role, password)
     except UserError as error:
         raise WebError(422, str(error)) from error
     return _back(request, user_id=user_id)
 
 
 def _assign(request: Request, session: SessionRecord, data: dict[str, Any]) -> int:
-    run_ids = [r for r in re.split(r"[\s,]+", str(data.get("runs") or "")) if r]
+    form = parse(Assignment, data)
+    listed = form.runs if isinstance(form.runs, list) else re.split(r"[\s,]+", form.runs)
+    run_ids = [r.strip() for r in listed if r.strip()]
     if not run_ids:
         raise WebError(422, "give one or more run ids")
     store = store_of(request)
     try:
         full = [store.run(r).id for r in run_ids]  # prefixes are fine, as on the command line
-        return store.write(users.assign, str(data.get("user") or ""), full, session.user.name)
+        return store.write(users.assign, form.user, full, session.user.name)
     except (UserError, StoreError) as error:
         raise WebError(422, str(error)) from error
 
@@ -162,8 +212,6 @@ async def assign(request: Request, session: Viewer) -> Response:
 async def unassign(request: Request, session: Viewer) -> Response:
     """Take a run (`run`) off a user's (`user`) queue."""
     require(session, Role.ADMIN)
-    data = await form_data(request, session)
-    removed = await run_in_threadpool(
-        store_of(request).write, users.unassign, str(data.get("user") or ""), str(data.get("run") or "")
-    )
+    form = parse(Unassignment, await form_data(request, session))
+    removed = await run_in_threadpool(store_of(request).write, users.unassign, form.user, form.run)
     return _back(request, removed=removed)

@@ -142,8 +142,12 @@ def _decode(cursor: str) -> tuple[Any, str] | None:
 
 
 def assigned_runs(user: UserRecord) -> Any:
-    """A subquery of the run ids assigned to `user`."""
-    return select(s.assignments.c.run_id).where(s.assignments.c.user_id == user.id)
+    """A subquery of the run ids assigned to `user` and of the subtask runs below them (at any depth)."""
+    assigned = select(s.assignments.c.run_id.label("id")).where(s.assignments.c.user_id == user.id)
+    tree = assigned.cte("assigned_tree", recursive=True)
+    below = select(s.runs.c.id).join(tree, s.runs.c.parent_run_id == tree.c.id)
+    tree = tree.union(below)
+    return select(tree.c.id)
 
 
 def list_runs(conn: Connection, query: RunQuery, user: UserRecord) -> RunPage:
@@ -255,7 +259,7 @@ def steps_window(conn: Connection, run_id: str, start: int, stop: int) -> list[S
         select(s.ratings)
         .join(s.options, s.options.c.id == s.ratings.c.option_id)
         .join(s.steps, s.steps.c.id == s.options.c.step_id)
-        .where(in_window)
+        .where(in_window, s.CURRENT_RATING)
         .order_by(s.ratings.c.id)
     )
     for r in rating_rows:
@@ -323,7 +327,7 @@ def step_map(conn: Connection, run_id: str) -> list[MapCell]:
 
 def live_version(conn: Connection, run_id: str) -> str:
     """A short string that changes whenever the run's page would: status, steps, choices, ratings, tags, forks,
-    holds and their decisions, events (a person's clock, requests and notes)."""
+    holds and their decisions, events (a person's clock, requests and notes), options added, comparisons."""
     run = conn.execute(select(s.runs.c.status, s.runs.c.steps_done).where(s.runs.c.id == run_id)).one()
     of_run = s.steps.c.run_id == run_id
     steps = conn.execute(select(func.count(), func.max(s.steps.c.id)).where(of_run)).one()
@@ -332,12 +336,14 @@ def live_version(conn: Connection, run_id: str) -> str:
         select(func.count()).select_from(s.ratings.join(s.options).join(s.steps)).where(of_run)
     ).scalar()
     tags = conn.execute(select(func.count()).select_from(s.tags.join(s.steps)).where(of_run)).scalar()
+    options = conn.execute(select(func.max(s.options.c.id)).select_from(s.options.join(s.steps)).where(of_run)).scalar()
+    compared = conn.execute(select(func.count()).select_from(s.comparisons.join(s.steps)).where(of_run)).scalar()
     forks = conn.execute(select(func.count()).where(s.runs.c.forked_from_run_id == run_id)).scalar()
     holds = conn.execute(
         select(func.count(), func.count(s.holds.c.verdict)).select_from(s.holds.join(s.steps)).where(of_run)
     ).one()
     events = conn.execute(select(func.max(s.events.c.id)).where(s.events.c.run_id == run_id)).scalar()
-    counts = [steps[0], steps[1], choices, ratings, tags, forks, holds[0], holds[1], events]
+    counts = [steps[0], steps[1], choices, ratings, tags, forks, holds[0], holds[1], events, options, compared]
     return ".".join(str(part) for part in (run.status, run.steps_done, *counts))
 
 

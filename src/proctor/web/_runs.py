@@ -119,18 +119,25 @@ def run_data(request: Request, session: SessionRecord, run_id: str, at: int | No
     store = store_of(request)
     size = request.app.state.settings.page_steps
     with store.engine.connect() as conn:
+        # The version first, everything else after it: a change in between makes the next poll differ and swap
+        # the page again, where a version read last could match a page rendered from older reads.
+        version = q.live_version(conn, run.id)
+    run = store.run(run.id)
+    with store.engine.connect() as conn:
         total = q.step_count(conn, run.id)
         start, stop = ov.window_bounds(total, at, size)
         window = _window(conn, run, start, stop, total)
         bands = ov.map_bands(conn, run.id)
         forks = q.forks_of(conn, run.id)
-        version = q.live_version(conn, run.id)
         tags = vocabulary(conn)
         crumbs = ov.breadcrumb(conn, run)
     task = _task_of(request, run)
     notes = [e["detail"] | {"at": e["created_at"]} for e in store.events(run.id, "note")]
+    from proctor.web._control import controls  # it reads runs through visible_run, defined here
+
     return {
         "run": run,
+        "control": controls(run, session),
         "task": {"id": task["id"], "instructions": ov.instructions_of(run, task)},
         "subtask": bool(run.config.get("subtask")),
         "breadcrumb": crumbs,

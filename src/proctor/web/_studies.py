@@ -20,25 +20,29 @@ from proctor.store import JudgmentRecord, StudyError, studies, users
 from proctor.store import _schema as s
 from proctor.store._users import SessionRecord
 from proctor.web._app import WebError, respond, wants_json
-from proctor.web._auth import STAFF, Viewer, form_data, form_integer, require, store_of
+from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
+from proctor.web._forms import Judgment, NewStudy, parse
 
 router = APIRouter()
 MAX_SECONDS = 7 * 24 * 3600.0  # a `shown_at` further back than this is not a plausible time taken
 
 
-def queue_judgments(conn: Connection, user_id: int) -> list[dict[str, Any]]:
-    """A person's pending judgments for their queue, oldest assignment first, in their study order."""
+def queue_judgments(conn: Connection, user_id: int, *, pending: bool = True) -> list[dict[str, Any]]:
+    """A person's pending (or, with `pending` False, answered) judgments for their queue, oldest assignment first,
+    in their study order."""
     names = {r.id: r.name for r in conn.execute(select(s.studies.c.id, s.studies.c.name))}
     return [
         {
             "id": j.id,
+            "study_id": j.study_id,
             "study": names.get(j.study_id, j.study_id),
             "position": j.position,
             "condition": j.condition,
             "question": j.question,
             "assigned_at": j.assigned_at,
+            "answered_at": j.answered_at,
         }
-        for j in studies.judgments(conn, user_id=user_id, pending=True)
+        for j in studies.judgments(conn, user_id=user_id, pending=pending)
     ]
 
 
@@ -51,9 +55,10 @@ def _mine(request: Request, session: SessionRecord, judgment_id: int) -> Judgmen
     return found
 
 
-def _next_pending(request: Request, session: SessionRecord) -> int | None:
+def _next_pending(request: Request, session: SessionRecord, study_id: str) -> int | None:
+    """The user's next pending judgment in the same study (the queue lists the other studies' ones)."""
     with store_of(request).engine.connect() as conn:
-        pending = studies.judgments(conn, user_id=session.user.id, pending=True)
+        pending = studies.judgments(conn, study_id=study_id, user_id=session.user.id, pending=True)
     return pending[0].id if pending else None
 
 
@@ -110,6 +115,7 @@ def _number(data: dict[str, Any], key: str) -> float | None:
 
 
 def _answer(request: Request, session: SessionRecord, judgment_id: int, data: dict[str, Any]) -> Response:
+    form = parse(Judgment, data)
     judged = _mine(request, session, judgment_id)
     if judged.answered:
         raise WebError(409, f"judgment {judgment_id} is answered already: answers cannot be changed")
@@ -130,7 +136,6 @@ def _answer(request: Request, session: SessionRecord, judgment_id: int, data: di
     shown_at = _number(data, "shown_at")
     if seconds is None and shown_at is not None and 0 <= time.time() - shown_at <= MAX_SECONDS:
         seconds = round(time.time() - shown_at, 3)
-    explanation = data.get("explanation")
     try:
         store_of(request).write(
             studies.answer,
@@ -138,12 +143,12 @@ def _answer(request: Request, session: SessionRecord, judgment_id: int, data: di
             session.user.id,
             verdict=int(verdict),
             confidence=confidence,
-            explanation=explanation if isinstance(explanation, str) else None,
+            explanation=form.explanation,
             seconds=seconds,
         )
     except StudyError as error:
         raise WebError(409 if "answered already" in str(error) else 422, str(error)) from error
-    following = _next_pending(request, session)
+    following = _next_pending(request, session, judged.study_id)
     if wants_json(request):
         return JSONResponse({"ok": True, "judgment": judged.id, "next": following})
     return RedirectResponse(f"/judgments/{following}" if following else "/queue", status_code=303)
@@ -197,17 +202,17 @@ async def new_study(request: Request, session: Viewer) -> Response:
 
 
 def _new_study(request: Request, session: SessionRecord, data: dict[str, Any]) -> Response:
-    people = data.get("users")
-    names = [str(n) for n in people] if isinstance(people, list) else re.split(r"[\s,]+", str(people or ""))
+    form = parse(NewStudy, data)
+    names = form.users if isinstance(form.users, list) else re.split(r"[\s,]+", form.users)
     try:
         study = create_study(
             store_of(request),
-            str(data.get("experiment") or ""),
-            str(data.get("protocol") or ""),
+            form.experiment,
+            form.protocol,
             [n for n in names if n],
-            form_integer(data, "seed") or 0,
-            per_person=form_integer(data, "per_person"),
-            name=str(data.get("name") or "").strip() or None,
+            form.seed,
+            per_person=form.per_person,
+            name=form.name,
             by=session.user.name,
         )
     except StudyError as error:

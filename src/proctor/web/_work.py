@@ -24,6 +24,7 @@ from proctor.store._users import SessionRecord
 from proctor.web import _queries as q
 from proctor.web._app import WebError, respond, wants_json
 from proctor.web._auth import STAFF, Viewer, form_data, require, store_of
+from proctor.web._forms import ClockMove, Note, PersonRun, WorkRequest, parse
 from proctor.web._runs import visible_run
 
 router = APIRouter()
@@ -80,12 +81,14 @@ def work_data(request: Request, session: SessionRecord, run_id: str) -> dict[str
     up, the files last listed, the file last read, notes, intermediate scores, and what the user may do now."""
     run = human_run(request, session, run_id)
     store = store_of(request)
+    with store.engine.connect() as conn:
+        version = q.live_version(conn, run.id)  # first: a change after it makes the next poll differ
+    run = store.run(run.id)
     events = store.events(run.id)
     clock = clock_of(events, datetime.now(UTC))
     with store.engine.connect() as conn:
         total = q.step_count(conn, run.id)
         steps = q.steps_window(conn, run.id, max(0, total - LOG_STEPS), total)
-        version = q.live_version(conn, run.id)
     try:
         task = store.task(run.task_id)
     except StoreError:
@@ -152,9 +155,7 @@ def _doer(clock_by: str | None, session: SessionRecord) -> None:
 def _clock(request: Request, session: SessionRecord, run_id: str, data: dict[str, Any]) -> Response:
     run = human_run(request, session, run_id)
     _live(run)
-    move = str(data.get("state") or "")
-    if move not in CLOCK_MOVES:
-        raise WebError(422, f"state must be one of {', '.join(CLOCK_MOVES)}")
+    move = parse(ClockMove, data).state
     store = store_of(request)
     with store.engine.begin() as conn:
         clock = clock_of(store.events(run.id, conn=conn))
@@ -168,8 +169,9 @@ def _clock(request: Request, session: SessionRecord, run_id: str, data: dict[str
 def _act(request: Request, session: SessionRecord, run_id: str, data: dict[str, Any]) -> Response:
     run = human_run(request, session, run_id)
     _live(run)
-    kind = str(data.get("action") or "")
-    value = str(data.get({"bash": "command", "read": "path", "submit": "answer"}.get(kind, "value")) or "")
+    form = parse(WorkRequest, data)
+    kind = form.action
+    value = {"bash": form.command, "read": form.path, "submit": form.answer}.get(kind) or ""
     try:
         detail = request_detail(kind, value, session.user.name)
     except RequestError as error:
@@ -189,7 +191,7 @@ def _act(request: Request, session: SessionRecord, run_id: str, data: dict[str, 
 
 def _note(request: Request, session: SessionRecord, run_id: str, data: dict[str, Any]) -> Response:
     run = human_run(request, session, run_id)
-    text = str(data.get("text") or "").strip()
+    text = (parse(Note, data).text or "").strip()
     if not text or len(text) > NOTE_CHARS:
         raise WebError(422, f"write a note of 1 to {NOTE_CHARS} characters")
     note = {"by": session.user.name, "text": text, "step": run.steps_done}
@@ -211,7 +213,7 @@ def _start(request: Request, session: SessionRecord, run_id: str, data: dict[str
     # The task's sandbox as the run had it; a model's budget (steps, tokens, cost) is not carried over.
     kept = {"sandbox", "command_limits", "allow_internet", "task_memory_ceiling_mb", "task_disk_ceiling_mb"}
     fresh = RunConfig.model_validate(config.model_dump(mode="json", include=kept) | {"agent": "human"})
-    who = str(data.get("user") or "").strip()
+    who = parse(PersonRun, data).user
     store = store_of(request)
     try:
         with store.engine.begin() as conn:

@@ -1,14 +1,14 @@
 """run pages of any size: usage by step (a window's tokens and cost), runs by the run they fork (a run's forks)
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
 revision = "0012"
-down_revision = "0007"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
