@@ -159,6 +159,10 @@ class LimitKeeper:
         }
 
 
+KEEPER_RETRIES = 8
+"""Times a model call asks the keeper again while it restarts elsewhere (about 20 s in all)."""
+
+
 class _KeptLimits:
     """`SharedLimits` taken from the keeper actor."""
 
@@ -166,13 +170,22 @@ class _KeptLimits:
         self.keeper = keeper
 
     async def acquire(self, key: str, ceiling: int) -> tuple[int, int]:
-        ref = self.keeper.acquire.remote(key, ceiling)
-        try:
-            granted: tuple[int, int] = await ref
-        except asyncio.CancelledError:  # the slot may still be granted: give it back when it is
-            asyncio.get_running_loop().create_task(self._give_back(ref, key))
-            raise
-        return granted
+        """A slot under `key`'s limit; while the keeper restarts (its node lost), asked again with backoff."""
+        lost = _ray().exceptions.RayActorError
+        for attempt in range(KEEPER_RETRIES + 1):
+            ref = self.keeper.acquire.remote(key, ceiling)
+            try:
+                granted: tuple[int, int] = await ref
+            except asyncio.CancelledError:  # the slot may still be granted: give it back when it is
+                asyncio.get_running_loop().create_task(self._give_back(ref, key))
+                raise
+            except lost:
+                if attempt == KEEPER_RETRIES:
+                    raise
+                await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
+                continue
+            return granted
+        raise AssertionError("unreachable")
 
     async def _give_back(self, ref: Any, key: str) -> None:
         try:
@@ -318,7 +331,12 @@ async def run_on_ray(
     if not tasks:
         return []
     keeper_options: dict[str, Any] = {"name": KEEPER, "namespace": NAMESPACE, "get_if_exists": True}
-    keeper = _remote(LimitKeeper).options(num_cpus=0, max_restarts=-1, **keeper_options).remote()
+    # On this machine's node, which lives as long as the batch does (the keeper restarts elsewhere if it goes).
+    here = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(
+        ray.get_runtime_context().get_node_id(), soft=True
+    )
+    keeper_options |= {"num_cpus": 0, "max_restarts": -1, "scheduling_strategy": here}
+    keeper = _remote(LimitKeeper).options(**keeper_options).remote()
     actors = ray_config.actors or _actors_for(ray, ray_config, len(tasks))
     options = {
         "num_cpus": ray_config.cpus,

@@ -89,9 +89,14 @@
     return "/runs/" + encodeURIComponent(steps().dataset.run) + "/steps?" + query;
   }
 
+  // The steps at the top of a fetched fragment (`:scope` matches nothing in a DocumentFragment).
+  function topSteps(nodes) {
+    return [...nodes.children].filter((el) => el.classList.contains("step"));
+  }
+
   // Steps fetched again replace those in the page (a poll and a scroll may fetch the same step).
   function dropLoaded(list, nodes) {
-    nodes.querySelectorAll(":scope > .step").forEach((el) => {
+    topSteps(nodes).forEach((el) => {
       const old = list.querySelector(':scope > .step[data-step="' + el.dataset.step + '"]');
       if (old) old.remove();
     });
@@ -246,6 +251,25 @@
     if (match && steps()) jump(match[1]);
   });
 
+  // The steps already in the page, fetched again a page at a time up to `upTo` (a rating, a tag or a choice may
+  // have changed them), each swapped in place with its folds as they were.
+  async function refreshLoaded(list, upTo) {
+    const size = pageSize();
+    for (let from = Number(list.dataset.start); from < upTo; from += size) {
+      const got = await fragment(stepsUrl("start=" + from + "&stop=" + Math.min(from + size, upTo)));
+      topSteps(got.nodes).forEach((fresh) => {
+        const old = list.querySelector(':scope > .step[data-step="' + fresh.dataset.step + '"]');
+        if (!old) return;
+        const open = openDetails(old);
+        const wasFocused = old.classList.contains("focused");
+        old.replaceWith(fresh);
+        restoreDetails(fresh, open);
+        fresh.querySelectorAll("details[open][data-src]").forEach(load);
+        if (wasFocused) fresh.classList.add("focused");
+      });
+    }
+  }
+
   function atEnd() {
     return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
   }
@@ -269,6 +293,10 @@
     version = head ? head.dataset.version : version;
     const atRunEnd = list && Number(list.dataset.stop) >= Number(list.dataset.total);
     if (list && head) list.dataset.total = head.dataset.total;  // scrolling down reaches the new steps
+    if (list && !loading) {
+      const upTo = atRunEnd ? Number(list.dataset.stop) - 1 : Number(list.dataset.stop);
+      try { await refreshLoaded(list, upTo); } catch (ignored) { /* the next poll tries again */ }
+    }
     if (atRunEnd && !loading) {
       loading = true;
       const from = Math.max(Number(list.dataset.start), Number(list.dataset.stop) - 1);
