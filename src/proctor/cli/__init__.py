@@ -7,10 +7,8 @@ from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 from typer.exceptions import TyperException
 
-from proctor.analysis import AnalysisError
 from proctor.cli import (
     _holds,  # noqa: F401  (registers approve and answer)
     _interop,  # noqa: F401  (registers import)
@@ -25,37 +23,43 @@ from proctor.cli import (
 from proctor.cli._app import ConfigError, app
 from proctor.cli._checks import describe
 from proctor.cli._processes import ListenError, sigterm_as_interrupt
-from proctor.interop import InteropError
-from proctor.lab import LabError
-from proctor.models import ModelError
-from proctor.protocols import ExperimentError
-from proctor.protocols.datasets import DatasetError
-from proctor.redteam import RedTeamError
-from proctor.runner import SettingError, UnknownChooserError
-from proctor.runner._ray import RayError
-from proctor.sandbox import SandboxError
-from proctor.store import StoreError
-from proctor.store._export import ExportError
-from proctor.tasks import TaskError
 
-USER_ERRORS = (
-    AnalysisError,
-    ConfigError,
-    DatasetError,
-    ExperimentError,
-    ExportError,
-    InteropError,
-    LabError,
-    ListenError,
-    ModelError,
-    RayError,
-    RedTeamError,
-    SandboxError,
-    SettingError,
-    StoreError,
-    TaskError,
-    UnknownChooserError,
-)
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean a mistake in the command, reported in one line. Imported when one is caught, since
+    their modules (the runner, the store, the analysis) are too slow to load for `proctor --help`."""
+    from proctor.analysis import AnalysisError
+    from proctor.interop import InteropError
+    from proctor.lab import LabError
+    from proctor.models import ModelError
+    from proctor.protocols import ExperimentError
+    from proctor.protocols.datasets import DatasetError
+    from proctor.redteam import RedTeamError
+    from proctor.runner import SettingError, UnknownChooserError
+    from proctor.runner._ray import RayError
+    from proctor.sandbox import SandboxError
+    from proctor.store import StoreError
+    from proctor.store._export import ExportError
+    from proctor.tasks import TaskError
+
+    return (
+        AnalysisError,
+        ConfigError,
+        DatasetError,
+        ExperimentError,
+        ExportError,
+        InteropError,
+        LabError,
+        ListenError,
+        ModelError,
+        RayError,
+        RedTeamError,
+        SandboxError,
+        SettingError,
+        StoreError,
+        TaskError,
+        UnknownChooserError,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,18 +80,27 @@ def _main(argv: list[str] | None) -> NoReturn:
         message = str(format_message() if format_message is not None else error)
         print(f"error: {message.splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
-    except SQLAlchemyError as error:  # e.g. a database another version of proctor wrote
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        print(f"error: database: {reason}", file=sys.stderr)
-        sys.exit(2)
     except ValidationError as error:
         print(f"error: {describe(error)}", file=sys.stderr)
         sys.exit(2)
-    except USER_ERRORS as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"error: {message}", file=sys.stderr)
+    except Exception as error:
+        line = user_error_line(error)
+        if line is None:
+            raise  # not a user's mistake: the traceback is a bug report
+        print(f"error: {line}", file=sys.stderr)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def user_error_line(error: Exception) -> str | None:
+    """The one line for a user's mistake (a bad option, model, task path, database URL); None for anything else."""
+    from sqlalchemy.exc import SQLAlchemyError  # the store has loaded it when it raises one
+
+    if isinstance(error, SQLAlchemyError):  # e.g. a database another version of proctor wrote
+        return "database: " + str(getattr(error, "orig", None) or error).splitlines()[0]
+    if isinstance(error, user_errors()):
+        return str(error).splitlines()[0] if str(error) else type(error).__name__
+    return None
 
 
 __all__ = ["app", "main"]

@@ -8,33 +8,21 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from proctor.agents import UnknownAgentError, agents
-from proctor.agents._actions import option_fields
-from proctor.agents._base import get_agent_factory
+if TYPE_CHECKING:
+    from proctor.runner import RunConfig
+    from proctor.store import RunRecord, Store
+    from proctor.tasks import Task
+
 from proctor.cli._checks import RUN_FLAGS, describe, exit_if_all_failed, notes
 from proctor.cli._processes import WORKER_PARENT_ENV, exit_with_parent
 from proctor.cli._render import print_runs, print_side_by_side, run_tree
-from proctor.interop import is_inspect_spec, load_inspect_tasks, parse_task_args
-from proctor.models import get_model
-from proctor.runner import (
-    RunConfig,
-    RunLimits,
-    fork_async,
-    get_chooser,
-    preflight_async,
-    resume_async,
-    run_tasks_async,
-    work,
-)
-from proctor.store import RunRecord, RunStatus, Store, ops
-from proctor.tasks import Task, TaskError, load_tasks
 
 app = typer.Typer(
     name="proctor",
@@ -110,6 +98,10 @@ def run(
     json_out: Json = False,
 ) -> None:
     """Run tasks with a model and print a results table."""
+    from proctor.models import get_model
+    from proctor.runner import get_chooser, preflight_async, run_tasks_async
+    from proctor.store import Store
+
     if executor not in ("local", "ray"):
         raise ConfigError(f"--executor: unknown executor {executor!r} (local or ray)")
     if ray_address is not None and executor != "ray":
@@ -183,6 +175,9 @@ def _batches(
 ) -> list[tuple[RunConfig, list[Task]]]:
     """The tasks at `where` and the config each is run with. Inspect tasks (FILE.py, FILE.py@task, pkg/task) are
     run with the agent their solver maps to, unless an agent is given, and once per epoch."""
+    from proctor.interop import is_inspect_spec, load_inspect_tasks, parse_task_args
+    from proctor.tasks import TaskError, load_tasks
+
     if not is_inspect_spec(where):
         if task_args:
             raise ConfigError("-T: task arguments are for Inspect tasks (FILE.py, FILE.py@task or pkg/task)")
@@ -232,6 +227,10 @@ def _run_on_ray(
 def agent_config(fields: dict[str, Any], name: str, roles: dict[str, str | None]) -> RunConfig:
     """The run config of `fields` with agent `name` (refused in one line if no agent has that name, as is a value
     out of range, named by its flag); triframe gets its advisor and rater models from `roles`."""
+    from proctor.agents import UnknownAgentError
+    from proctor.agents._base import get_agent_factory
+    from proctor.runner import RunConfig
+
     try:
         get_agent_factory(name)
     except UnknownAgentError as error:
@@ -258,6 +257,8 @@ def _without(fields: dict[str, Any], keys: list[str]) -> dict[str, Any]:
 @app.command("agents")
 def list_agents() -> None:
     """List the agents a run may use (`--agent NAME`), one line each."""
+    from proctor.agents import agents
+
     for name, description in agents().items():
         console.print(f"{name:<12} {description}", highlight=False, markup=False)
 
@@ -265,6 +266,8 @@ def list_agents() -> None:
 def load_config(path: Path) -> RunConfig:
     """A RunConfig from a JSON or YAML file."""
     import yaml
+
+    from proctor.runner import RunConfig
 
     try:
         data = yaml.safe_load(path.read_text())
@@ -286,6 +289,8 @@ def stored_config(record: RunRecord) -> RunConfig:
     Raises:
         ConfigError: the run was not made by the runner (an oversight protocol's run has its own config).
     """
+    from proctor.runner import RunConfig
+
     try:
         return RunConfig.model_validate(record.config)
     except ValidationError as error:
@@ -305,6 +310,9 @@ def resume(
     db: Db = None,
 ) -> None:
     """Continue a run (killed, paused, failed or over a limit) from its last completed step."""
+    from proctor.runner import RunLimits, preflight_async, resume_async
+    from proctor.store import Store
+
     store = Store(db)
     raised = {"steps": max_steps, "tokens": max_tokens, "cost": max_cost, "seconds": max_seconds}
     limits: dict[str, object] = {k: v for k, v in raised.items() if v is not None}
@@ -330,6 +338,10 @@ def fork(
     db: Db = None,
 ) -> None:
     """Start a new run that continues from step K of another."""
+    from proctor.models import get_model
+    from proctor.runner import fork_async, preflight_async
+    from proctor.store import Store
+
     store = Store(db)
     source = store.run(run_id)
     config = stored_config(source)
@@ -355,6 +367,8 @@ def runs(
     json_out: Json = False,
 ) -> None:
     """List runs, newest first."""
+    from proctor.store import RunStatus, Store
+
     if status is not None and status not in {s.value for s in RunStatus}:
         raise ConfigError(f"unknown status {status!r} (statuses: {', '.join(s.value for s in RunStatus)})")
     store = Store(db)
@@ -372,6 +386,8 @@ def show(
     db: Db = None,
 ) -> None:
     """Show a run as a tree: steps, options (chosen marked), observations, subtasks."""
+    from proctor.store import Store
+
     store = Store(db)
     console.print(run_tree(store, store.run(run_id), full=full))
 
@@ -386,6 +402,9 @@ def choose(
 ) -> None:
     """Choose (or write) the next option of a run that waits for a person; for a paused run, write the option
     its next step takes (then `proctor resume`)."""
+    from proctor.agents._actions import option_fields
+    from proctor.store import RunStatus, Store, ops
+
     if (option is None) == (text is None):
         raise ConfigError("give either --option INDEX or --text TEXT")
     store = Store(db)
@@ -419,6 +438,8 @@ def pause(
     db: Db = None,
 ) -> None:
     """Ask a run to pause after its current step (then `proctor choose --text` to intervene, `proctor resume`)."""
+    from proctor.store import Store, ops
+
     store = Store(db)
     record = store.run(run_id)
     store.write(ops.request_pause, record.id, user)
@@ -433,6 +454,8 @@ def kill(
 ) -> None:
     """Kill a run: a queued, paused, stopped or waiting one at once, a running one after its current step (it can be
     resumed later with `proctor resume`)."""
+    from proctor.store import RunStatus, Store, ops
+
     store = Store(db)
     record = store.run(run_id)
     if record.status.final or record.status is RunStatus.KILLED:
@@ -461,6 +484,9 @@ def worker(
     """Drive queued runs as they appear (new runs, forks, runs resumed or intervened in from the web interface),
     under leases: workers on many machines can share one PostgreSQL store, and a dead worker's runs are taken
     over once its leases lapse."""
+    from proctor.runner import work
+    from proctor.store import Store
+
     if parent := os.environ.get(WORKER_PARENT_ENV):  # started by `proctor view`: end with it
         exit_with_parent(int(parent))
     store = Store(db)

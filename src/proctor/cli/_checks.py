@@ -6,12 +6,15 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from proctor.store import RunRecord, RunStatus
+if TYPE_CHECKING:
+    from proctor.store import RunRecord
+
 
 notes = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 """Notes and warnings: standard error, so standard output holds only results (`--json` stays parseable)."""
@@ -54,6 +57,8 @@ def describe(error: ValidationError, flags: Mapping[str, str] | None = None) -> 
 def exit_if_all_failed(records: Sequence[RunRecord]) -> None:
     """After a command's runs: each reason runs failed for is printed once, in full (the table cuts it); when every
     run failed, the last line is `error: ...` and the command exits 1."""
+    from proctor.store import RunStatus
+
     failed = Counter(r.error or "no reason recorded" for r in records if r.status is RunStatus.FAILED)
     if not records or sum(failed.values()) < len(records):
         for reason, count in failed.items():  # echoed, not printed with Rich: a long reason stays on one line

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -17,13 +17,9 @@ from proctor.cli._app import BASELINE_NOTE, ConfigError, Db, console
 from proctor.cli._checks import describe, exit_if_all_failed, notes
 from proctor.cli._oversee import oversee_app
 from proctor.cli._render import percent
-from proctor.models import check_model, get_model
-from proctor.protocols import OversightConfig, Report, load_dataset, plot, report, run_experiment
-from proctor.protocols._experiment import planned
-from proctor.protocols._report import CALIBRATION_BINS
-from proctor.protocols._report import label as row_label
-from proctor.runner import check_models
-from proctor.store import RunStatus, Store
+
+if TYPE_CHECKING:
+    from proctor.protocols import OversightConfig, Report
 
 
 @oversee_app.command("run")
@@ -78,6 +74,11 @@ def run(
     db: Db = None,
 ) -> None:
     """Run oversight protocols on a dataset (each question in both answer orders) and print the comparison."""
+    from proctor.protocols import OversightConfig, load_dataset, report, run_experiment
+    from proctor.protocols._experiment import planned
+    from proctor.runner import check_models
+    from proctor.store import RunStatus, Store
+
     if config is not None:
         import yaml
 
@@ -142,6 +143,8 @@ def run(
 
 def _settings(**values: Any) -> OversightConfig:
     """The OversightConfig of `oversee run`'s flags; a value out of range is named by its flag."""
+    from proctor.protocols import OversightConfig
+
     try:
         return OversightConfig(**values)
     except ValidationError as error:
@@ -161,6 +164,9 @@ def p_value(value: float | None) -> str:
 
 def print_report(result: Report) -> None:
     """The comparison table in the terminal."""
+    from proctor.protocols._report import CALIBRATION_BINS
+    from proctor.protocols._report import label as row_label
+
     table = Table(title=f"Judge accuracy · experiment {result.experiment}", title_justify="left")
     for column in ("protocol", "judge", "accuracy", "95% CI", "vs naive", "p", "n", "unparsed", "not judged"):
         table.add_column(column, justify="left" if column in ("protocol", "judge") else "right")
@@ -322,7 +328,9 @@ def gdc(
     db: Db = None,
 ) -> None:
     """Generator–discriminator–critique gaps of one model (Saunders et al. 2022): G, D, C, GD and CD gaps."""
-    from proctor.protocols import measure_gdc
+    from proctor.models import check_model, get_model
+    from proctor.protocols import load_dataset, measure_gdc
+    from proctor.store import Store
 
     name, questions = load_dataset(dataset)
     agent = get_model(model)
@@ -363,6 +371,9 @@ def show_report(
 ) -> None:
     """The comparison table of an experiment, and PNG plots: accuracy per protocol with CI bars, and accuracy
     against the judge–debater strength gap when several judges ran."""
+    from proctor.protocols import plot, report
+    from proctor.store import Store
+
     store = Store(db)
     result = report(store, experiment)
     if not result.rows:
@@ -405,6 +416,7 @@ def scaling(
     and nested oversight by a chain of overseers across --target-gap."""
     from proctor.analysis import AnalysisError
     from proctor.protocols import ScalingError, oversight_scaling, plot_scaling
+    from proctor.store import Store
 
     store = Store(db)
     try:

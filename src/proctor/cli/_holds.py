@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from proctor.cli._app import ConfigError, Db, app, console
-from proctor.store import HoldRecord, RunRecord, Store, ops
+
+if TYPE_CHECKING:
+    from proctor.store import HoldRecord, RunRecord, Store
 
 
 def pending_hold(store: Store, record: RunRecord, kind: str) -> tuple[RunRecord, HoldRecord]:
@@ -38,6 +40,8 @@ def approve(
 ) -> None:
     """Approve the action a run holds for approval, run an edited one instead (--edit), or reject it (--reject);
     the waiting runner goes on at once (a killed run, when resumed)."""
+    from proctor.store import Store, ops
+
     if edit is not None and reject:
         raise ConfigError("give --edit TEXT or --reject [REASON], not both")
     if reason is not None and not reject:
@@ -62,6 +66,8 @@ def answer(
     db: Db = None,
 ) -> None:
     """Answer the question a run's agent asked (`<ask>`, the `ask_human` tool); the waiting runner goes on."""
+    from proctor.store import Store, ops
+
     if not text.strip():
         raise ConfigError("write an answer")
     store = Store(db)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from proctor.cli._app import Db, Json, app, console
 from proctor.cli._checks import notes
-from proctor.interop import ImportReport, InteropError, export_inspect, import_inspect, import_runs_jsonl
-from proctor.store import Store
+
+if TYPE_CHECKING:
+    from proctor.interop import ImportReport
+    from proctor.store import Store
+
 
 import_app = typer.Typer(help="Import runs: Inspect eval logs, METR-format runs.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
@@ -21,6 +24,8 @@ def export_inspect_logs(
 ) -> None:
     """`proctor export inspect -o DIR`: the runs (these, or the top-level runs of tasks and models whose names
     contain `task` and `model`) as Inspect eval logs in DIR, one per task family × agent × model."""
+    from proctor.interop import InteropError, export_inspect
+
     if output is None:
         raise InteropError("export inspect writes a folder of logs: give it with -o DIR")
     if output.exists() and not output.is_dir():
@@ -39,6 +44,9 @@ def import_inspect_logs(
     json_out: Json = False,
 ) -> None:
     """Store the samples of Inspect eval logs as runs (a sample imported before is left as it is)."""
+    from proctor.interop import import_inspect
+    from proctor.store import Store
+
     store = Store(db)
     with notes.status("importing") as status:
         report = import_inspect(store, logs, progress=lambda n: status.update(f"importing: {n} samples read"))
@@ -52,6 +60,9 @@ def import_metr_runs(
     json_out: Json = False,
 ) -> None:
     """Store METR-format runs (task_id, run_id, alias, score_binarized, human_minutes, …) as runs without steps."""
+    from proctor.interop import import_runs_jsonl
+    from proctor.store import Store
+
     report = import_runs_jsonl(Store(db), file)
     _print(report, "file", json_out)
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import BaseModel
 from rich.table import Table
 
 from proctor.cli._app import Json, app, console
-from proctor.lab import LabResult, list_results, load_config, load_result, results_dir, save_result
+
+if TYPE_CHECKING:
+    from proctor.lab import LabResult
+
 
 lab_app = typer.Typer(help="The white-box lab: experiments on small models trained here on CPU.", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
@@ -65,6 +68,8 @@ def run_experiment(
     as_json: bool,
 ) -> None:
     """Load and check the config, run, plot, store and print."""
+    from proctor.lab import load_config, results_dir, save_result
+
     base: dict[str, Any] = getattr(kind, "tiny")().model_dump() if tiny else {}  # noqa: B009
     settings = load_config(kind, config, base | {k: v for k, v in overrides.items() if v is not None})
     folder = results_dir(results)
@@ -186,6 +191,8 @@ def autointerp(
 @lab_app.command("list")
 def list_(results: Results = None, as_json: Json = False) -> None:
     """Stored lab results, newest first."""
+    from proctor.lab import list_results, results_dir
+
     found = list_results(results_dir(results))
     if as_json:
         typer.echo(
@@ -210,6 +217,8 @@ def show(
     as_json: Json = False,
 ) -> None:
     """A stored result: its summary table, or everything as JSON."""
+    from proctor.lab import load_result, results_dir
+
     folder = results_dir(results)
     result = load_result(folder, id)
     if as_json:

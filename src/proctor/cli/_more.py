@@ -15,18 +15,6 @@ from proctor.cli import _experiments  # noqa: F401  (adds `oversee run` and `ove
 from proctor.cli._app import ConfigError, Db, app, console
 from proctor.cli._oversee import oversee_app
 from proctor.cli._render import interval, percent
-from proctor.store import Store
-from proctor.store._export import (
-    TABLES,
-    preferences,
-    table_rows,
-    trajectories,
-    with_subtasks,
-    write_jsonl,
-    write_parquet,
-)
-from proctor.store._export_metr import metr_runs
-from proctor.tasks import load_tasks, validate_tasks
 
 
 class ExportKind(StrEnum):
@@ -83,6 +71,18 @@ def export(
 ) -> None:
     """Export runs: trajectories or preference pairs as JSONL; runs, steps, options or ratings as flat tables in
     JSONL or Parquet; runs in METR's runs.jsonl format for METR's time-horizon pipeline; or Inspect eval logs."""
+    from proctor.store import Store
+    from proctor.store._export import (
+        TABLES,
+        preferences,
+        table_rows,
+        trajectories,
+        with_subtasks,
+        write_jsonl,
+        write_parquet,
+    )
+    from proctor.store._export_metr import metr_runs
+
     if kind is ExportKind.INSPECT:
         from proctor.cli._interop import export_inspect_logs
 
@@ -133,6 +133,7 @@ def stuck(
     """How stuck checks fired in finished runs, and whether restarting from a summary helped: per model, runs that
     restart when stuck against runs that only record it (`proctor run --no-restart`)."""
     from proctor.runner import stuck_report
+    from proctor.store import Store
 
     report = stuck_report(Store(db), task=task, model=model)
     if json_out:
@@ -173,6 +174,8 @@ def list_tasks(
     path: Annotated[str, typer.Argument(help="A task folder, a suite folder, or 'examples'.")] = "examples",
 ) -> None:
     """List the tasks at PATH."""
+    from proctor.tasks import load_tasks
+
     table = Table(title=f"tasks in {path}", title_justify="left")
     for column in ("id", "format", "permissions", "instructions"):
         table.add_column(column)
@@ -185,6 +188,8 @@ def list_tasks(
 @tasks_app.command("validate")
 def validate(path: Annotated[str, typer.Argument(help="A task folder or a suite folder.")]) -> None:
     """Check the tasks at PATH: one line per problem, naming the file; exit 1 if any."""
+    from proctor.tasks import validate_tasks
+
     problems = validate_tasks(path)
     for problem in problems:
         typer.echo(problem)

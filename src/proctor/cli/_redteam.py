@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,22 +14,10 @@ from rich.table import Table
 from proctor.cli._app import Db, Json, app, console
 from proctor.cli._checks import exit_if_all_failed, notes
 from proctor.cli._render import percent
-from proctor.redteam import (
-    EXAMPLES,
-    AuditConfig,
-    AuditReport,
-    CampaignReport,
-    RedTeamConfig,
-    RedTeamError,
-    audit_report,
-    campaign_report,
-    convert,
-    load_config,
-    run_audit,
-    run_campaign,
-)
-from proctor.runner import check_models
-from proctor.store import Store
+
+if TYPE_CHECKING:
+    from proctor.redteam import AuditReport, CampaignReport
+
 
 redteam_app = typer.Typer(
     help="Red teaming with models: attack campaigns, audits, and their reports.",
@@ -48,6 +36,8 @@ _COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
 
 
 def _check(names: dict[str, dict[str, Any]], quiet: bool) -> None:
+    from proctor.runner import check_models
+
     asyncio.run(check_models(names))  # no key, no server: one line, before anything is stored
     for scripted in sorted(m for m in names if m.startswith("scripted/")):
         if not quiet:
@@ -71,6 +61,9 @@ def run(
     json_out: Json = False,
 ) -> None:
     """Run a red-team campaign: the red model writes attacks, the target answers, the classifier decides."""
+    from proctor.redteam import EXAMPLES, RedTeamConfig, campaign_report, convert, load_config, run_campaign
+    from proctor.store import Store
+
     settings = load_config(config or EXAMPLES / "password.yaml", RedTeamConfig)
     changes = {"attempts": attempts, "method": method, "red": red, "target": target, "turns": turns}
     changes |= {"retries": retries}
@@ -102,6 +95,9 @@ def audit(
     json_out: Json = False,
 ) -> None:
     """Audit a target: an auditor probes it with tools once per seed instruction; a judge scores the transcripts."""
+    from proctor.redteam import EXAMPLES, AuditConfig, audit_report, load_config, run_audit
+    from proctor.store import Store
+
     settings = load_config(config or EXAMPLES / "audit.yaml", AuditConfig)
     names = {settings.auditor, settings.target, settings.judge}
     _check({n: settings.model_options.get(n, {}) for n in names}, json_out)
@@ -125,6 +121,9 @@ def report(
 ) -> None:
     """Report a campaign (success rate, diversity, novelty, categories, strongest attacks, people against the
     classifier) or an audit (scores per seed and dimension)."""
+    from proctor.redteam import RedTeamError, audit_report, campaign_report
+    from proctor.store import Store
+
     store = Store(db)
     try:
         found: CampaignReport | AuditReport = campaign_report(store, campaign, top=top)
@@ -136,6 +135,8 @@ def report(
 
 
 def _show(found: CampaignReport | AuditReport, json_out: bool) -> None:
+    from proctor.redteam import CampaignReport
+
     if json_out:
         typer.echo(json.dumps(found.json_dict()))
     elif isinstance(found, CampaignReport):

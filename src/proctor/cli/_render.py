@@ -12,8 +12,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from proctor.store import HoldRecord, ObservationRecord, OptionRecord, RunRecord, StepRecord, Store
-from proctor.store._records import MAIN_ARGUMENT
+if TYPE_CHECKING:
+    from proctor.store import HoldRecord, ObservationRecord, OptionRecord, RunRecord, StepRecord, Store
+
 
 if TYPE_CHECKING:
     from proctor.analysis import Estimate
@@ -111,6 +112,8 @@ def _first_lines(text: str, full: bool, lines: int = 6) -> str:
 
 
 def _summary(option: OptionRecord) -> str:
+    from proctor.store._records import MAIN_ARGUMENT
+
     argument = option.argument or {}
     key = MAIN_ARGUMENT.get(option.action or "")
     if key is not None and isinstance(argument.get(key), str):
@@ -136,6 +139,8 @@ def _arguments(raw: object, full: bool) -> str:
 
 def _result(result: dict[str, Any] | ObservationRecord, full: bool) -> Tree:
     """What an action did: a header (kind, exit code, failure) over the first lines of its output."""
+    from proctor.store import ObservationRecord
+
     shown = result if isinstance(result, ObservationRecord) else ObservationRecord.model_validate(result)
     header = f"→ {shown.kind}"
     if shown.exit_code is not None:

@@ -6,33 +6,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from proctor.analysis import (
-    Comparison,
-    Rate,
-    Report,
-    RunFilter,
-    ThresholdResult,
-    build_report,
-    compare,
-    comparison_figure,
-    comparison_html,
-    evaluate_thresholds,
-    load_thresholds,
-    report_figures,
-    report_html,
-    write_figures,
-)
-from proctor.analysis._paired import Outcome
-from proctor.analysis._stats import AnalysisError, Estimate
+if TYPE_CHECKING:
+    from proctor.analysis import Comparison, Rate, Report, ThresholdResult
+    from proctor.analysis._stats import Estimate
+
 from proctor.cli._app import Db, app, console
 from proctor.cli._checks import notes
-from proctor.store import Store
 
 report_app = typer.Typer(
     help="Reports: from runs to conclusions. Without a command: the results grid and capability profile.",
@@ -80,6 +65,9 @@ def report(
 ) -> None:
     """The results grid (task × model × agent), the per-model summary and the capability profile of the runs the
     options select, as tables, JSON, an HTML file or PNG plots. Exit code 3 when a model crossed a threshold."""
+    from proctor.analysis import RunFilter, build_report, load_thresholds, report_figures, report_html
+    from proctor.store import Store
+
     if ctx.invoked_subcommand is not None:
         return
     terms = [
@@ -109,6 +97,8 @@ def _write_outputs(
     figures: dict[str, bytes], plots: Path | None, html: Path | None, page: Callable[[], str], *, quiet: bool
 ) -> None:
     """Write the PNGs and the HTML page asked for, saying so (on standard error under --json)."""
+    from proctor.analysis import write_figures
+
     said = notes if quiet else console
     if plots is not None:
         for path in write_figures(figures, plots):
@@ -303,6 +293,9 @@ def thresholds_command(
 ) -> None:
     """Every model's verdict on every threshold in FILE — below, crossed, or inconclusive when the interval
     straddles the level — with the evidence. Exit code 3 when a model crossed a threshold."""
+    from proctor.analysis import RunFilter, evaluate_thresholds, load_thresholds
+    from proctor.store import Store
+
     loaded = load_thresholds(file)
     results = evaluate_thresholds(Store(db), loaded, RunFilter.parse(*(where or [])))
     if json_out:
@@ -330,6 +323,11 @@ def compare_command(
 ) -> None:
     """Compare two groups of runs on the tasks both ran: per-task differences, the overall difference with a
     bootstrap over task families, McNemar's exact test on paired runs, the tasks that flipped, and a plot."""
+    from proctor.analysis import RunFilter, compare, comparison_figure, comparison_html
+    from proctor.analysis._paired import Outcome
+    from proctor.analysis._stats import AnalysisError
+    from proctor.store import Store
+
     shared = RunFilter.parse(*(where or []))
     first, second = RunFilter.parse(*a) & shared, RunFilter.parse(*b) & shared
     if measure not in ("success", "score"):

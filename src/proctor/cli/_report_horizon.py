@@ -11,36 +11,17 @@ from dataclasses import replace
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import numpy as np
+if TYPE_CHECKING:
+    from proctor.analysis import HorizonReport, HorizonRuns, StoreSelection, Trend, TrendPoint
+
 import typer
 from rich.table import Table
 
-from proctor.analysis import (
-    AnalysisError,
-    HorizonConfig,
-    HorizonReport,
-    HorizonRuns,
-    StoreSelection,
-    Trend,
-    TrendConfig,
-    TrendPoint,
-    fit_trend,
-    horizon_points,
-    plot_horizons,
-    plot_trend,
-    read_metr_runs,
-    read_release_dates,
-    release_date,
-    store_runs,
-    success_rates,
-    time_horizons,
-)
 from proctor.cli._app import Db, Json, console
 from proctor.cli._checks import notes
 from proctor.cli._report import report_app
-from proctor.store import Store
 
 
 class Weighting(StrEnum):
@@ -127,6 +108,16 @@ def horizon(
 ) -> None:
     """50% and 80% time horizons per model (METR's method) with hierarchical bootstrap intervals, and the doubling
     time of the 50% horizon over release dates."""
+    from proctor.analysis import (
+        HorizonConfig,
+        StoreSelection,
+        TrendConfig,
+        plot_horizons,
+        plot_trend,
+        read_release_dates,
+        time_horizons,
+    )
+
     with _errors():
         config = HorizonConfig(
             weighting=weighting.value,
@@ -200,6 +191,19 @@ def trend(
 ) -> None:
     """A measure against model release dates: log-linear fit, doubling time with a bootstrap interval, projections
     to dates with prediction intervals, and when the trend reaches given levels."""
+    from proctor.analysis import (
+        AnalysisError,
+        HorizonConfig,
+        StoreSelection,
+        TrendConfig,
+        fit_trend,
+        horizon_points,
+        plot_trend,
+        read_release_dates,
+        success_rates,
+        time_horizons,
+    )
+
     with _errors():
         if from_file is not None and runs is not None:
             raise AnalysisError("give --from or --runs, not both")
@@ -263,6 +267,11 @@ def trend(
 
 def _runs(path: Path | None, score: str, selection: StoreSelection, db: str | None) -> tuple[HorizonRuns, list[str]]:
     """Runs from METR's file (filtered by model and suite) or from the store."""
+    import numpy as np
+
+    from proctor.analysis import AnalysisError, read_metr_runs, store_runs
+    from proctor.store import Store
+
     if path is None:
         return store_runs(Store(db), selection)
     if selection.tag is not None or selection.tasks is not None:
@@ -287,6 +296,8 @@ def _runs(path: Path | None, score: str, selection: StoreSelection, db: str | No
 
 
 def _points_from_json(path: Path, measure: str, dates: dict[str, date] | None) -> list[TrendPoint]:
+    from proctor.analysis import AnalysisError, TrendPoint, release_date
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -315,6 +326,8 @@ def _points_from_json(path: Path, measure: str, dates: dict[str, date] | None) -
 
 
 def _date(text: str | None, flag: str) -> date | None:
+    from proctor.analysis import AnalysisError
+
     if text is None:
         return None
     try:
@@ -331,6 +344,8 @@ def _when(text: str) -> date | Literal["next"]:
 @contextmanager
 def _errors() -> Iterator[None]:
     """Bad input — a malformed file, a missing field, nothing to fit — is one `error:` line and exit code 2."""
+    from proctor.analysis import AnalysisError
+
     try:
         yield
     except AnalysisError as error:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from proctor.analysis import Estimate, RaterFilters, RaterReport, rater_report
+if TYPE_CHECKING:
+    from proctor.analysis import Estimate, RaterReport
+
 from proctor.cli._app import ConfigError, Db, console
 from proctor.cli._render import percent
 from proctor.cli._report import report_app
-from proctor.store import Store
-from proctor.store._studies import StudyError
 
 
 def number(estimate: Estimate | None) -> str:
@@ -129,6 +129,10 @@ def raters(
 ) -> None:
     """Agreement among raters: Krippendorff's α, pairwise Cohen's κ (plain, linear, quadratic), each rater against
     the others' consensus and against how runs ended; in judging studies, people against model judges."""
+    from proctor.analysis import RaterFilters, rater_report
+    from proctor.store import Store
+    from proctor.store._studies import StudyError
+
     filters = RaterFilters(runs=run, task=task, model=model, rater=rater, studies=study, resamples=resamples, seed=seed)
     try:
         report = rater_report(Store(db), filters)

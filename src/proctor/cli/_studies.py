@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,8 +12,10 @@ from rich.table import Table
 from proctor.cli._app import ConfigError, Db, console
 from proctor.cli._oversee import oversee_app
 from proctor.cli._render import interval, percent
-from proctor.protocols import StudyReport, create_study, study_report
-from proctor.store import Store, StudyError, studies
+
+if TYPE_CHECKING:
+    from proctor.protocols import StudyReport
+
 
 study_app = typer.Typer(
     help="Human judging studies: do people judge better with a protocol's transcript than without?",
@@ -35,6 +37,9 @@ def create(
 ) -> None:
     """Assign the experiment's questions to people, half with the protocol's transcript and half without,
     balanced per person and per question; prints the study id and each person's judgments."""
+    from proctor.protocols import create_study
+    from proctor.store import Store, StudyError, studies
+
     store = Store(db)
     try:
         study = create_study(store, experiment, protocol, user or [], seed, per_person=per_person, name=name)
@@ -104,6 +109,9 @@ def report(
 ) -> None:
     """Accuracy per condition with 95% CIs clustered by question, the effect of the help with a two-way (questions
     and people) cluster bootstrap CI, confidence, calibration and per-person accuracy."""
+    from proctor.protocols import study_report
+    from proctor.store import Store, StudyError
+
     try:
         result = study_report(Store(db), study)
     except StudyError as error:

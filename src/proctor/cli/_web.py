@@ -6,14 +6,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
 
 from proctor.cli._app import ConfigError, Db, app, console
 from proctor.cli._processes import WORKER_PARENT_ENV, listening_socket, stop
-from proctor.store import Role, Store, UserError, users
 
 
 @app.command()
@@ -39,6 +38,7 @@ def view(
     import uvicorn
     from pydantic import ValidationError
 
+    from proctor.store import Store, users
     from proctor.web import WebSettings, create_app
 
     try:
@@ -78,26 +78,32 @@ users_app = typer.Typer(help="Add users, assign runs to them, list them.", no_ar
 app.add_typer(users_app, name="users")
 
 
+RoleName = Literal["admin", "researcher", "rater"]
+"""The roles of `proctor.store.Role`, spelled out here so the command line starts without loading the store."""
+
+
 @users_app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="The login name.")],
-    role: Annotated[Role, typer.Option(help="admin, researcher or rater.")] = Role.RATER,
+    role: Annotated[RoleName, typer.Option(help="admin, researcher or rater.")] = "rater",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
     db: Db = None,
 ) -> None:
     """Add a user (the password is read from standard input, or asked for)."""
+    from proctor.store import Role, Store, UserError, users
+
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     store = Store(db)
     try:
-        store.write(users.add_user, name, role, password)
+        store.write(users.add_user, name, Role(role), password)
     except UserError as error:
         raise ConfigError(str(error)) from error
-    console.print(f"added {role.value} {name}")
+    console.print(f"added {role} {name}")
 
 
 @users_app.command("assign")
@@ -107,6 +113,8 @@ def assign(
     db: Db = None,
 ) -> None:
     """Put runs in a user's queue."""
+    from proctor.store import Store, UserError, users
+
     store = Store(db)
     full = [store.run(r).id for r in runs]
     try:
@@ -119,6 +127,8 @@ def assign(
 @users_app.command("list")
 def list_users(db: Db = None) -> None:
     """List users with their roles and how many runs are assigned to them."""
+    from proctor.store import Store, users
+
     store = Store(db)
     with store.engine.connect() as conn:
         listed = users.list_users(conn)

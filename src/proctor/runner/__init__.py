@@ -1,5 +1,7 @@
 """The runner: the step loop, its choosers, and its configuration."""
 
+from typing import TYPE_CHECKING, Any
+
 from proctor.agents._actions import ACTION_HELP, Action, ParseError, option_fields, parse_action
 from proctor.runner._batch import (
     SettingError,
@@ -24,8 +26,22 @@ from proctor.runner._choosers import (
 from proctor.runner._config import ApprovalConfig, ChooserConfig, RunConfig, RunLimits, StuckConfig
 from proctor.runner._loop import Runner, ScoringRun
 from proctor.runner._preflight import check_models, check_sandbox, models_of, preflight, preflight_async
-from proctor.runner._stuck import StuckEffect, StuckReport, StuckRow, stuck_report
 from proctor.runner._workers import WorkerConfig, worker_id
+
+if TYPE_CHECKING:
+    from proctor.runner._stuck import StuckEffect, StuckReport, StuckRow, stuck_report
+
+_STUCK = ("StuckEffect", "StuckReport", "StuckRow", "stuck_report")
+"""Imported on first use (PEP 562): the stuck report's statistics load numpy and scipy, which runs do not need."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _STUCK:
+        raise AttributeError(f"module 'proctor.runner' has no attribute {name!r}")
+    from proctor.runner import _stuck
+
+    return getattr(_stuck, name)
+
 
 __all__ = [
     "ACTION_HELP",

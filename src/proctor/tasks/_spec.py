@@ -175,6 +175,10 @@ def declared_task(source: str | Path, format: str, name: str) -> DeclaredTask:
     return DeclaredTask(human_minutes=manifest_human_minutes(manifest, name))
 
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""PyYAML's safe loader, in C (libyaml) when built with it: ten times faster on a suite of many task folders."""
+
+
 def read_yaml(path: Path, problems: list[str]) -> Any:
     """Parse a YAML file, appending a one-line problem (with the line number) on failure.
 
@@ -187,7 +191,7 @@ def read_yaml(path: Path, problems: list[str]) -> Any:
         problems.append(f"{path}: cannot read: {error}")
         return None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
