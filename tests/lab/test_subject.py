@@ -19,7 +19,7 @@ from subject_models import write_tiny_gpt2
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
 from proctor.lab import AutoInterpConfig, LabError, RareConfig, run_autointerp, run_rare
-from proctor.lab._autointerp import corpus
+from proctor.lab._autointerp import WORDS, corpus
 from proctor.lab._rare import exact_probabilities, logits_of
 from proctor.lab._subject import load_subject, word_activations
 
@@ -54,10 +54,8 @@ def direct_units(folder: Path, words: list[str], layer: int, site: str) -> np.nd
 @pytest.mark.parametrize(("layer", "site"), [(0, "mlp"), (1, "mlp"), (0, "residual"), (-1, "residual")])
 def test_hooked_units_are_the_direct_computation(gpt2: Path, layer: int, site: str) -> None:
     words, _ = corpus(5, 7, np.random.default_rng(0))
-    from proctor.lab._autointerp import WORDS
-
     sentences = [[WORDS[w] for w in row] for row in words]
-    sentences[1] = sentences[1][:4] + ["seven", "eight", "nine"]  # words outside the synthetic language
+    sentences[1] = [*sentences[1][:4], "seven", "eight", "nine"]  # words outside the synthetic language
     loaded = load_subject(f"hf/{gpt2}", "cpu")
     acts = word_activations(loaded, sentences, layer, site, batch=2)  # padded batches
     assert acts.shape == (5, 7, 128 if site == "mlp" else 32)
