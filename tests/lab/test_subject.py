@@ -18,7 +18,15 @@ import yaml
 from subject_models import write_tiny_gpt2
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
-from proctor.lab import AutoInterpConfig, LabError, RareConfig, run_autointerp, run_rare
+from proctor.lab import (
+    AutoInterpConfig,
+    BackdoorConfig,
+    LabError,
+    RareConfig,
+    load_config,
+    run_autointerp,
+    run_rare,
+)
 from proctor.lab._autointerp import WORDS, corpus
 from proctor.lab._rare import exact_probabilities, logits_of
 from proctor.lab._subject import load_subject, word_activations
@@ -166,3 +174,60 @@ def test_the_cli_runs_both_experiments_on_a_subject(gpt2: Path, tmp_path: Path) 
     for name in ("naive", "itgis", "mhis", "gld"):
         losses = [r[f"{name}_loss"] for r in rows]
         assert rare["summary"][f"{name} IS loss"]["value"] == pytest.approx(np.mean(losses))
+
+
+def test_detectors_on_a_subjects_residual_stream(gpt2: Path, tmp_path: Path) -> None:
+    """Anomalies (texts ending in a word the clean texts never hold) against clean texts; the residual stream at
+    the last token is the hooked block output, and AUROC is recomputed from the direct activations."""
+    from proctor.lab._backdoor import detector_scores
+    from proctor.lab._metrics import auroc
+
+    rng = np.random.default_rng(0)
+    clean = [" ".join(rng.choice(["the", "a", "cat", "dog", "saw", "red"], size=5)) for _ in range(40)]
+    anomalous = [" ".join([*rng.choice(["the", "a", "cat", "dog"], size=4), "nine"]) for _ in range(15)]
+    (tmp_path / "clean.txt").write_text("\n".join(clean))
+    (tmp_path / "anomalous.txt").write_text("\n\n".join(anomalous))
+    settings = tmp_path / "backdoor.yaml"
+    settings.write_text(
+        yaml.safe_dump({"clean": str(tmp_path / "clean.txt"), "anomalous": str(tmp_path / "anomalous.txt")})
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PROCTOR_LAB_DIR": str(tmp_path)}
+    subject = ["--subject", f"hf/{gpt2}", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "proctor", "lab", "backdoor", "--config", str(settings), "--seeds", "2", *subject],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (Path(result["folder"]) / "detectors.png").read_bytes()[:4] == b"\x89PNG"
+    assert "clean_accuracy" not in result["summary"]
+    assert {r["layer"] for r in result["rows"]} == {"residual.0", "residual.1"} and len(result["rows"]) == 16
+
+    tokenizer = AutoTokenizer.from_pretrained(gpt2)
+    lm = GPT2LMHeadModel.from_pretrained(gpt2).eval()
+    with torch.no_grad():
+        direct = np.stack(
+            [
+                lm(torch.tensor([tokenizer(t)["input_ids"]]), output_hidden_states=True).hidden_states[1][0, -1].numpy()
+                for t in clean + anomalous
+            ]
+        ).astype(np.float64)
+    config = BackdoorConfig(subject=f"hf/{gpt2}", clean=tmp_path / "clean.txt", anomalous=tmp_path / "anomalous.txt")
+    order = np.random.default_rng(1).permutation(40)
+    trusted, tested = order[:20], order[20:]
+    batch = np.concatenate([direct[tested], direct[40:]])
+    labels = np.r_[np.zeros(20, dtype=bool), np.ones(15, dtype=bool)]
+    expected = auroc(labels, detector_scores("mahalanobis", direct[trusted], batch, config, 1))
+    row = next(
+        r for r in result["rows"] if r["seed"] == 1 and r["layer"] == "residual.0" and r["detector"] == "mahalanobis"
+    )
+    assert row["auroc"] == pytest.approx(expected, abs=1e-3)
+    assert result["summary"]["knn@residual.1 auroc"]["value"] == pytest.approx(
+        np.mean([r["auroc"] for r in result["rows"] if r["layer"] == "residual.1" and r["detector"] == "knn"])
+    )
+    with pytest.raises(LabError, match=r"^config: a subject needs clean and anomalous text files"):
+        load_config(BackdoorConfig, None, {"subject": f"hf/{gpt2}"})

@@ -108,6 +108,9 @@ def w2s(
 def backdoor(
     config: ConfigFile = None,
     seeds: Seeds = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Detect on this local Hugging Face model, hf/<folder> (texts in the config).")
+    ] = None,
     tiny: Tiny = False,
     results: Results = None,
     no_cache: NoCache = False,
@@ -121,7 +124,7 @@ def backdoor(
         run_backdoor,
         plot_backdoor,
         config=config,
-        overrides={"seeds": seeds},
+        overrides={"seeds": seeds, "subject": subject},
         tiny=tiny,
         results=results,
         no_cache=no_cache,

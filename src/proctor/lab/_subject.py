@@ -178,3 +178,45 @@ def one_hot_subject(loaded: Any, inputs: list[int], outputs: list[int], prefix: 
             return self.forward_onehot(nn.functional.one_hot(tokens, size).float())
 
     return OneHotSubject()
+
+
+def last_token_residuals(loaded: Any, texts: list[str], layers: list[int], batch: int = 16) -> dict[int, Any]:
+    """Per chosen layer, `(N, width)`: the residual stream after that layer at each text's last token."""
+    import torch
+
+    tokenizer, model = loaded.tokenizer, loaded.model
+    found = blocks(model)
+    for layer in layers:
+        if not -len(found) <= layer < len(found):
+            raise LabError(f"layers: the subject has {len(found)} layers (0 … {len(found) - 1}); got {layer}")
+    seen: dict[int, Any] = {}
+
+    def keeper(layer: int) -> Any:
+        def keep(_module: Any, _args: Any, output: Any) -> None:
+            seen[layer] = (output[0] if isinstance(output, tuple) else output).detach()
+
+        return keep
+
+    handles = [found[layer].register_forward_hook(keeper(layer)) for layer in layers]
+    device = next(model.parameters()).device
+    result: dict[int, list[Any]] = {layer: [] for layer in layers}
+    try:
+        for start in range(0, len(texts), batch):
+            ids = tokenizer(texts[start : start + batch])["input_ids"]
+            if any(len(i) == 0 for i in ids):
+                raise LabError("subject: a text has no tokens")
+            longest = max(len(i) for i in ids)
+            padded = torch.full((len(ids), longest), loaded.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(ids), longest), dtype=torch.long)
+            for row, token_ids in enumerate(ids):
+                padded[row, : len(token_ids)] = torch.tensor(token_ids)
+                mask[row, : len(token_ids)] = 1
+            with torch.no_grad():
+                model(input_ids=padded.to(device), attention_mask=mask.to(device))
+            last = torch.tensor([len(i) - 1 for i in ids])
+            for layer in layers:
+                result[layer].append(seen[layer][torch.arange(len(ids)), last.to(device)].double().cpu().numpy())
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {layer: np.concatenate(parts) for layer, parts in result.items()}
