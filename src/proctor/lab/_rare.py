@@ -2,9 +2,10 @@
 
 The model reads `length` tokens from a vocabulary of `vocab` and is trained (on uniformly random sequences) to
 output their maximum at the last position. The **input distribution** D draws each token independently with
-P(v) ∝ `decay`^v, so high tokens, and so the model outputting them, are rare. A **target** is a token t whose
-probability P_{x∼D}[argmax logits(x) = t] lies in [`low`, `high`] (default 1e-9 … 1e-5); its ground truth is exact,
-by enumerating all `vocab`^`length` inputs. Each estimator gets the same budget of `budget` model calls per target:
+P(v) ∝ `decay`^rank(v), rank a seeded random permutation of the vocabulary (`permute`), so some tokens, and so the
+model outputting them, are rare. A **target** is a token t whose probability P_{x∼D}[argmax logits(x) = t] lies
+in [`low`, `high`] (default 1e-9 … 1e-5); its ground truth is exact, by enumerating all `vocab`^`length` inputs.
+Each estimator gets the same budget of `budget` model calls per target:
 
 - `naive`: the fraction of samples from D the model maps to t;
 - `itgis`: independent token gradient importance sampling: the gradient of log softmax_t with respect to each
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from proctor.lab._common import Clock, Interval, LabResult, cached_train, digest, now, one_thread, t_interval
 
@@ -57,19 +58,22 @@ class RareConfig(BaseModel):
     length: int = Field(default=4, ge=2, le=8)
     """Tokens per input."""
     decay: float = Field(default=0.35, gt=0, le=1)
-    """D draws token v with probability ∝ decay^v."""
+    """D draws token v with probability ∝ decay^rank(v)."""
     width: int = Field(default=32, ge=4, le=512)
     """The transformer's model width."""
     steps: int = Field(default=1000, ge=1, le=100_000)
     """Training steps (batches of 128)."""
     budget: int = Field(default=2048, ge=16, le=1_000_000)
     """Model calls per estimator per target."""
-    temperature: float = Field(default=1.0, gt=0)
+    temperature: float = Field(default=0.5, gt=0)
     """ITGIS's and MHIS's temperature."""
     low: float = Field(default=1e-9, gt=0, lt=1)
     """Smallest target probability."""
     high: float = Field(default=1e-5, gt=0, lt=1)
     """Largest target probability."""
+    permute: bool = True
+    """Each seed ranks the tokens by its own random permutation, P(v) ∝ decay^rank(v), so each seed has other
+    targets (false: rank(v) = v for every seed). Not with a subject."""
     subject: str | None = None
     """Estimate on this local Hugging Face causal LM, `hf/<folder>`, instead of training one."""
     tokens: list[str] = []
@@ -100,8 +104,19 @@ class RareConfig(BaseModel):
         """A few seconds' version for tests."""
         return cls(seeds=2, width=16, steps=300, budget=512)
 
+    _ranks: list[int] | None = PrivateAttr(default=None)
+
+    def for_seed(self, seed: int) -> RareConfig:
+        """This config with D's token ranks for `seed` (a seeded permutation when `permute`, without a subject)."""
+        if not self.permute or self.subject is not None:
+            return self
+        seeded = self.model_copy()
+        seeded._ranks = np.random.default_rng([seed, 7]).permutation(self.vocab).tolist()
+        return seeded
+
     def token_probabilities(self) -> NDArray[np.float64]:
-        weights = self.decay ** np.arange(self.vocab, dtype=np.float64)
+        ranks = np.arange(self.vocab) if self._ranks is None else np.array(self._ranks)
+        weights = self.decay ** ranks.astype(np.float64)
         return np.asarray(weights / weights.sum(), dtype=np.float64)
 
 
@@ -302,6 +317,7 @@ def run_seed(
     """One seed's rows; `subject` is a real model, its output names and its exact probabilities."""
     import torch
 
+    config = config.for_seed(seed)
     learned: float | None = None
     if subject is not None:
         model, names, (truth, _) = subject
