@@ -23,6 +23,14 @@ from proctor.lab._common import LabError
 OUTPUT_PROJECTIONS = ("c_proj", "down_proj", "dense_4h_to_h", "fc2", "fc_out", "w2", "wo")
 
 
+def last_logits_only(model: Any) -> dict[str, Any]:
+    """`{"logits_to_keep": 1}` when the model takes it (transformers' causal LMs do): the output layer then runs on
+    the last position only, which on a 50k-token vocabulary is most of a small model's work."""
+    import inspect
+
+    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+
+
 def load_subject(subject: str, device: str) -> Any:
     """The tokenizer and model of `hf/<folder-or-hub-id>` (the `hf` provider's cached loader).
 
@@ -91,6 +99,7 @@ def word_activations(
         seen.append((value[0] if isinstance(value, tuple) else value).detach())
 
     handle = module.register_forward_hook(keep)
+    keep_last = last_logits_only(model)
     device = next(model.parameters()).device
     result: list[NDArray[np.float64]] = []
     try:
@@ -107,7 +116,7 @@ def word_activations(
                 mask[row, : len(token_ids)] = 1
             seen.clear()
             with torch.no_grad():
-                model(input_ids=padded.to(device), attention_mask=mask.to(device))
+                model(input_ids=padded.to(device), attention_mask=mask.to(device), **keep_last)
             acts = seen[-1].double().cpu().numpy()  # (B, L, units)
             for row, words in enumerate(chunk):
                 starts = np.cumsum([0, *(len(w) + 1 for w in words[:-1])]).tolist()
@@ -158,6 +167,7 @@ def one_hot_subject(loaded: Any, inputs: list[int], outputs: list[int], prefix: 
     prefix_embeds = table[torch.tensor(prefix, device=device, dtype=torch.long)]  # (P, C)
     chosen = torch.tensor(outputs, device=device)
     size = len(inputs)
+    keep_last = last_logits_only(lm)
 
     class OneHotSubject(nn.Module):  # type: ignore[misc]
         def forward_onehot(self, onehot: torch.Tensor) -> torch.Tensor:  # (B, T, S) -> (B, outputs + 1)
@@ -167,7 +177,7 @@ def one_hot_subject(loaded: Any, inputs: list[int], outputs: list[int], prefix: 
                 embeds = part @ input_table
                 if len(prefix):
                     embeds = torch.cat([prefix_embeds.expand(len(part), -1, -1), embeds], dim=1)
-                logits = lm(inputs_embeds=embeds).logits[:, -1].float()
+                logits = lm(inputs_embeds=embeds, **keep_last).logits[:, -1].float()
                 rest = torch.ones(logits.shape[1], dtype=torch.bool, device=device)
                 rest[chosen] = False
                 others = logits[:, rest].max(dim=1, keepdim=True).values
@@ -198,6 +208,7 @@ def last_token_residuals(loaded: Any, texts: list[str], layers: list[int], batch
         return keep
 
     handles = [found[layer].register_forward_hook(keeper(layer)) for layer in layers]
+    keep_last = last_logits_only(model)
     device = next(model.parameters()).device
     result: dict[int, list[Any]] = {layer: [] for layer in layers}
     try:
@@ -212,7 +223,7 @@ def last_token_residuals(loaded: Any, texts: list[str], layers: list[int], batch
                 padded[row, : len(token_ids)] = torch.tensor(token_ids)
                 mask[row, : len(token_ids)] = 1
             with torch.no_grad():
-                model(input_ids=padded.to(device), attention_mask=mask.to(device))
+                model(input_ids=padded.to(device), attention_mask=mask.to(device), **keep_last)
             last = torch.tensor([len(i) - 1 for i in ids])
             for layer in layers:
                 result[layer].append(seen[layer][torch.arange(len(ids)), last.to(device)].double().cpu().numpy())
