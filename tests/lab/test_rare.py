@@ -122,3 +122,15 @@ def test_a_bad_rare_config_gets_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "vocab^length must be at most 2,000,000 to enumerate" in done.stderr
+
+
+def test_each_seed_ranks_the_tokens_by_its_own_permutation() -> None:
+    config = RareConfig()
+    plain = config.model_copy(update={"permute": False}).for_seed(0).token_probabilities()
+    assert plain == pytest.approx(0.35 ** np.arange(16) / (0.35 ** np.arange(16)).sum())
+    seeded = [config.for_seed(seed).token_probabilities() for seed in range(3)]
+    for probabilities in seeded:
+        assert sorted(probabilities) == pytest.approx(sorted(plain))
+    assert not np.allclose(seeded[0], seeded[1]) and not np.allclose(seeded[1], seeded[2])
+    assert config.for_seed(1).token_probabilities() == pytest.approx(seeded[1])  # the same seed, the same D
+    assert config.token_probabilities() == pytest.approx(plain)  # the config itself is unchanged

@@ -113,6 +113,9 @@ def w2s(
 def backdoor(
     config: ConfigFile = None,
     seeds: Seeds = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Detect on this local Hugging Face model, hf/<folder> (texts in the config).")
+    ] = None,
     tiny: Tiny = False,
     results: Results = None,
     no_cache: NoCache = False,
@@ -126,7 +129,7 @@ def backdoor(
         run_backdoor,
         plot_backdoor,
         config=config,
-        overrides={"seeds": seeds},
+        overrides={"seeds": seeds, "subject": subject},
         tiny=tiny,
         results=results,
         no_cache=no_cache,
@@ -138,6 +141,9 @@ def backdoor(
 def rare(
     config: ConfigFile = None,
     seeds: Seeds = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Estimate on this local Hugging Face model, hf/<folder>, not one trained here.")
+    ] = None,
     tiny: Tiny = False,
     results: Results = None,
     no_cache: NoCache = False,
@@ -151,7 +157,7 @@ def rare(
         run_rare,
         plot_rare,
         config=config,
-        overrides={"seeds": seeds},
+        overrides={"seeds": seeds, "subject": subject},
         tiny=tiny,
         results=results,
         no_cache=no_cache,
@@ -163,6 +169,9 @@ def rare(
 def autointerp(
     config: ConfigFile = None,
     seeds: Seeds = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Interpret this local Hugging Face model, hf/<folder>, instead of training one.")
+    ] = None,
     explainer: Annotated[str | None, typer.Option(help="The explainer model (default scripted/interpreter).")] = None,
     simulator: Annotated[
         str | None, typer.Option(help="The simulator and scorer model (default scripted/interpreter).")
@@ -180,7 +189,7 @@ def autointerp(
         run_autointerp,
         plot_autointerp,
         config=config,
-        overrides={"seeds": seeds, "explainer": explainer, "simulator": simulator},
+        overrides={"seeds": seeds, "subject": subject, "explainer": explainer, "simulator": simulator},
         tiny=tiny,
         results=results,
         no_cache=no_cache,

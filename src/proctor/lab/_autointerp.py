@@ -19,6 +19,13 @@ within it. Per seed, a one-layer transformer (causal attention, then an MLP of `
 5. **named**: whether the explanation names the unit's **planted feature** — the category whose membership
    correlates most with the unit's activation — by its name or by at least half its words.
 
+**On your own model** (`subject: hf/<folder>`): nothing is trained; the units are the MLP neurons (`site: mlp`,
+the input of the MLP's output projection) or the residual dimensions (`site: residual`, the block's output) of
+layer `layer` of a local Hugging Face causal LM, read with forward hooks on `sentences`/5 sentences per seed: of the
+synthetic language (joined by spaces; a word's activation is the maximum over its tokens), or, with `text`, windows
+of `length` consecutive words of a text file. A text file has no planted features, so `feature`, `purity` and
+`named` are left out there.
+
 Both models are proctor models (`provider/model`); `scripted/interpreter` (the default) answers by fixed rules
 offline. A reply that cannot be read is an error naming the model, the unit and the prompt.
 """
@@ -28,11 +35,11 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from proctor.lab._common import Clock, LabError, LabResult, cached_train, digest, now, one_thread, t_interval
 
@@ -86,6 +93,24 @@ class AutoInterpConfig(BaseModel):
     """Model calls in flight at once."""
     model_options: dict[str, dict[str, Any]] = {}
     """Options per model name, passed to its provider (e.g. `{"openai/m": {"base_url": ...}}`)."""
+    subject: str | None = None
+    """Interpret this local Hugging Face causal LM, `hf/<folder>`, instead of training one (width, neurons and
+    steps then do not apply)."""
+    layer: int = 0
+    """With a subject: the layer whose units are read (negative counts from the last)."""
+    site: Literal["mlp", "residual"] = "mlp"
+    """With a subject: its MLP neurons, or its residual stream's dimensions after the layer."""
+    text: Path | None = None
+    """With a subject: a UTF-8 text file whose windows of `length` words are the sentences (default: the synthetic
+    language)."""
+    device: str = "cpu"
+    """With a subject: the torch device it runs on."""
+
+    @model_validator(mode="after")
+    def _subject_only(self) -> AutoInterpConfig:
+        if self.subject is None and self.text is not None:
+            raise ValueError("a text corpus needs a subject (hf/<folder>): the lab's own model reads only its language")
+        return self
 
     @classmethod
     def tiny(cls) -> AutoInterpConfig:
@@ -162,8 +187,8 @@ def unit_activations(model: Any, words: NDArray[np.int64]) -> NDArray[np.float64
         return np.asarray(model.hidden(torch.from_numpy(words))[1].double().numpy(), dtype=np.float64)
 
 
-def show(sentence: NDArray[np.int64], marked: NDArray[np.bool_]) -> str:
-    return " ".join(f"<<{WORDS[w]}>>" if m else WORDS[w] for w, m in zip(sentence, marked, strict=True))
+def show(sentence: NDArray[np.int64], marked: NDArray[np.bool_], vocabulary: list[str] = WORDS) -> str:
+    return " ".join(f"<<{vocabulary[w]}>>" if m else vocabulary[w] for w, m in zip(sentence, marked, strict=True))
 
 
 def explain_prompt(examples: list[str]) -> str:
@@ -236,13 +261,15 @@ async def interpret_unit(
     unit: int,
     acts: NDArray[np.float64],
     words: NDArray[np.int64],
-    categories: NDArray[np.int64],
+    categories: NDArray[np.int64] | None,
     models: tuple[Any, Any],
     config: AutoInterpConfig,
     rng: np.random.Generator,
     limit: asyncio.Semaphore,
+    vocabulary: list[str] = WORDS,
 ) -> dict[str, Any]:
-    """Explain, simulate, detect and fuzz one unit; `acts` `(N, T)` on held-out sentences `words` `(N, T)`."""
+    """Explain, simulate, detect and fuzz one unit; `acts` `(N, T)` on held-out sentences `words` `(N, T)` (ids
+    into `vocabulary`); the planted feature is scored when `categories` are known."""
     explainer, simulator = models
     peak = acts.max(axis=1)
     order = np.argsort(-peak, kind="stable")
@@ -250,7 +277,7 @@ async def interpret_unit(
     fires = acts > 0.5 * top
     shown = order[: config.examples]
     explanation = read_explanation(
-        await ask(explainer, explain_prompt([show(words[i], fires[i]) for i in shown]), limit)
+        await ask(explainer, explain_prompt([show(words[i], fires[i], vocabulary) for i in shown]), limit)
     )
 
     def reading(model: Any, prompt: str, read: Any, *args: Any) -> Any:
@@ -271,7 +298,7 @@ async def interpret_unit(
     silent = order[::-1][:10]
     randoms = rng.choice(len(words), size=5, replace=False)
     simulated = np.concatenate([active[:5], randoms])
-    sentences = [[WORDS[w] for w in words[i]] for i in range(len(words))]
+    sentences = [[vocabulary[w] for w in words[i]] for i in range(len(words))]
     predictions = await asyncio.gather(
         *(
             reading(simulator, simulate_prompt(explanation, sentences[i]), read_numbers, config.length)
@@ -289,10 +316,10 @@ async def interpret_unit(
 
     fuzz_items = []
     for i in active:
-        fuzz_items.append((show(words[i], fires[i]), True))
+        fuzz_items.append((show(words[i], fires[i], vocabulary), True))
         decoy = np.zeros(config.length, dtype=bool)
         decoy[rng.choice(config.length, size=max(1, int(fires[i].sum())), replace=False)] = True
-        fuzz_items.append((show(words[i], decoy), bool((decoy == fires[i]).all())))
+        fuzz_items.append((show(words[i], decoy, vocabulary), bool((decoy == fires[i]).all())))
     judged = await asyncio.gather(
         *(reading(simulator, fuzz_prompt(explanation, text), read_yes_no) for text, _ in fuzz_items)
     )
@@ -300,6 +327,9 @@ async def interpret_unit(
         float(np.mean([j == truth for j, (_, truth) in zip(judged, fuzz_items, strict=True)])) if fuzz_items else 0.0
     )
 
+    scores = {"simulation": simulation, "detection": detection, "fuzzing": fuzzing}
+    if categories is None:
+        return {"unit": unit, "explanation": explanation, **scores}
     correlations = []
     for k in range(1, len(FEATURES) + 1):
         member = (categories == k).reshape(-1).astype(float)
@@ -319,21 +349,66 @@ async def interpret_unit(
     }
 
 
-def run_seed(config: AutoInterpConfig, seed: int, cache: Path | None, models: tuple[Any, Any]) -> list[dict[str, Any]]:
+def text_corpus(path: Path, length: int) -> tuple[NDArray[np.int64], list[str]]:
+    """Every window of `length` consecutive words of a text file, as ids `(N, length)` into its sorted words.
+
+    Raises:
+        LabError: the file is unreadable or has too few words.
+    """
+    try:
+        words = path.read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError) as error:
+        raise LabError(f"text: {path}: {error}") from None
+    count = len(words) // length
+    if count < 20:
+        raise LabError(f"text: {path}: {len(words)} words make {count} sentences of {length}; at least 20 are needed")
+    vocabulary = sorted(set(words))
+    index = {w: i for i, w in enumerate(vocabulary)}
+    ids = np.array([index[w] for w in words[: count * length]], dtype=np.int64).reshape(count, length)
+    return ids, vocabulary
+
+
+def subject_units(
+    config: AutoInterpConfig, seed: int, loaded: Any
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64] | None, list[str]]:
+    """A real model's unit activations `(N, T, units)` on this seed's sentences, their word ids, categories (None
+    for a text file) and vocabulary."""
+    from proctor.lab._subject import word_activations
+
+    rng = np.random.default_rng(seed)
+    n = config.sentences // 5
+    categories: NDArray[np.int64] | None
+    if config.text is None:
+        words, categories = corpus(n, config.length, rng)
+        vocabulary = WORDS
+    else:
+        words, vocabulary = text_corpus(config.text, config.length)
+        words, categories = words[rng.permutation(len(words))[:n]], None
+    sentences = [[vocabulary[w] for w in row] for row in words]
+    return word_activations(loaded, sentences, config.layer, config.site), words, categories, vocabulary
+
+
+def run_seed(
+    config: AutoInterpConfig, seed: int, cache: Path | None, models: tuple[Any, Any], loaded: Any = None
+) -> list[dict[str, Any]]:
     import torch
 
     rng = np.random.default_rng(seed)
-    words, _ = corpus(config.sentences, config.length + 1, rng)
-    held_words, held_categories = corpus(config.sentences // 5, config.length, rng)
-    torch.manual_seed(seed)
-    spec = {
-        "model": "autointerp",
-        **config.model_dump(include={"length", "sentences", "width", "neurons", "steps"}),
-        "seed": seed,
-    }
-    model = cached_train(spec, build_model(config), lambda m: train(m, words, config, seed), cache)
-    acts = unit_activations(model, held_words)  # (N, T, neurons)
-    units = np.argsort(-acts.reshape(-1, config.neurons).var(axis=0), kind="stable")[: config.features]
+    held_categories: NDArray[np.int64] | None
+    if loaded is not None:
+        acts, held_words, held_categories, vocabulary = subject_units(config, seed, loaded)
+    else:
+        words, _ = corpus(config.sentences, config.length + 1, rng)
+        held_words, held_categories = corpus(config.sentences // 5, config.length, rng)
+        torch.manual_seed(seed)
+        spec = {
+            "model": "autointerp",
+            **config.model_dump(include={"length", "sentences", "width", "neurons", "steps"}),
+            "seed": seed,
+        }
+        model = cached_train(spec, build_model(config), lambda m: train(m, words, config, seed), cache)
+        acts, vocabulary = unit_activations(model, held_words), WORDS  # (N, T, neurons)
+    units = np.argsort(-acts.reshape(-1, acts.shape[-1]).var(axis=0), kind="stable")[: config.features]
 
     async def every() -> list[dict[str, Any]]:
         limit = asyncio.Semaphore(config.concurrency)
@@ -349,6 +424,7 @@ def run_seed(config: AutoInterpConfig, seed: int, cache: Path | None, models: tu
                         config,
                         np.random.default_rng([seed, int(u)]),
                         limit,
+                        vocabulary,
                     )
                     for u in units
                 )
@@ -374,12 +450,22 @@ def run_autointerp(config: AutoInterpConfig, *, cache: Path | None = None) -> La
     )
     clock = Clock()
     with one_thread():
-        rows = [row for seed in range(config.seeds) for row in run_seed(config, seed, cache, models)]
+        loaded = None
+        if config.subject is not None:
+            from proctor.lab._subject import load_subject
+
+            loaded = load_subject(config.subject, config.device)
+        rows = [row for seed in range(config.seeds) for row in run_seed(config, seed, cache, models, loaded)]
+    planted = "named" in rows[0]
     summary = {
         name: t_interval([r[name] for r in rows], bounds=(-1, 1) if name == "simulation" else (0, 1))
-        for name in ("simulation", "detection", "fuzzing", "named")
+        for name in ("simulation", "detection", "fuzzing", *(["named"] if planted else []))
     }
-    summary["purity"] = t_interval([r["purity"] for r in rows], bounds=(-1, 1))
+    if planted:
+        summary["purity"] = t_interval([r["purity"] for r in rows], bounds=(-1, 1))
+    where = f"layer {config.layer} {config.site} of {config.subject}" if config.subject else "models trained here"
+    corpus_note = f"sentences from {config.text}" if config.text else "sentences of the synthetic language"
+    notes = [f"{len(rows)} units over {config.seeds} seeds; the intervals are over units", f"{where}; {corpus_note}"]
     return LabResult(
         id=f"autointerp-{digest(config.model_dump())[:10]}",
         experiment="autointerp",
@@ -389,7 +475,7 @@ def run_autointerp(config: AutoInterpConfig, *, cache: Path | None = None) -> La
         seeds=list(range(config.seeds)),
         rows=rows,
         summary=summary,
-        notes=[f"{len(rows)} units over {config.seeds} models; the intervals are over units"],
+        notes=notes,
     )
 
 
@@ -401,12 +487,16 @@ def plot_autointerp(result: LabResult, folder: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6, 4.5))
-    for flag, colour, label in ((1.0, "#2a9d8f", "named its feature"), (0.0, "#e76f51", "did not")):
-        chosen = [r for r in result.rows if r["named"] == flag]
-        axis.scatter([r["purity"] for r in chosen], [r["simulation"] for r in chosen], c=colour, label=label)
-    axis.set_xlabel("purity (correlation with the planted feature)")
+    if result.rows and "named" not in result.rows[0]:  # a text corpus: no planted features
+        axis.scatter([r["detection"] for r in result.rows], [r["simulation"] for r in result.rows], c="#2a9d8f")
+        axis.set_xlabel("detection accuracy")
+    else:
+        for flag, colour, label in ((1.0, "#2a9d8f", "named its feature"), (0.0, "#e76f51", "did not")):
+            chosen = [r for r in result.rows if r["named"] == flag]
+            axis.scatter([r["purity"] for r in chosen], [r["simulation"] for r in chosen], c=colour, label=label)
+        axis.legend()
+        axis.set_xlabel("purity (correlation with the planted feature)")
     axis.set_ylabel("simulation score (correlation)")
-    axis.legend()
     axis.set_title(f"automated interpretability, {len(result.rows)} units")
     figure.tight_layout()
     figure.savefig(folder / "scores.png", dpi=100)

@@ -16,6 +16,12 @@ Per seed, on a fresh stratified split of scikit-learn's digits (10 classes) into
    - `knn`: distance to the k-th nearest trusted activation (k = `neighbours`), standardized per unit.
 3. The batch under test is the clean test images (normal) and triggered test images of classes other than
    `target` (anomalies); AUROC and average precision per detector and layer, with 95% intervals over seeds.
+
+**On your own model** (`subject: hf/<folder>`): no organism is trained. The normal texts are the lines of `clean`,
+the anomalies the lines of `anomalous` (e.g. prompts with a suspected trigger); per seed the clean lines are
+shuffled and split in half, the first half trusted (the detectors are fitted on it), the second half tested with
+the anomalies. The layers are `residual.K`: the residual stream after block K (`layers`, default every block) at
+each text's last token. `clean_accuracy` and `attack_success` do not apply there.
 """
 
 from __future__ import annotations
@@ -63,9 +69,23 @@ class BackdoorConfig(BaseModel):
     """Mahalanobis: weight of the identity (scaled to the mean variance) in the shrunk covariance."""
     neighbours: int = Field(default=5, ge=1, le=100)
     """kNN: which nearest trusted activation's distance is the score."""
+    subject: str | None = None
+    """Run the detectors on this local Hugging Face causal LM, `hf/<folder>`, instead of a trained organism."""
+    clean: Path | None = None
+    """With a subject: a text file of normal texts, one a line."""
+    anomalous: Path | None = None
+    """With a subject: a text file of anomalous texts, one a line."""
+    layers: list[int] = []
+    """With a subject: the blocks whose residual stream is read (default: every block)."""
+    device: str = "cpu"
+    """With a subject: the torch device it runs on."""
 
     @model_validator(mode="after")
     def _fits(self) -> BackdoorConfig:
+        if self.subject is not None and (self.clean is None or self.anomalous is None):
+            raise ValueError("a subject needs clean and anomalous text files")
+        if self.subject is None and (self.clean is not None or self.anomalous is not None or self.layers):
+            raise ValueError("clean, anomalous and layers need a subject (hf/<folder>)")
         if self.trusted + self.test > 1797 - 200:
             raise ValueError("trusted + test must leave at least 200 of the 1797 digits for training")
         return self
@@ -187,14 +207,57 @@ def activations(model: Any, x: NDArray[np.float32]) -> dict[str, NDArray[np.floa
     return found
 
 
+def text_lines(path: Path, field: str) -> list[str]:
+    """The non-empty lines of a text file.
+
+    Raises:
+        LabError: unreadable, or fewer than 10 lines.
+    """
+    from proctor.lab._common import LabError
+
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise LabError(f"{field}: {path}: {error}") from None
+    if len(lines) < 10:
+        raise LabError(f"{field}: {path}: {len(lines)} non-empty lines; at least 10 are needed")
+    return lines
+
+
+def subject_rows(config: BackdoorConfig) -> list[dict[str, Any]]:
+    """Every seed's rows on a real model: detectors on its residual stream, clean lines against anomalous ones."""
+    from proctor.lab._subject import blocks, last_token_residuals, load_subject
+
+    assert config.subject is not None and config.clean is not None and config.anomalous is not None
+    clean, anomalous = text_lines(config.clean, "clean"), text_lines(config.anomalous, "anomalous")
+    loaded = load_subject(config.subject, config.device)
+    layers = config.layers or list(range(len(blocks(loaded.model))))
+    acts = last_token_residuals(loaded, clean + anomalous, layers)
+    rows = []
+    for seed in range(config.seeds):
+        order = np.random.default_rng(seed).permutation(len(clean))
+        trusted, tested = order[: len(clean) // 2], order[len(clean) // 2 :]
+        labels = np.r_[np.zeros(len(tested), dtype=bool), np.ones(len(anomalous), dtype=bool)]
+        for layer in layers:
+            batch = np.concatenate([acts[layer][tested], acts[layer][len(clean) :]])
+            for name in DETECTORS:
+                scores = detector_scores(name, acts[layer][trusted], batch, config, seed)
+                rows.append(
+                    {"seed": seed, "detector": name, "layer": f"residual.{layer}"}
+                    | {"auroc": auroc(labels, scores), "ap": average_precision(labels, scores)}
+                )
+    return rows
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Interval]:
     """The organism's numbers over seeds, then AUROC and AP of each detector at each layer."""
     firsts = {r["seed"]: r for r in rows}
-    summary = {
+    summary: dict[str, Interval] = {
         name: t_interval([r[name] for r in firsts.values()], bounds=(0, 1))
         for name in ("clean_accuracy", "attack_success")
+        if name in rows[0]
     }
-    for layer in LAYERS:
+    for layer in dict.fromkeys(r["layer"] for r in rows):
         for name in DETECTORS:
             chosen = [r for r in rows if r["layer"] == layer and r["detector"] == name]
             for metric in ("auroc", "ap"):
@@ -210,10 +273,15 @@ def run_backdoor(config: BackdoorConfig, *, cache: Path | None = None) -> LabRes
     """
     clock = Clock()
     with one_thread():
-        rows = [row for seed in range(config.seeds) for row in run_seed(config, seed, cache)]
+        if config.subject is not None:
+            rows = subject_rows(config)
+        else:
+            rows = [row for seed in range(config.seeds) for row in run_seed(config, seed, cache)]
     summary = summarize(rows)
     notes = []
-    if summary["attack_success"].value < 0.5:
+    if config.subject is not None:
+        notes.append(f"{config.subject}: {config.clean} (half trusted, half tested) against {config.anomalous}")
+    elif summary["attack_success"].value < 0.5:
         notes.append(
             f"the backdoor is weak: the attack succeeds on {summary['attack_success'].value:.0%} of triggered images"
         )
@@ -239,20 +307,22 @@ def plot_backdoor(result: LabResult, folder: Path) -> list[str]:
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     width = 0.8 / len(DETECTORS)
+    layers = list(dict.fromkeys(r["layer"] for r in result.rows))
     for axis, metric in zip(axes, ("auroc", "ap"), strict=True):
         for i, name in enumerate(DETECTORS):
-            values = [result.summary[f"{name}@{layer} {metric}"] for layer in LAYERS]
+            values = [result.summary[f"{name}@{layer} {metric}"] for layer in layers]
             means = np.array([v.value for v in values])
             low = np.array([v.low if v.low is not None else v.value for v in values])
             high = np.array([v.high if v.high is not None else v.value for v in values])
-            positions = np.arange(len(LAYERS)) + (i - (len(DETECTORS) - 1) / 2) * width
+            positions = np.arange(len(layers)) + (i - (len(DETECTORS) - 1) / 2) * width
             axis.bar(positions, means, width, yerr=[means - low, high - means], capsize=3, label=name)
-        axis.set_xticks(np.arange(len(LAYERS)), LAYERS)
+        axis.set_xticks(np.arange(len(layers)), layers)
         axis.axhline(0.5 if metric == "auroc" else 0, color="black", linewidth=0.8, linestyle="--")
         axis.set_title("AUROC (0.5: chance)" if metric == "auroc" else "average precision")
         axis.set_ylim(0, 1.05)
     axes[0].legend(loc="lower left", fontsize=8)
-    figure.suptitle(f"backdoor detection on digits, {len(result.seeds)} seeds, 95% intervals")
+    what = result.config.get("subject") or "digits"
+    figure.suptitle(f"anomaly detection on {what}, {len(result.seeds)} seeds, 95% intervals")
     figure.tight_layout()
     figure.savefig(folder / "detectors.png", dpi=100)
     plt.close(figure)

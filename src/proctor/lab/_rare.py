@@ -2,9 +2,10 @@
 
 The model reads `length` tokens from a vocabulary of `vocab` and is trained (on uniformly random sequences) to
 output their maximum at the last position. The **input distribution** D draws each token independently with
-P(v) ∝ `decay`^v, so high tokens, and so the model outputting them, are rare. A **target** is a token t whose
-probability P_{x∼D}[argmax logits(x) = t] lies in [`low`, `high`] (default 1e-9 … 1e-5); its ground truth is exact,
-by enumerating all `vocab`^`length` inputs. Each estimator gets the same budget of `budget` model calls per target:
+P(v) ∝ `decay`^rank(v), rank a seeded random permutation of the vocabulary (`permute`), so some tokens, and so the
+model outputting them, are rare. A **target** is a token t whose probability P_{x∼D}[argmax logits(x) = t] lies
+in [`low`, `high`] (default 1e-9 … 1e-5); its ground truth is exact, by enumerating all `vocab`^`length` inputs.
+Each estimator gets the same budget of `budget` model calls per target:
 
 - `naive`: the fraction of samples from D the model maps to t;
 - `itgis`: independent token gradient importance sampling: the gradient of log softmax_t with respect to each
@@ -15,6 +16,14 @@ by enumerating all `vocab`^`length` inputs. Each estimator gets the same budget 
   accepted by the Metropolis–Hastings rule); the estimate is Z · E_π[1{argmax = t}·exp(−s/T)];
 - `gld`: Gaussian logit difference (activation extrapolation): fit a normal to logit_t − max_{j≠t} logit_j over
   samples of D; the estimate is its probability of being above 0.
+
+**On your own model** (`subject: hf/<folder>`): nothing is trained. The inputs are `length` tokens drawn from the
+word list `tokens` (each one token of the subject's tokenizer; `vocab` becomes its length; P(token i) ∝ `decay`^i,
+so `decay: 1` is uniform), after the optional text `prefix`; a target is a token of `outputs` (default: `tokens`)
+whose probability of being the model's greedy next token — the argmax over its whole vocabulary — lies in
+[`low`, `high`], exact by enumerating every input. The estimators see one-hot inputs turned into `inputs_embeds`
+(so ITGIS gets its gradients) and the logits of `outputs` plus the largest other logit; seeds draw new estimator
+samples of the same model.
 
 Scoring: per estimator, estimates floored at 1e-30 are mapped by an affine fit in log space, exp(a·log q + b),
 chosen to minimize the mean Itakura–Saito loss p/q − log(p/q) − 1 over all targets (in-sample, as in the paper);
@@ -29,7 +38,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from proctor.lab._common import Clock, Interval, LabResult, cached_train, digest, now, one_thread, t_interval
 
@@ -49,22 +58,41 @@ class RareConfig(BaseModel):
     length: int = Field(default=4, ge=2, le=8)
     """Tokens per input."""
     decay: float = Field(default=0.35, gt=0, le=1)
-    """D draws token v with probability ∝ decay^v."""
+    """D draws token v with probability ∝ decay^rank(v)."""
     width: int = Field(default=32, ge=4, le=512)
     """The transformer's model width."""
     steps: int = Field(default=1000, ge=1, le=100_000)
     """Training steps (batches of 128)."""
     budget: int = Field(default=2048, ge=16, le=1_000_000)
     """Model calls per estimator per target."""
-    temperature: float = Field(default=1.0, gt=0)
+    temperature: float = Field(default=0.5, gt=0)
     """ITGIS's and MHIS's temperature."""
     low: float = Field(default=1e-9, gt=0, lt=1)
     """Smallest target probability."""
     high: float = Field(default=1e-5, gt=0, lt=1)
     """Largest target probability."""
+    permute: bool = True
+    """Each seed ranks the tokens by its own random permutation, P(v) ∝ decay^rank(v), so each seed has other
+    targets (false: rank(v) = v for every seed). Not with a subject."""
+    subject: str | None = None
+    """Estimate on this local Hugging Face causal LM, `hf/<folder>`, instead of training one."""
+    tokens: list[str] = []
+    """With a subject: the input tokens (words that are one token each); default the tokenizer's ids 0 … vocab−1."""
+    outputs: list[str] = []
+    """With a subject: the candidate target tokens (default: `tokens`)."""
+    prefix: str = ""
+    """With a subject: text before the random tokens in every input."""
+    device: str = "cpu"
+    """With a subject: the torch device it runs on."""
 
     @model_validator(mode="after")
     def _fits(self) -> RareConfig:
+        if (self.tokens or self.outputs or self.prefix) and self.subject is None:
+            raise ValueError("tokens, outputs and prefix need a subject (hf/<folder>)")
+        if self.tokens:
+            if len(self.tokens) < 2:
+                raise ValueError(f"tokens: at least 2 are needed, got {len(self.tokens)}")
+            self.vocab = len(self.tokens)
         if self.vocab**self.length > 2_000_000:
             raise ValueError(f"vocab^length must be at most 2,000,000 to enumerate, got {self.vocab**self.length:,}")
         if self.low >= self.high:
@@ -76,8 +104,19 @@ class RareConfig(BaseModel):
         """A few seconds' version for tests."""
         return cls(seeds=2, width=16, steps=300, budget=512)
 
+    _ranks: list[int] | None = PrivateAttr(default=None)
+
+    def for_seed(self, seed: int) -> RareConfig:
+        """This config with D's token ranks for `seed` (a seeded permutation when `permute`, without a subject)."""
+        if not self.permute or self.subject is not None:
+            return self
+        seeded = self.model_copy()
+        seeded._ranks = np.random.default_rng([seed, 7]).permutation(self.vocab).tolist()
+        return seeded
+
     def token_probabilities(self) -> NDArray[np.float64]:
-        weights = self.decay ** np.arange(self.vocab, dtype=np.float64)
+        ranks = np.arange(self.vocab) if self._ranks is None else np.array(self._ranks)
+        weights = self.decay ** ranks.astype(np.float64)
         return np.asarray(weights / weights.sum(), dtype=np.float64)
 
 
@@ -137,9 +176,10 @@ def exact_probabilities(model: Any, config: RareConfig) -> tuple[NDArray[np.floa
     maximum the model outputs (how well it learned its task)."""
     tokens = np.array(list(itertools.product(range(config.vocab), repeat=config.length)), dtype=np.int64)
     weights = np.prod(config.token_probabilities()[tokens], axis=1)
-    outputs = logits_of(model, tokens).argmax(axis=1)
+    logits = logits_of(model, tokens)
+    outputs = logits.argmax(axis=1)
     learned = float((outputs == tokens.max(axis=1)).mean())
-    return np.bincount(outputs, weights=weights, minlength=config.vocab).astype(np.float64), learned
+    return np.bincount(outputs, weights=weights, minlength=logits.shape[1]).astype(np.float64), learned
 
 
 def sample(probabilities: NDArray[np.float64], n: int, rng: np.random.Generator) -> NDArray[np.int64]:
@@ -257,21 +297,48 @@ def affine_fit(truth: NDArray[np.float64], estimates: NDArray[np.float64]) -> tu
     return float(found.x[0]), float(found.x[1])
 
 
-def run_seed(config: RareConfig, seed: int, cache: Path | None) -> list[dict[str, Any]]:
+def subject_model(config: RareConfig) -> tuple[Any, list[str]]:
+    """The configured real model seen through one-hot inputs (see `_subject.one_hot_subject`), and the names of its
+    output columns but the last (the largest other logit)."""
+    from proctor.lab._subject import default_tokens, load_subject, one_hot_subject, token_ids
+
+    assert config.subject is not None
+    loaded = load_subject(config.subject, config.device)
+    words = config.tokens or default_tokens(loaded, config.vocab)
+    inputs = token_ids(loaded, words, "tokens")
+    outputs = config.outputs or words
+    prefix = loaded.tokenizer(config.prefix, add_special_tokens=False)["input_ids"] if config.prefix else []
+    return one_hot_subject(loaded, inputs, token_ids(loaded, outputs, "outputs"), list(prefix)), outputs
+
+
+def run_seed(
+    config: RareConfig, seed: int, cache: Path | None, subject: tuple[Any, list[str], Any] | None = None
+) -> list[dict[str, Any]]:
+    """One seed's rows; `subject` is a real model, its output names and its exact probabilities."""
     import torch
 
-    torch.manual_seed(seed)
-    spec = {
-        "model": "max-transformer",
-        **config.model_dump(include={"vocab", "length", "width", "steps"}),
-        "seed": seed,
-    }
-    model = cached_train(spec, build_model(config), lambda m: train_max(m, config, seed), cache)
-    truth, learned = exact_probabilities(model, config)
+    config = config.for_seed(seed)
+    learned: float | None = None
+    if subject is not None:
+        model, names, (truth, _) = subject
+        truth = truth[: len(names)]  # the last column (every other token) is never a target
+    else:
+        torch.manual_seed(seed)
+        spec = {
+            "model": "max-transformer",
+            **config.model_dump(include={"vocab", "length", "width", "steps"}),
+            "seed": seed,
+        }
+        model = cached_train(spec, build_model(config), lambda m: train_max(m, config, seed), cache)
+        truth, learned = exact_probabilities(model, config)
     rows = []
     for target in np.flatnonzero((truth >= config.low) & (truth <= config.high)):
         rng = np.random.default_rng([seed, int(target)])
-        row: dict[str, Any] = {"seed": seed, "target": int(target), "truth": float(truth[target]), "learned": learned}
+        row: dict[str, Any] = {"seed": seed, "target": int(target), "truth": float(truth[target])}
+        if subject is not None:
+            row["token"] = names[int(target)]
+        else:
+            row["learned"] = learned
         for name in ESTIMATORS:
             row[name] = ESTIMATE[name](model, config, int(target), rng)
         rows.append(row)
@@ -288,7 +355,11 @@ def run_rare(config: RareConfig, *, cache: Path | None = None) -> LabResult:
 
     clock = Clock()
     with one_thread():
-        rows = [row for seed in range(config.seeds) for row in run_seed(config, seed, cache)]
+        subject = None
+        if config.subject is not None:
+            model, names = subject_model(config)
+            subject = (model, names, exact_probabilities(model, config))
+        rows = [row for seed in range(config.seeds) for row in run_seed(config, seed, cache, subject)]
     if len(rows) < 2:
         raise LabError(
             f"{len(rows)} targets in [{config.low:g}, {config.high:g}]: widen the range or change decay/vocab/length"
@@ -317,8 +388,10 @@ def run_rare(config: RareConfig, *, cache: Path | None = None) -> LabResult:
         rows=rows,
         summary=summary,
         notes=[
-            f"{len(rows)} targets over {config.seeds} models; the intervals are over targets",
-            f"the models output the maximum on {np.mean([r['learned'] for r in rows]):.1%} of all inputs",
+            f"{len(rows)} targets over {config.seeds} seeds; the intervals are over targets",
+            f"the models output the maximum on {np.mean([r['learned'] for r in rows]):.1%} of all inputs"
+            if config.subject is None
+            else f"the greedy next token of {config.subject} after {config.length} tokens of {config.vocab}",
         ],
     )
 
