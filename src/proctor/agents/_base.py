@@ -5,6 +5,7 @@ same for every agent; an agent only turns stored state into the next request and
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -137,8 +138,14 @@ def agent(name: str) -> Callable[[AgentFactory], AgentFactory]:
     return register
 
 
+ELSEWHERE = {"inspect": "proctor.interop._inspect_agent"}
+"""Agents registered by modules outside this package, imported when first named (or listed)."""
+
+
 def agents() -> dict[str, str]:
     """Registered agents and the first line of each one's docstring."""
+    for module in ELSEWHERE.values():
+        importlib.import_module(module)
     return {name: (factory.__doc__ or "").strip().splitlines()[0] for name, factory in sorted(_agents.items())}
 
 
@@ -148,6 +155,8 @@ def get_agent_factory(name: str) -> AgentFactory:
     Raises:
         UnknownAgentError: no such agent (the message lists those there are).
     """
+    if name not in _agents and name in ELSEWHERE:
+        importlib.import_module(ELSEWHERE[name])
     if name not in _agents:
         raise UnknownAgentError(f"unknown agent {name!r} (agents: {', '.join(sorted(_agents))})")
     return _agents[name]
