@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -474,6 +474,13 @@ def worker(
     lease: Annotated[
         float, typer.Option(help="Seconds a run's lease lasts unrenewed: a dead worker's runs are taken over then.")
     ] = 30.0,
+    limits: Annotated[
+        str,
+        typer.Option(
+            help="Where model concurrency limits are kept: `store` (one limit for every worker on the store) or "
+            "`process` (each worker its own)."
+        ),
+    ] = "store",
     db: Annotated[
         str | None,
         typer.Option(
@@ -489,6 +496,9 @@ def worker(
 
     if parent := os.environ.get(WORKER_PARENT_ENV):  # started by `proctor view`: end with it
         exit_with_parent(int(parent))
+    if limits not in ("store", "process"):
+        raise ConfigError(f"--limits {limits!r}: use `store` (shared by every worker on the store) or `process`")
     store = Store(db)
-    driven = asyncio.run(work(store, concurrency=concurrency, poll=poll, once=once, lease=lease))
+    kept: Literal["store", "process"] = "store" if limits == "store" else "process"
+    driven = asyncio.run(work(store, concurrency=concurrency, poll=poll, once=once, lease=lease, limits=kept))
     console.print(f"drove {driven} runs")

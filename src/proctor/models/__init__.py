@@ -37,6 +37,7 @@ from proctor.models._limits import (
     in_flight,
     set_concurrency,
     share_limits,
+    shared_limits,
 )
 from proctor.models._openai import OpenAIModel
 from proctor.models._prices import CONTEXT_WINDOWS, PRICES, context_window_of, price_of
@@ -81,4 +82,5 @@ __all__ = [
     "redact",
     "set_concurrency",
     "share_limits",
+    "shared_limits",
 ]

@@ -104,8 +104,8 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 # the server is overloaded halves it, and each success raises it by 1/limit, about one per limit's worth of
 # successes, back up to the ceiling. Only a request sent under the current limit can cut it: the overload answers
 # to requests sent before the last cut (under the higher limit) are already answered by that cut. Within one
-# process the limit is kept here; across a Ray cluster a shared keeper (see `share_limits`) keeps it for every
-# worker.
+# process the limit is kept here; across a Ray cluster a shared keeper, and across `proctor worker` processes the
+# store, keep it for every worker (see `share_limits`).
 
 
 class Aimd:
@@ -149,7 +149,8 @@ class Aimd:
 
 
 class SharedLimits(Protocol):
-    """Concurrency limits kept for many processes at once (the Ray executor's keeper actor)."""
+    """Concurrency limits kept for many processes at once (the Ray executor's keeper actor, or the store for
+    `proctor worker` processes)."""
 
     async def acquire(self, key: str, ceiling: int) -> tuple[int, int]:
         """Wait for a slot of the limit under `key` (whose ceiling this process sets); returns the effective limit
@@ -166,6 +167,11 @@ def share_limits(limits: SharedLimits | None) -> None:
     """Take every slot from `limits` (kept across processes) instead of from this process; None: back to local."""
     global _shared
     _shared = limits
+
+
+def shared_limits() -> SharedLimits | None:
+    """The limits this process takes its slots from, if they are kept across processes (see `share_limits`)."""
+    return _shared
 
 
 @dataclass

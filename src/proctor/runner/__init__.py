@@ -26,6 +26,7 @@ from proctor.runner._choosers import (
 from proctor.runner._config import ApprovalConfig, ChooserConfig, RunConfig, RunLimits, StuckConfig
 from proctor.runner._loop import Runner, ScoringRun
 from proctor.runner._preflight import check_models, check_sandbox, models_of, preflight, preflight_async
+from proctor.runner._stored_limits import StoredLimits
 from proctor.runner._workers import WorkerConfig, worker_id
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ __all__ = [
     "Runner",
     "ScoringRun",
     "SettingError",
+    "StoredLimits",
     "StuckConfig",
     "StuckEffect",
     "StuckReport",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import Connection
 
@@ -145,15 +146,22 @@ def fork(store: Store, run_id: str, step: int, *, model: str | None = None, opti
 
 
 async def work(
-    store: Store, *, concurrency: int = 4, poll: float = 1.0, once: bool = False, lease: float = 30.0
+    store: Store,
+    *,
+    concurrency: int = 4,
+    poll: float = 1.0,
+    once: bool = False,
+    lease: float = 30.0,
+    limits: Literal["store", "process"] = "store",
 ) -> int:
     """Drive queued runs (new, forked, resumed or intervened in the web interface) as they appear, at most
     `concurrency` at a time, under leases (see `proctor.runner.WorkerConfig`), taking over the runs of workers
-    that died; with `once`, stop when none is left. Returns how many runs were driven."""
+    that died; with `once`, stop when none is left. Model concurrency limits are kept in the store for every
+    worker on it (`limits="store"`) or by each worker (`"process"`). Returns how many runs were driven."""
     at_least_one("concurrency", concurrency)
     if poll <= 0:
         raise SettingError(f"poll must be more than 0 seconds, got {poll}")
     if lease <= 0:
         raise SettingError(f"lease must be more than 0 seconds, got {lease}")
-    config = WorkerConfig(concurrency=concurrency, poll=poll, once=once, lease=lease)
+    config = WorkerConfig(concurrency=concurrency, poll=poll, once=once, lease=lease, limits=limits)
     return await work_leased(store, config)

@@ -14,12 +14,15 @@ import socket
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from proctor.models import share_limits, shared_limits
 from proctor.runner._config import RunConfig
 from proctor.runner._loop import Runner
+from proctor.runner._stored_limits import StoredLimits
 from proctor.store import RunStatus, Store, leases
 from proctor.store import _schema as schema
 from proctor.tasks import Task
@@ -41,6 +44,10 @@ class WorkerConfig(BaseModel):
     """Seconds between looks for free runs when there are none."""
     once: bool = False
     """Stop when no run is free and none is driven (else wait for more)."""
+    limits: Literal["store", "process"] = "store"
+    """Where model concurrency limits are kept: `store`, one limit per provider and base URL for every worker on
+    the store (see `proctor.runner.StoredLimits`); `process`, each worker its own. Under the Ray executor its keeper
+    actor keeps them."""
 
 
 def worker_id() -> str:
@@ -71,9 +78,22 @@ async def work(
     """
     config = config or WorkerConfig()
     me = worker or worker_id()
+    limits = None
+    if config.limits == "store" and shared_limits() is None:  # a keeper actor (the Ray executor) comes first
+        limits = StoredLimits(store, me, lease=config.lease)
+        share_limits(limits)
+    try:
+        return await _work(store, config, me, batch, Runner(store, workspaces=workspaces, configs=configs, tasks=tasks))
+    finally:
+        if limits is not None:
+            share_limits(None)
+            await limits.close()
+
+
+async def _work(store: Store, config: WorkerConfig, me: str, batch: str | None, runner: Runner) -> int:
     driven = 0
     driving: dict[str, asyncio.Task[None]] = {}
-    async with Runner(store, workspaces=workspaces, configs=configs, tasks=tasks) as runner:
+    async with runner:
 
         async def one(run_id: str) -> None:
             nonlocal driven

@@ -272,6 +272,30 @@ usage = Table(
     Index("ix_usage_step", "step_id"),
 )
 
+# Model concurrency limits kept for every worker on the store (see `proctor.runner.StoredLimits`): the adapted
+# limit per provider and base URL, and the slots each worker holds of it, under a lease.
+
+model_limits = Table(
+    "model_limits",
+    metadata,
+    Column("key", String(300), primary_key=True, comment="The provider and base URL (`openai http://…/v1`)."),
+    Column("ceiling", Integer, nullable=False, comment="The limit set (`max_concurrency`), as a worker last gave it."),
+    Column("value", Float, nullable=False, comment="The adapted limit (AIMD); the effective limit is its floor."),
+    Column("epoch", Integer, nullable=False, comment="Cuts so far: only a request sent in the current one cuts."),
+    Column("updated_at", DateTime(timezone=True), nullable=False, comment="When a worker last synced it (UTC)."),
+)
+
+limit_grants = Table(
+    "limit_grants",
+    metadata,
+    Column("key", String(300), primary_key=True, comment="The limit's key (`model_limits.key`)."),
+    Column("worker", String(100), primary_key=True, comment="The worker holding the slots (`host:pid:nonce`)."),
+    Column("slots", Integer, nullable=False, comment="Slots held: at least the worker's requests in flight."),
+    Column("wants", Integer, nullable=False, comment="Slots the worker would use now (its demand), for fair shares."),
+    Column("since", DateTime(timezone=True), nullable=False, comment="When its slots were last raised (UTC)."),
+    Column("expires", DateTime(timezone=True), nullable=False, comment="When the slots lapse unless renewed (UTC)."),
+)
+
 events = Table(
     "events",
     metadata,
