@@ -13,7 +13,7 @@ from sqlalchemy import Connection, func, select
 from proctor.models import share_limits
 from proctor.models._limits import concurrency_slot
 from proctor.runner import StoredLimits
-from proctor.runner._stored_limits import Grant, fair_shares, fleet_key, release_grants, sync_grant
+from proctor.runner._stored_limits import PROBE_GAP, Grant, fair_shares, fleet_key, release_grants, sync_grant
 from proctor.store import Store
 from proctor.store import _schema as schema
 
@@ -61,10 +61,17 @@ def test_overloads_cut_once_per_epoch_and_successes_raise(store: Store) -> None:
     # b's request was sent before the cut (epoch 0): it does not cut again.
     assert sync(store, "b", ceiling=16, wants=1, overloads=(0,)).limit == 8
     assert sync(store, "b", ceiling=16, wants=1, overloads=(1,)).limit == 4
-    grant = sync(store, "a", ceiling=16, hold=8, wants=16, successes=5)  # about +1/4 each: 4 becomes 5
+    # Successes (about +1/4 each) raise it a step only once the cut has had its answers (`PROBE_GAP`)...
+    assert sync(store, "a", ceiling=16, hold=8, wants=16, successes=5).limit == 4
+    time.sleep(PROBE_GAP)
+    grant = sync(store, "a", ceiling=16, hold=8, wants=16, successes=5)
     assert (grant.limit, grant.epoch) == (5, 2)
+    # ...and one step at a time, however many successes come at once.
+    time.sleep(PROBE_GAP)
+    assert sync(store, "a", ceiling=16, hold=8, wants=16, successes=100).limit == 6
+    assert sync(store, "a", ceiling=16, hold=8, wants=16, successes=100).limit == 6
     value, epoch, _ = stored(store)
-    assert epoch == 2 and 5.0 <= value < 6.0
+    assert epoch == 2 and 6.0 <= value < 7.0
 
 
 def test_a_lapsed_grant_is_shared_out_again(store: Store) -> None:

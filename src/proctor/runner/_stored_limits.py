@@ -42,6 +42,11 @@ logger = logging.getLogger(__name__)
 
 SYNC_EVERY = 0.5
 """Seconds between a busy worker's syncs with the store (sooner when it runs short of slots or hears an overload)."""
+WAIT_FOR_SHARE = 0.1
+"""Seconds between the syncs of a worker waiting for its fair share while other workers hand slots back."""
+PROBE_GAP = 0.5
+"""Seconds the effective limit stays put before it may rise by one (the probe): successes reported in a burst raise
+it one step at a time, the probe's answers coming back between steps."""
 IDLE_RESET = 600.0
 """Seconds after which a limit nobody holds slots of starts again at its ceiling (yesterday's cuts are forgotten)."""
 _INSERT_LIMIT = {
@@ -57,8 +62,10 @@ class Grant(BaseModel):
     """The effective limit over every worker."""
     epoch: int
     """The limit's epoch (cuts so far, see `Aimd`)."""
+    share: int
+    """The worker's fair share of the limit, for what it wants."""
     usable: int
-    """Slots the worker may have in flight from now on (its fair share, within what the other workers leave)."""
+    """Slots the worker may have in flight from now on (its share, within what the other workers leave)."""
     slots: int
     """Slots recorded as the worker's: at least `usable`, and at least what it held when it asked."""
     contended: bool
@@ -113,7 +120,8 @@ def sync_grant(
     moment = now()
     limits, grants = s.model_limits, s.limit_grants
     # The first statement writes: on SQLite it takes the file's write lock, so what follows reads and writes as one.
-    fresh = {"key": key, "ceiling": ceiling, "value": float(ceiling), "epoch": 0, "updated_at": moment}
+    fresh = {"key": key, "ceiling": ceiling, "value": float(ceiling), "epoch": 0, "changed_at": moment}
+    fresh["updated_at"] = moment
     conn.execute(_INSERT_LIMIT[conn.dialect.name], fresh)
     query = select(limits).where(limits.c.key == key)
     if conn.dialect.name == "postgresql":
@@ -124,12 +132,17 @@ def sync_grant(
     others = conn.execute(select(grants).where(grants.c.key == key, grants.c.worker != worker)).all()
     held = conn.execute(select(grants).where(*mine)).one_or_none()
     aimd = Aimd(row.ceiling)
-    aimd.epoch = row.epoch
-    idle = not others and held is None and moment - _utc(row.updated_at) > timedelta(seconds=IDLE_RESET)
-    aimd.value = float(row.ceiling) if idle else row.value
+    aimd.epoch, aimd.value = row.epoch, row.value
+    was = aimd.limit
+    if not others and held is None and moment - _utc(row.updated_at) > timedelta(seconds=IDLE_RESET):
+        aimd.value = float(row.ceiling)  # nobody has used it for a while: start afresh
     aimd.set_ceiling(ceiling)
+    before = aimd.limit
     for _ in range(successes):
         aimd.succeeded()
+    if aimd.limit > before:  # one step up at most, and not until the last change has had its answers
+        settled = moment - _utc(row.changed_at) >= timedelta(seconds=PROBE_GAP)
+        aimd.value = min(aimd.value, before + (1.0 if settled else 0.99))
     for epoch in sorted(set(overloads)):
         aimd.overloaded(epoch)
     limit = aimd.limit
@@ -146,13 +159,14 @@ def sync_grant(
     else:
         raised = {"since": moment} if slots > held.slots else {}
         conn.execute(update(grants).where(*mine).values(**values, **raised))
+    changed = {"changed_at": moment} if limit != was else {}
     conn.execute(
         update(limits)
         .where(limits.c.key == key)
-        .values(ceiling=aimd.ceiling, value=aimd.value, epoch=aimd.epoch, updated_at=moment)
+        .values(ceiling=aimd.ceiling, value=aimd.value, epoch=aimd.epoch, updated_at=moment, **changed)
     )
     contended = wants > usable or any(o.wants > o.slots for o in others)
-    return Grant(limit=limit, epoch=aimd.epoch, usable=usable, slots=slots, contended=contended)
+    return Grant(limit=limit, epoch=aimd.epoch, share=share, usable=usable, slots=slots, contended=contended)
 
 
 def release_grants(conn: Connection, /, worker: str) -> None:
@@ -187,14 +201,15 @@ class _Held:
     """Slots the store holds as this worker's."""
     in_flight: int = 0
     peak: int = 0
-    """The most slots wanted at once lately (halved at each sync, down to what is wanted now)."""
+    """The most slots wanted at once since the last sync, or lately (see `_sync`)."""
     successes: int = 0
     overloads: set[int] = field(default_factory=set)
     valid_until: float = 0.0
     """`time.monotonic()` after which the slots may have lapsed in the store: none is taken until a sync."""
     synced_at: float = -math.inf
-    starved: bool = False
-    """The last sync could not grant all that was wanted: ask again no sooner than `SYNC_EVERY`."""
+    starved: float = 0.0
+    """Seconds to wait before asking again for slots the last sync could not grant: `WAIT_FOR_SHARE` while other
+    workers hand back this worker's share, `SYNC_EVERY` when it has its share (0: it got all it wanted)."""
     contended: bool = False
     waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -257,8 +272,9 @@ class StoredLimits:
         """Give back a slot taken in `epoch`; `overloaded`: the request got an overload answer (reported at once)."""
         held = self.held[key]
         held.in_flight -= 1
-        if overloaded:
+        if overloaded:  # no new request until the store has it (and the cut, if this request makes one)
             held.overloads.add(epoch)
+            held.granted = held.in_flight
             held.wake.set()
         else:
             held.successes += 1
@@ -297,8 +313,8 @@ class StoredLimits:
         if held.overloads or (held.contended and held.granted < held.recorded):
             return 0.0
         if held.waiters and not held.free():
-            return max(0.0, SYNC_EVERY - since) if held.starved else 0.0
-        if held.in_flight or held.waiters or held.successes:
+            return max(0.0, held.starved - since)
+        if held.in_flight or held.waiters or held.successes or held.peak:  # busy, or lately
             return max(0.0, SYNC_EVERY - since)
         if held.recorded:
             return max(0.0, min(SYNC_EVERY if held.contended else self.lease / 3, held.valid_until - time.monotonic()))
@@ -334,9 +350,14 @@ class StoredLimits:
         held.limit, held.epoch, held.contended = grant.limit, grant.epoch, grant.contended
         held.recorded = grant.slots
         held.target = grant.usable
-        held.granted = max(held.in_flight, min(grant.usable, grant.slots))
-        held.starved = grant.usable < held.peak
-        held.peak = max(held.demand(), held.peak // 2)
+        # An overload heard during the sync holds every slot back until the next one reports it.
+        held.granted = held.in_flight if held.overloads else max(held.in_flight, min(grant.usable, grant.slots))
+        held.starved = (
+            0.0 if grant.usable >= held.peak else WAIT_FOR_SHARE if grant.usable < grant.share else SYNC_EVERY
+        )
+        # Under contention it asks for what it wanted since; else the peak is remembered a while (halved at each
+        # sync), so a worker whose runs' calls come and go keeps its block without a sync per call.
+        held.peak = held.demand() if grant.contended else max(held.demand(), held.peak // 2)
         held.wake_waiters()
 
     async def close(self) -> None:

@@ -282,6 +282,7 @@ model_limits = Table(
     Column("ceiling", Integer, nullable=False, comment="The limit set (`max_concurrency`), as a worker last gave it."),
     Column("value", Float, nullable=False, comment="The adapted limit (AIMD); the effective limit is its floor."),
     Column("epoch", Integer, nullable=False, comment="Cuts so far: only a request sent in the current one cuts."),
+    Column("changed_at", DateTime(timezone=True), nullable=False, comment="When the effective limit last changed."),
     Column("updated_at", DateTime(timezone=True), nullable=False, comment="When a worker last synced it (UTC)."),
 )
 

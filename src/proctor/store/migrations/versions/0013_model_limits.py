@@ -32,6 +32,12 @@ def upgrade() -> None:
             "epoch", sa.Integer(), nullable=False, comment="Cuts so far: only a request sent in the current one cuts."
         ),
         sa.Column(
+            "changed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            comment="When the effective limit last changed.",
+        ),
+        sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
             nullable=False,
