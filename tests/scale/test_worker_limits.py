@@ -1,6 +1,6 @@
-"""Model concurrency limits over several `proctor worker` processes sharing one PostgreSQL store (the limit kept in
-the store): `max_concurrency` holds over the fleet, backs off on 429s, and the slots of a worker SIGKILLed while
-holding them come back once its grant lapses."""
+"""Model concurrency limits over several `proctor worker` processes sharing one store (the limit kept in the store):
+`max_concurrency` holds over the fleet (PostgreSQL and SQLite), backs off on 429s, and the slots of a worker
+SIGKILLed while holding them come back once its grant lapses (PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -81,18 +81,19 @@ def usage_limits(store: Store) -> list[int | None]:
         return list(conn.execute(query).scalars())
 
 
-def test_max_concurrency_holds_across_worker_processes(postgres_store: Store, reachable_tmp: Any) -> None:
-    """Three workers driving 4 runs each at once share one limit of 3 requests in flight."""
+def test_max_concurrency_holds_across_worker_processes(store: Store, reachable_tmp: Any) -> None:
+    """Three workers driving 4 runs each at once share one limit of 3 requests in flight: on PostgreSQL, and on
+    SQLite (workers on one machine sharing the file)."""
     tasks = write_tasks(reachable_tmp / "tasks", 12)
     with LoopbackServer(default=stepping(2), delay=0.2) as server:
-        run_ids = create_runs(postgres_store, tasks, config_for(server, max_concurrency=3))
-        with workers(postgres_store.url, 3, 4):
-            wait_for(lambda: all_ended(postgres_store, run_ids), "the runs to end")
+        run_ids = create_runs(store, tasks, config_for(server, max_concurrency=3))
+        with workers(store.url, 3, 4):
+            wait_for(lambda: all_ended(store, run_ids), "the runs to end")
         peak = server.max_in_flight
-    check_steps_once(postgres_store, run_ids)
-    assert len({postgres_store.run(run_id).lease_owner for run_id in run_ids}) >= 2  # several workers drove runs
+    check_steps_once(store, run_ids)
+    assert len({store.run(run_id).lease_owner for run_id in run_ids}) >= 2  # several workers drove runs
     assert 2 <= peak <= 3
-    assert set(usage_limits(postgres_store)) == {3}
+    assert set(usage_limits(store)) == {3}
 
 
 def test_workers_back_off_on_429_and_stay_under_the_threshold(postgres_store: Store, reachable_tmp: Any) -> None:
