@@ -99,6 +99,7 @@ def test_fork_from_a_step_with_a_persons_option(suite_db: str) -> None:
         (["runs", "--status", "sleeping"], "unknown status 'sleeping'"),
         (["show", "ffffffffff"], "no run 'ffffffffff'"),
         (["fork", "ffffffffff", "--step", "1"], "no run 'ffffffffff'"),
+        (["worker", "--once", "--limits", "cluster"], "--limits 'cluster': use `store`"),
     ],
 )
 def test_mistakes_get_one_line_and_exit_code_2(args: list[str], message: str, tmp_path: Path) -> None:

@@ -314,10 +314,10 @@ class StoredLimits:
             return 0.0
         if held.waiters and not held.free():
             return max(0.0, held.starved - since)
-        if held.in_flight or held.waiters or held.successes or held.peak:  # busy, or lately
-            return max(0.0, SYNC_EVERY - since)
+        if held.in_flight or held.waiters or held.successes or held.peak or held.granted < held.recorded:
+            return max(0.0, SYNC_EVERY - since)  # busy, lately busy, or holding slots it no longer uses
         if held.recorded:
-            return max(0.0, min(SYNC_EVERY if held.contended else self.lease / 3, held.valid_until - time.monotonic()))
+            return max(0.0, min(self.lease / 3, held.valid_until - time.monotonic()))
         return math.inf
 
     async def _sync(self, held: _Held) -> None:
