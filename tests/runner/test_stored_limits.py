@@ -8,14 +8,17 @@ import random
 import threading
 import time
 
+import pytest
+from loopback_server import LoopbackServer, Reply
 from sqlalchemy import Connection, func, select
 
 from proctor.models import share_limits
 from proctor.models._limits import concurrency_slot
-from proctor.runner import StoredLimits
+from proctor.runner import RunConfig, Runner, StoredLimits, work
 from proctor.runner._stored_limits import PROBE_GAP, Grant, fair_shares, fleet_key, release_grants, sync_grant
 from proctor.store import Store
 from proctor.store import _schema as schema
+from proctor.tasks import Task
 
 KEY = "openai https://api.example.com/v1"
 
@@ -179,3 +182,34 @@ def test_model_calls_take_their_slots_from_the_store(store: Store) -> None:
     asyncio.run(main())
     value, epoch, _ = stored(store)
     assert (value, epoch) == (32.0, 1)
+
+
+@pytest.mark.parametrize("kept", ["store", "process"])
+def test_a_worker_keeps_its_model_limits_where_it_is_told(
+    kept: str, store: Store, task: Task, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`work(limits="store")`: the run's model calls take their slots from the store's limit (its row, under the
+    loopback server's key for this machine; the worker's slots given back as it stops); `"process"`: the store holds
+    no limit. Either way each call's usage keeps the effective limit."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test")  # stored configs hold no key: a worker takes it from the environment
+    with LoopbackServer(default=lambda request: Reply(text="<submit>42</submit>")) as server:
+        options = {"base_url": server.base_url, "api_key": "test", "max_concurrency": 5}
+        config = RunConfig.model_validate({"model": "openai/loopback", "model_options": options})
+
+        async def drive() -> int:
+            async with Runner(store) as runner:
+                await runner.create(task, config)
+            return await work(store, poll=0.05, once=True, limits=kept)  # type: ignore[arg-type]
+
+        assert asyncio.run(drive()) == 1
+    with store.engine.connect() as conn:
+        limits = conn.execute(select(schema.model_limits.c.key, schema.model_limits.c.ceiling)).all()
+        grants = conn.execute(select(schema.limit_grants)).all()
+        used = list(conn.execute(select(schema.usage.c.concurrency_limit)).scalars())
+        status = conn.execute(select(schema.runs.c.status)).scalar_one()
+    assert status == "done" and used == [5]
+    assert grants == []
+    if kept == "store":
+        assert [(key.startswith(f"openai {server.base_url} @"), ceiling) for key, ceiling in limits] == [(True, 5)]
+    else:
+        assert limits == []
