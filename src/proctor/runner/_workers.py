@@ -2,7 +2,8 @@
 
 Each worker leases runs (`proctor.store.leases`), renews its leases while it drives them (its heartbeat), and
 takes over the runs of a worker that died once their leases lapse, resuming each from its last committed step.
-`proctor worker` runs one; the Ray executor runs one in each of its actors.
+Its model calls take their slots from limits kept in the store for every worker (`StoredLimits`), unless a keeper
+actor keeps them. `proctor worker` runs one; the Ray executor runs one in each of its actors.
 """
 
 from __future__ import annotations
