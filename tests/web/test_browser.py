@@ -7,81 +7,38 @@ from __future__ import annotations
 
 import asyncio
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from doubles import script, sequence, turns
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
-from web_browser import SHOTS, chromium, log_in, serving
-from web_runs import PASSWORD, PEOPLE, REACT, drive, write_task
+from playwright.sync_api import Dialog, Page, expect
+from web_browser import SHOTS, Site, checked_page, log_in, site_with_worker
+from web_runs import REACT, drive, write_task
 
 from proctor.models import GenerateConfig, Message
-from proctor.runner import ChooserConfig, RunConfig, RunLimits, Runner, option_fields, work
-from proctor.store import RunStatus, Store, ops, users
-from proctor.tasks import Task
+from proctor.runner import ChooserConfig, RunConfig, RunLimits, Runner, option_fields
+from proctor.store import RunStatus, ops, users
 
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1;alert(1)">'
 
 sequence("sleeper", ["<bash>sleep 0.4; echo tick</bash>"])
 
 
-@dataclass
-class Site:
-    """The server, its store, the task its runs do, and the browser."""
-
-    store: Store
-    base: str
-    task: Task
-    browser: Browser
-    folder: Path
-    stop: threading.Event = field(default_factory=threading.Event)
-
-
-def worker_loop(store: Store, stop: threading.Event) -> None:
-    """`proctor worker` in a thread (the test-double models live in this process)."""
-    while not stop.is_set():
-        asyncio.run(work(store, poll=0.1, once=True))
-        stop.wait(0.2)
-
-
 @pytest.fixture(scope="module")
 def site(workspaces: Path) -> Iterator[Site]:
-    from proctor.web import create_app
-
-    folder = Path(tempfile.mkdtemp(prefix="web-browser-", dir=workspaces.parent))
-    folder.chmod(0o755)
-    store = Store(f"sqlite:///{folder / 'proctor.db'}")
-    for name, role in PEOPLE.items():
-        store.write(users.add_user, name, role, PASSWORD)
-    task = write_task(folder / "tasks", instructions="Read **note.txt** and submit the answer.\n")
-    stop = threading.Event()
-    working = threading.Thread(target=worker_loop, args=(store, stop), daemon=True)
-    working.start()
-    with serving(create_app(store)) as base, sync_playwright() as playwright:
-        browser = chromium(playwright)
-        yield Site(store=store, base=base, task=task, browser=browser, folder=folder, stop=stop)
-        browser.close()
-    stop.set()
-    working.join(timeout=10)
-    store.close()
+    instructions = "Read **note.txt** and submit the answer.\n"
+    with site_with_worker(workspaces, "web-browser-", instructions=instructions) as site:
+        yield site
 
 
 @pytest.fixture
 def page(site: Site) -> Iterator[Page]:
-    """A fresh browser page that fails the test on any script error and records dialogs."""
-    context = site.browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == []
+    """A fresh browser page that fails the test on any script error."""
+    with checked_page(site.browser) as page:
+        yield page
 
 
 def test_find_a_run_open_its_tree_rate_and_tag(site: Site, page: Page) -> None:
