@@ -227,6 +227,31 @@ def test_a_subtask_shows_nested_in_the_step_that_delegated_it(site: Site, page: 
     expect(page.locator("#step-0")).to_have_class(re.compile("focused"))
 
 
+SWATCHES_AND_LABELS = """() => [...document.querySelectorAll('.legend .cell')].map(cell => {
+  let text = cell.nextSibling;  // the label: the text right after the swatch
+  while (text && !(text.nodeType === Node.TEXT_NODE && text.textContent.trim())) text = text.nextSibling;
+  const range = document.createRange();
+  range.selectNodeContents(text);
+  const label = [...range.getClientRects()].find(r => r.width > 0), swatch = cell.getBoundingClientRect();
+  return {label: text.textContent.trim(), swatch: [swatch.top, swatch.bottom], first: [label.top, label.bottom]};
+})"""
+
+
+def test_each_map_legend_swatch_stays_on_the_line_of_its_label(site: Site, page: Page) -> None:
+    run_id = drive(site.store, site.task, RunConfig(model="double/web-delegator"))
+    log_in(page, site.base, "rob")
+    page.goto(f"{site.base}/runs/{run_id}")
+    expect(page.locator(".legend .cell.sub")).to_have_count(1)
+    for width in (1280, 1100, 900, 640, 420):  # the legend wraps at different keys at each width
+        page.set_viewport_size({"width": width, "height": 900})
+        keys = page.evaluate(SWATCHES_AND_LABELS)
+        assert [k["label"] for k in keys][-2:] == ["forked here", "subtask"]
+        for key in keys:  # the swatch's middle lies within the first line of its label's text
+            (top, bottom), (line_top, line_bottom) = key["swatch"], key["first"]
+            assert line_top <= (top + bottom) / 2 <= line_bottom, (width, key)
+        page.locator(".map-wrap").screenshot(path=SHOTS / f"map-legend-{width}.png")
+
+
 def test_untrusted_text_never_runs(site: Site, page: Page) -> None:
     task = write_task(
         site.folder / "xss-tasks",
