@@ -27,6 +27,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -308,10 +309,13 @@ def timed(client: httpx.Client, path: str, repeats: int) -> tuple[float, httpx.R
     return statistics.median(times), response
 
 
-def rebuild_figures(store: Store, run_id: str, at: int, repeats: int) -> None:
-    """In-process, on the steps before `at`: the agent's `rebuild` (one list extended), and the same conversation
-    folded with `advance` as the step loop builds it (the agent's `observe` copies the list at each step: quadratic),
-    which is how `rebuild` worked before. Medians of `repeats`, with the load average."""
+def rebuild_figures(store: Store, run_id: str, last: int, repeats: int) -> None:
+    """In-process, the conversation before steps a quarter, half and all the way to `last`: the agent's `rebuild`
+    (one list extended), and the same conversation folded with `advance` as the step loop builds it (the agent's
+    `observe` copies the list at each step: quadratic), which is how `rebuild` worked before. Medians of
+    `repeats`, timed with the garbage collector off (a full collection of the heap, about as long as the rebuild,
+    lands in one or the other at random), then once more with it on at `last`; with the load average."""
+    import gc
     import os
 
     from proctor.agents import AgentRun, advance, get_agent, rebuild
@@ -319,28 +323,36 @@ def rebuild_figures(store: Store, run_id: str, at: int, repeats: int) -> None:
     from proctor.web import _queries as queries
 
     with store.engine.connect() as conn:
-        steps = queries.steps_window(conn, run_id, 0, at)
+        everything = queries.steps_window(conn, run_id, 0, last)
     agent, run = get_agent("tags"), AgentRun(instructions="Solve it.", options=1, generate=GenerateConfig())
 
-    def folded() -> None:
+    def folded(steps: list[Any]) -> None:
         messages = agent.start(run)
         for step in steps:
             messages = advance(agent, run, messages, step) if step.done else messages
 
-    figures = {}
-    for label, call in [("rebuild", lambda: rebuild(agent, run, steps)), ("fold with observe", folded)]:
+    def median(call: Any, steps: list[Any], collect: bool) -> float:
         times = []
         for _ in range(repeats):
+            gc.collect()
+            if not collect:
+                gc.disable()
             started = time.perf_counter()
-            call()
+            call(steps)
             times.append(time.perf_counter() - started)
-        figures[label] = statistics.median(times)
-    load = os.getloadavg()[0]
-    print(
-        f"  the conversation at step {at:,} in-process: rebuild {figures['rebuild'] * 1000:.0f} ms, "
-        f"fold with observe {figures['fold with observe'] * 1000:.0f} ms "
-        f"({figures['fold with observe'] / figures['rebuild']:.1f}x; load average {load:.1f})"
-    )
+            gc.enable()
+        return statistics.median(times)
+
+    def rebuilt(steps: list[Any]) -> None:
+        rebuild(agent, run, steps)
+
+    for at, collect in [(last // 4, False), (last // 2, False), (last, False), (last, True)]:
+        new, old = median(rebuilt, everything[:at], collect), median(folded, everything[:at], collect)
+        print(
+            f"  the conversation at step {at:,} in-process (collector {'on' if collect else 'off'}): rebuild "
+            f"{new * 1000:.0f} ms, fold with observe {old * 1000:.0f} ms ({old / new:.1f}x; load average "
+            f"{os.getloadavg()[0]:.1f})"
+        )
 
 
 def main() -> None:
