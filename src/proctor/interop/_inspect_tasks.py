@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import io
 import json
+import logging
 import os
 import shlex
 import tarfile
@@ -43,6 +44,8 @@ from proctor.tasks import TaskInfo, TaskLimits, TaskRunError
 
 AGENT_TOOLS = {"bash": "bash", "python": "python"}
 """Inspect's tools (by registry name) proctor's react agent has, and the react tool each becomes."""
+
+logger = logging.getLogger(__name__)
 
 _CLONE_FS = 0x200  # from <linux/sched.h>: the working directory, root and umask
 T = TypeVar("T")
@@ -151,23 +154,23 @@ def _with_own_cwd(call: Callable[[], T]) -> T:
         unshare = ctypes.CDLL(None, use_errno=True).unshare
     except (AttributeError, OSError):
         return call()
-    outcome: list[Any] = []
+    results: list[T] = []
+    errors: list[BaseException] = []
 
     def own() -> None:
         try:
-            if unshare(_CLONE_FS) != 0:
-                raise OSError(ctypes.get_errno(), "unshare(CLONE_FS) failed")
-            outcome.append(call())
+            if unshare(_CLONE_FS) != 0:  # forbidden (a seccomp profile): the process's moves, as Inspect's does
+                logger.warning("cannot give the task loader its own folder: %s", os.strerror(ctypes.get_errno()))
+            results.append(call())
         except BaseException as error:  # raised again in the caller's thread
-            outcome.append(error)
+            errors.append(error)
 
     thread = threading.Thread(target=own, name="inspect-task-loader", daemon=True)
     thread.start()
     thread.join()
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    result: T = outcome[0]
-    return result
+    if errors:
+        raise errors[0]
+    return results[0]
 
 
 def _load(spec: str, args: dict[str, Any] | None, map_solvers: bool) -> list[InspectTask]:

@@ -148,7 +148,10 @@ def mount_workspace(workspace: Path, size_mb: int, *, owner: int) -> bool:
         Whether it is on one: a workspace that already has files and no image (made before disk limits, or by
         hand) stays as it is.
     """
-    clear_stale_mount(workspace)  # a killed runner's: mounted afresh below, owned by this process
+    try:
+        clear_stale_mount(workspace)  # a killed runner's: mounted afresh below, owned by this process
+    except SandboxError as error:  # still busy (a leftover shell in it): taken over as it is
+        logger.warning("%s; using the mount as it is", error)
     if os.path.ismount(workspace):
         if image_of(workspace).exists():
             _record_owner(workspace)  # the last to mount unmounts (sandboxes already running keep their view)
