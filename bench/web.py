@@ -9,7 +9,9 @@ a 100,000-step run. The 10,000-step runs are written with the store's own operat
 100,000 runs are bulk inserted with executemany (the runs spread over 20 tasks, 6 models, 2 agents and every
 status, a tenth of them tagged). Each figure is the median of the repeats. Targets: load event < 1 s (flat 10,000
 steps), < 1.5 s (over 50 subtasks), < 2 s (100,000 steps); a jump < 300 ms; a first view < 300 KB; each list
-query < 200 ms; the Results page < 1 s and the Reports page < 3 s (it draws plots).
+query < 200 ms; the Results page < 1 s and the Reports page < 3 s (it draws plots). The messages the model saw at
+steps 5,000 and the last are timed over HTTP, and the agent's rebuild of them in-process beside the step loop's
+fold (see `rebuild_figures`).
 
 Usage: python bench/web.py [--steps 10000] [--huge 100000] [--runs 100000] [--repeats 5]
 """
@@ -25,6 +27,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -306,6 +309,52 @@ def timed(client: httpx.Client, path: str, repeats: int) -> tuple[float, httpx.R
     return statistics.median(times), response
 
 
+def rebuild_figures(store: Store, run_id: str, last: int, repeats: int) -> None:
+    """In-process, the conversation before steps a quarter, half and all the way to `last`: the agent's `rebuild`
+    (one list extended), and the same conversation folded with `advance` as the step loop builds it (the agent's
+    `observe` copies the list at each step: quadratic), which is how `rebuild` worked before. Medians of
+    `repeats`, timed with the garbage collector off (a full collection of the heap, about as long as the rebuild,
+    lands in one or the other at random), then once more with it on at `last`; with the load average."""
+    import gc
+    import os
+
+    from proctor.agents import AgentRun, advance, get_agent, rebuild
+    from proctor.models import GenerateConfig
+    from proctor.web import _queries as queries
+
+    with store.engine.connect() as conn:
+        everything = queries.steps_window(conn, run_id, 0, last)
+    agent, run = get_agent("tags"), AgentRun(instructions="Solve it.", options=1, generate=GenerateConfig())
+
+    def folded(steps: list[Any]) -> None:
+        messages = agent.start(run)
+        for step in steps:
+            messages = advance(agent, run, messages, step) if step.done else messages
+
+    def median(call: Any, steps: list[Any], collect: bool) -> float:
+        times = []
+        for _ in range(repeats):
+            gc.collect()
+            if not collect:
+                gc.disable()
+            started = time.perf_counter()
+            call(steps)
+            times.append(time.perf_counter() - started)
+            gc.enable()
+        return statistics.median(times)
+
+    def rebuilt(steps: list[Any]) -> None:
+        rebuild(agent, run, steps)
+
+    for at, collect in [(last // 4, False), (last // 2, False), (last, False), (last, True)]:
+        new, old = median(rebuilt, everything[:at], collect), median(folded, everything[:at], collect)
+        print(
+            f"  the conversation at step {at:,} in-process (collector {'on' if collect else 'off'}): rebuild "
+            f"{new * 1000:.0f} ms, fold with observe {old * 1000:.0f} ms ({old / new:.1f}x; load average "
+            f"{os.getloadavg()[0]:.1f})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=10_000)
@@ -348,9 +397,11 @@ def main() -> None:
                 f"  {label:<14} {seconds * 1000:7.1f} ms, {len(response.content) / 1000:.1f} KB",
                 "ok" if ok else "SLOW",
             )
-        seconds, response = timed(client, f"/api/runs/{run_id}/steps/5000/messages", 1)
-        count = len(response.json()["messages"])
-        print(f"  messages at step 5,000 (on demand, rebuilt by the agent: {count} messages) {seconds * 1000:7.1f} ms")
+        for at in (5000, args.steps - 1):
+            seconds, response = timed(client, f"/api/runs/{run_id}/steps/{at}/messages", args.repeats)
+            count = len(response.json()["messages"])
+            print(f"  messages at step {at:,} (rebuilt on demand: {count} messages) {seconds * 1000:.0f} ms")
+        rebuild_figures(store, run_id, args.steps - 1, args.repeats)
         print(f"\nruns list over {args.runs} runs (50 a page):")
         first = client.get("/api/runs?limit=50").json()
         for label, path in [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -327,3 +328,27 @@ async def test_oversee_scaling_fits_success_against_the_elo_gap(
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert "give --elo MODEL=RATING for openai/mid, openai/strong, openai/weak" in err and err.count("\n") == 1
+
+
+def test_oversee_run_and_gdc_share_their_judge_and_protocol_options() -> None:
+    """The options both commands take are one declaration: same flag, same help, same bounds."""
+    import typer.main
+
+    from proctor.cli import _experiments  # noqa: F401  (registers `oversee run` and `oversee gdc`)
+
+    commands = typer.main.get_command(oversee_app).commands  # type: ignore[attr-defined]
+
+    def options(name: str) -> dict[str, Any]:
+        return {p.name: p for p in commands[name].params if p.param_type_name == "option"}
+
+    run, gdc = options("run"), options("gdc")
+    shared = {"judge_prompt", "few_shot", "votes", "verdict_logprobs", "refine", "critic", "tournament"}
+    shared |= {"swiss_rounds", "market", "depth", "budget", "limit", "concurrency"}
+    assert shared <= run.keys() & gdc.keys()
+    for name in shared:
+        assert (run[name].opts, run[name].help, run[name].min) == (gdc[name].opts, gdc[name].help, gdc[name].min)
+        assert run[name].help, name
+    # Defaults may differ where the commands' work differs (questions in flight), not their meaning.
+    assert (run["concurrency"].default, gdc["concurrency"].default) == (64, 16)
+    result = runner.invoke(oversee_app, ["gdc", "sample", "--model", "scripted/baseline", "--limit", "0"])
+    assert result.exit_code == 2 and "--limit" in result.output

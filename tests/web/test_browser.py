@@ -7,81 +7,38 @@ from __future__ import annotations
 
 import asyncio
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from doubles import script, sequence, turns
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
-from web_browser import SHOTS, chromium, log_in, serving
-from web_runs import PASSWORD, PEOPLE, REACT, drive, write_task
+from playwright.sync_api import Dialog, Page, expect
+from web_browser import SHOTS, Site, checked_page, log_in, site_with_worker
+from web_runs import REACT, drive, write_task
 
 from proctor.models import GenerateConfig, Message
-from proctor.runner import ChooserConfig, RunConfig, RunLimits, Runner, option_fields, work
-from proctor.store import RunStatus, Store, ops, users
-from proctor.tasks import Task
+from proctor.runner import ChooserConfig, RunConfig, RunLimits, Runner, option_fields
+from proctor.store import RunStatus, ops, users
 
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1;alert(1)">'
 
 sequence("sleeper", ["<bash>sleep 0.4; echo tick</bash>"])
 
 
-@dataclass
-class Site:
-    """The server, its store, the task its runs do, and the browser."""
-
-    store: Store
-    base: str
-    task: Task
-    browser: Browser
-    folder: Path
-    stop: threading.Event = field(default_factory=threading.Event)
-
-
-def worker_loop(store: Store, stop: threading.Event) -> None:
-    """`proctor worker` in a thread (the test-double models live in this process)."""
-    while not stop.is_set():
-        asyncio.run(work(store, poll=0.1, once=True))
-        stop.wait(0.2)
-
-
 @pytest.fixture(scope="module")
 def site(workspaces: Path) -> Iterator[Site]:
-    from proctor.web import create_app
-
-    folder = Path(tempfile.mkdtemp(prefix="web-browser-", dir=workspaces.parent))
-    folder.chmod(0o755)
-    store = Store(f"sqlite:///{folder / 'proctor.db'}")
-    for name, role in PEOPLE.items():
-        store.write(users.add_user, name, role, PASSWORD)
-    task = write_task(folder / "tasks", instructions="Read **note.txt** and submit the answer.\n")
-    stop = threading.Event()
-    working = threading.Thread(target=worker_loop, args=(store, stop), daemon=True)
-    working.start()
-    with serving(create_app(store)) as base, sync_playwright() as playwright:
-        browser = chromium(playwright)
-        yield Site(store=store, base=base, task=task, browser=browser, folder=folder, stop=stop)
-        browser.close()
-    stop.set()
-    working.join(timeout=10)
-    store.close()
+    instructions = "Read **note.txt** and submit the answer.\n"
+    with site_with_worker(workspaces, "web-browser-", instructions=instructions) as site:
+        yield site
 
 
 @pytest.fixture
 def page(site: Site) -> Iterator[Page]:
-    """A fresh browser page that fails the test on any script error and records dialogs."""
-    context = site.browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == []
+    """A fresh browser page that fails the test on any script error."""
+    with checked_page(site.browser) as page:
+        yield page
 
 
 def test_find_a_run_open_its_tree_rate_and_tag(site: Site, page: Page) -> None:
@@ -268,6 +225,31 @@ def test_a_subtask_shows_nested_in_the_step_that_delegated_it(site: Site, page: 
     page.click(".breadcrumb a.crumb-step")  # back up to the parent, at the step
     page.wait_for_url(f"**/runs/{run_id}?at=0#step-0")
     expect(page.locator("#step-0")).to_have_class(re.compile("focused"))
+
+
+SWATCHES_AND_LABELS = """() => [...document.querySelectorAll('.legend .cell')].map(cell => {
+  let text = cell.nextSibling;  // the label: the text right after the swatch
+  while (text && !(text.nodeType === Node.TEXT_NODE && text.textContent.trim())) text = text.nextSibling;
+  const range = document.createRange();
+  range.selectNodeContents(text);
+  const label = [...range.getClientRects()].find(r => r.width > 0), swatch = cell.getBoundingClientRect();
+  return {label: text.textContent.trim(), swatch: [swatch.top, swatch.bottom], first: [label.top, label.bottom]};
+})"""
+
+
+def test_each_map_legend_swatch_stays_on_the_line_of_its_label(site: Site, page: Page) -> None:
+    run_id = drive(site.store, site.task, RunConfig(model="double/web-delegator"))
+    log_in(page, site.base, "rob")
+    page.goto(f"{site.base}/runs/{run_id}")
+    expect(page.locator(".legend .cell.sub")).to_have_count(1)
+    for width in (1280, 1100, 900, 640, 420):  # the legend wraps at different keys at each width
+        page.set_viewport_size({"width": width, "height": 900})
+        keys = page.evaluate(SWATCHES_AND_LABELS)
+        assert [k["label"] for k in keys][-2:] == ["forked here", "subtask"]
+        for key in keys:  # the swatch's middle lies within the first line of its label's text
+            (top, bottom), (line_top, line_bottom) = key["swatch"], key["first"]
+            assert line_top <= (top + bottom) / 2 <= line_bottom, (width, key)
+        page.locator(".map-wrap").screenshot(path=SHOTS / f"map-legend-{width}.png")
 
 
 def test_untrusted_text_never_runs(site: Site, page: Page) -> None:

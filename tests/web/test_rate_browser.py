@@ -7,80 +7,37 @@ Screenshots land in screenshots/ (not committed)."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from doubles import sequence
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import Connection
-from web_browser import SHOTS, chromium, log_in, serving
-from web_runs import PASSWORD, PEOPLE, drive, write_task
+from web_browser import SHOTS, Site, checked_page, log_in, site_with_worker
+from web_runs import drive
 
-from proctor.runner import RunConfig, RunLimits, Runner, work
-from proctor.store import RunStatus, Store, ops, preferences, users
-from proctor.tasks import Task
+from proctor.runner import RunConfig, RunLimits, Runner
+from proctor.store import RunStatus, ops, preferences, users
 
 sequence("rate-sleeper", ["<bash>sleep 0.4; echo tick</bash>"])
 sequence("rate-writer", ['<write path="a.txt">first</write>', "<bash>cat a.txt</bash>", "<submit>41</submit>"])
 sequence("rate-solver", ["<bash>cat note.txt</bash>", "<submit>42</submit>"])
 
 
-@dataclass
-class Site:
-    """The server, its store, the task its runs do, and the browser."""
-
-    store: Store
-    base: str
-    task: Task
-    browser: Browser
-
-
-def worker_loop(store: Store, stop: threading.Event) -> None:
-    """`proctor worker` in a thread (the test-double models live in this process)."""
-    while not stop.is_set():
-        asyncio.run(work(store, poll=0.1, once=True))
-        stop.wait(0.2)
-
-
 @pytest.fixture(scope="module")
 def site(workspaces: Path) -> Iterator[Site]:
-    from proctor.web import create_app
-
-    folder = Path(tempfile.mkdtemp(prefix="web-rate-", dir=workspaces.parent))
-    folder.chmod(0o755)
-    store = Store(f"sqlite:///{folder / 'proctor.db'}")
-    for name, role in PEOPLE.items():
-        store.write(users.add_user, name, role, PASSWORD)
-    task = write_task(folder / "tasks")
-    stop = threading.Event()
-    working = threading.Thread(target=worker_loop, args=(store, stop), daemon=True)
-    working.start()
-    with serving(create_app(store)) as base, sync_playwright() as playwright:
-        browser = chromium(playwright)
-        yield Site(store=store, base=base, task=task, browser=browser)
-        browser.close()
-    stop.set()
-    working.join(timeout=10)
-    store.close()
+    with site_with_worker(workspaces, "web-rate-") as site:
+        yield site
 
 
 @pytest.fixture
 def page(site: Site) -> Iterator[Page]:
     """A fresh browser page that fails the test on any script error; it accepts confirmations."""
-    context = site.browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("dialog", lambda dialog: dialog.accept())
-    yield page
-    context.close()
-    assert errors == []
+    with checked_page(site.browser, accept_dialogs=True) as page:
+        yield page
 
 
 def paused_run(site: Site, model: str) -> str:

@@ -21,7 +21,10 @@ class AnswerAgent:
             for completion in generation.completions
         ]
 
+    def step_messages(self, run: AgentRun, option: OptionRecord, observation: ObservationRecord) -> list[Message]:
+        return [Message(role="assistant", content=option.text)]
+
     def observe(
         self, run: AgentRun, messages: list[Message], option: OptionRecord, observation: ObservationRecord
     ) -> list[Message]:
-        return [*messages, Message(role="assistant", content=option.text)]
+        return [*messages, *self.step_messages(run, option, observation)]

@@ -208,9 +208,12 @@ class HumanAgent:
                 return event
         return None
 
+    def step_messages(self, run: AgentRun, option: OptionRecord, observation: ObservationRecord) -> list[Message]:
+        self.seen = max(self.seen, int((option.argument or {}).get("request") or 0))
+        shown = show_observation(observation, run.observation_chars)
+        return [Message(role="assistant", content=option.text), Message(role="user", content=shown)]
+
     def observe(
         self, run: AgentRun, messages: list[Message], option: OptionRecord, observation: ObservationRecord
     ) -> list[Message]:
-        self.seen = max(self.seen, int((option.argument or {}).get("request") or 0))
-        shown = show_observation(observation, run.observation_chars)
-        return [*messages, Message(role="assistant", content=option.text), Message(role="user", content=shown)]
+        return [*messages, *self.step_messages(run, option, observation)]

@@ -118,12 +118,10 @@ class ReactAgent:
         generation = await proposer.generate(messages, config)
         return [proposal_of(completion, offered) for completion in generation.completions]
 
-    def observe(
-        self, run: AgentRun, messages: list[Message], option: OptionRecord, observation: ObservationRecord
-    ) -> list[Message]:
+    def step_messages(self, run: AgentRun, option: OptionRecord, observation: ObservationRecord) -> list[Message]:
         if option.action != "calls" or option.argument is None:  # no call, or a person's option in text tags
             shown = show_observation(observation, run.observation_chars)
-            return [*messages, Message(role="assistant", content=option.text), Message(role="user", content=shown)]
+            return [Message(role="assistant", content=option.text), Message(role="user", content=shown)]
         calls = option.argument["calls"]
         made = [ToolCall(id=c["id"], name=c["tool"], arguments=c["arguments"]) for c in calls]
         results = observation.calls or []
@@ -131,7 +129,12 @@ class ReactAgent:
             Message(role="tool", tool_call_id=call["id"], content=self._shown(run, results, n))
             for n, call in enumerate(calls)
         ]
-        return [*messages, Message(role="assistant", content=option.text, tool_calls=made), *answers]
+        return [Message(role="assistant", content=option.text, tool_calls=made), *answers]
+
+    def observe(
+        self, run: AgentRun, messages: list[Message], option: OptionRecord, observation: ObservationRecord
+    ) -> list[Message]:
+        return [*messages, *self.step_messages(run, option, observation)]
 
     @staticmethod
     def _shown(run: AgentRun, results: list[dict[str, Any]], n: int) -> str:

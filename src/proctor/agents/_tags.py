@@ -20,8 +20,11 @@ class TagsAgent:
         generation = await proposer.generate(messages, run.generate.model_copy(update={"n": run.options}))
         return [parse_option(completion.text) for completion in generation.completions]
 
+    def step_messages(self, run: AgentRun, option: OptionRecord, observation: ObservationRecord) -> list[Message]:
+        shown = show_observation(observation, run.observation_chars)
+        return [Message(role="assistant", content=option.text), Message(role="user", content=shown)]
+
     def observe(
         self, run: AgentRun, messages: list[Message], option: OptionRecord, observation: ObservationRecord
     ) -> list[Message]:
-        shown = show_observation(observation, run.observation_chars)
-        return [*messages, Message(role="assistant", content=option.text), Message(role="user", content=shown)]
+        return [*messages, *self.step_messages(run, option, observation)]

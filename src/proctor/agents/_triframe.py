@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from proctor.agents._base import AgentRun, Proposal, Proposer, agent, get_agent, transcript
+from proctor.agents._base import AgentRun, Proposal, Proposer, StepMessages, agent, get_agent, transcript
 from proctor.models import Message
 from proctor.store import ObservationRecord, OptionRecord
 
@@ -37,6 +37,8 @@ class TriframeAgent:
         """
         self.advisor = advisor
         self.actor = get_agent(actor)
+        self.step_messages: StepMessages | None = getattr(self.actor, "step_messages", None)
+        """The actor's, when it says what a step adds (`rebuild` then appends; see `StepMessages`)."""
         self.chooser: dict[str, Any] = {"name": "rating", "model": rater}
 
     def start(self, run: AgentRun) -> list[Message]:

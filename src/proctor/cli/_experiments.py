@@ -22,6 +22,30 @@ if TYPE_CHECKING:
     from proctor.protocols import OversightConfig, Report
 
 
+# Options shared by `oversee run` and `oversee gdc`: declared once so the two commands' flags and help agree.
+JudgePrompt = Annotated[str, typer.Option(help="The judge's prompt variant: default, skeptical or brief.")]
+FewShot = Annotated[int, typer.Option(help="Solved examples (other questions) shown to the judge.")]
+Votes = Annotated[int, typer.Option(help="Judge verdicts sampled; the majority answer is the verdict.")]
+VerdictLogprobs = Annotated[
+    bool, typer.Option("--verdict-logprobs", help="Verdicts from the judge's answer-letter probabilities.")
+]
+Refine = Annotated[
+    int, typer.Option(help="Critique-and-refine: critiques of each debater or consultant draft (0: off).")
+]
+Critic = Annotated[str | None, typer.Option(help="The model critiquing drafts (default: the debater).")]
+Tournament = Annotated[
+    str, typer.Option(help="Cross-play: round-robin (every ordered pair) or swiss (for many debaters).")
+]
+SwissRounds = Annotated[int | None, typer.Option(help="Rounds of a Swiss tournament (default ceil(log2(debaters))).")]
+Market = Annotated[
+    str | None, typer.Option(help="Market making: the market model (default: the debater, also the adversary).")
+]
+Depth = Annotated[int, typer.Option(help="Decomposition: levels of sub-questions.")]
+Budget = Annotated[int, typer.Option(help="Decomposition: most sub-questions per case.")]
+Limit = Annotated[int | None, typer.Option(help="Only the first N questions.", min=1)]
+Concurrency = Annotated[int, typer.Option(help="Questions in flight at once.", min=1)]
+
+
 @oversee_app.command("run")
 def run(
     dataset: Annotated[str, typer.Argument(help="sample, quality-sample, bugs, or a JSONL file (QuALITY or plain).")],
@@ -44,31 +68,19 @@ def run(
     judge_questions: Annotated[
         bool, typer.Option("--judge-questions", help="Consultancy: the judge asks questions.")
     ] = False,
-    judge_prompt: Annotated[
-        str, typer.Option(help="The judge's prompt variant: default, skeptical or brief.")
-    ] = "default",
-    few_shot: Annotated[int, typer.Option(help="Solved examples (other questions) shown to the judge.")] = 0,
-    votes: Annotated[int, typer.Option(help="Judge verdicts sampled; the majority answer is the verdict.")] = 1,
-    verdict_logprobs: Annotated[
-        bool, typer.Option("--verdict-logprobs", help="Verdicts from the judge's answer-letter probabilities.")
-    ] = False,
-    refine: Annotated[
-        int, typer.Option(help="Critique-and-refine: critiques of each debater or consultant draft (0: off).")
-    ] = 0,
-    critic: Annotated[str | None, typer.Option(help="The model critiquing drafts (default: the debater).")] = None,
-    tournament: Annotated[
-        str, typer.Option(help="Cross-play: round-robin (every ordered pair) or swiss (for many debaters).")
-    ] = "round-robin",
-    swiss_rounds: Annotated[
-        int | None, typer.Option(help="Rounds of a Swiss tournament (default ceil(log2(debaters))).")
-    ] = None,
-    market: Annotated[
-        str | None, typer.Option(help="Market making: the market model (default: the debater, also the adversary).")
-    ] = None,
-    depth: Annotated[int, typer.Option(help="Decomposition: levels of sub-questions.")] = 1,
-    budget: Annotated[int, typer.Option(help="Decomposition: most sub-questions per case.")] = 4,
-    limit: Annotated[int | None, typer.Option(help="Only the first N questions.", min=1)] = None,
-    concurrency: Annotated[int, typer.Option(help="Questions in flight at once.", min=1)] = 64,
+    judge_prompt: JudgePrompt = "default",
+    few_shot: FewShot = 0,
+    votes: Votes = 1,
+    verdict_logprobs: VerdictLogprobs = False,
+    refine: Refine = 0,
+    critic: Critic = None,
+    tournament: Tournament = "round-robin",
+    swiss_rounds: SwissRounds = None,
+    market: Market = None,
+    depth: Depth = 1,
+    budget: Budget = 4,
+    limit: Limit = None,
+    concurrency: Concurrency = 64,
     seed: Annotated[int, typer.Option(help="Seed of distractors and assignments.")] = 0,
     config: Annotated[Path | None, typer.Option(help="An OversightConfig as JSON or YAML (flags are ignored).")] = None,
     db: Db = None,
@@ -299,31 +311,19 @@ def gdc(
     dataset: Annotated[str, typer.Argument(help="sample, quality-sample, bugs, or a JSONL file.")],
     model: Annotated[str, typer.Option(help="The model measured: generator, discriminator and critic.")],
     samples: Annotated[int, typer.Option(help="Answers sampled per question (N of best-of-N).", min=1)] = 4,
-    judge_prompt: Annotated[
-        str, typer.Option(help="The judge's prompt variant: default, skeptical or brief.")
-    ] = "default",
-    few_shot: Annotated[int, typer.Option(help="Solved examples (other questions) shown to the judge.")] = 0,
-    votes: Annotated[int, typer.Option(help="Judge verdicts sampled; the majority answer is the verdict.")] = 1,
-    verdict_logprobs: Annotated[
-        bool, typer.Option("--verdict-logprobs", help="Verdicts from the judge's answer-letter probabilities.")
-    ] = False,
-    refine: Annotated[
-        int, typer.Option(help="Critique-and-refine: critiques of each debater or consultant draft (0: off).")
-    ] = 0,
-    critic: Annotated[str | None, typer.Option(help="The model critiquing drafts (default: the debater).")] = None,
-    tournament: Annotated[
-        str, typer.Option(help="Cross-play: round-robin (every ordered pair) or swiss (for many debaters).")
-    ] = "round-robin",
-    swiss_rounds: Annotated[
-        int | None, typer.Option(help="Rounds of a Swiss tournament (default ceil(log2(debaters))).")
-    ] = None,
-    market: Annotated[
-        str | None, typer.Option(help="Market making: the market model (default: the debater, also the adversary).")
-    ] = None,
-    depth: Annotated[int, typer.Option(help="Decomposition: levels of sub-questions.")] = 1,
-    budget: Annotated[int, typer.Option(help="Decomposition: most sub-questions per case.")] = 4,
-    limit: Annotated[int | None, typer.Option(help="Only the first N questions.", min=1)] = None,
-    concurrency: Annotated[int, typer.Option(help="Questions in flight at once.", min=1)] = 16,
+    judge_prompt: JudgePrompt = "default",
+    few_shot: FewShot = 0,
+    votes: Votes = 1,
+    verdict_logprobs: VerdictLogprobs = False,
+    refine: Refine = 0,
+    critic: Critic = None,
+    tournament: Tournament = "round-robin",
+    swiss_rounds: SwissRounds = None,
+    market: Market = None,
+    depth: Depth = 1,
+    budget: Budget = 4,
+    limit: Limit = None,
+    concurrency: Concurrency = 16,
     json_out: Annotated[bool, typer.Option("--json", help="Print the gaps as JSON.")] = False,
     db: Db = None,
 ) -> None:

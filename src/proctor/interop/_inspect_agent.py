@@ -32,7 +32,10 @@ class InspectSolverAgent:
         answer = await solve(run.task, proposer)
         return [Proposal(text=answer, action="submit", argument={"answer": answer})]
 
+    def step_messages(self, run: AgentRun, option: OptionRecord, observation: ObservationRecord) -> list[Message]:
+        return [Message(role="assistant", content=option.text)]
+
     def observe(
         self, run: AgentRun, messages: list[Message], option: OptionRecord, observation: ObservationRecord
     ) -> list[Message]:
-        return [*messages, Message(role="assistant", content=option.text)]
+        return [*messages, *self.step_messages(run, option, observation)]

@@ -5,19 +5,26 @@ loaded by Inspect's own loader with the task arguments (`-T key=value`). A sampl
 chat input is kept as messages), its `files` and `setup` are put in the run's workspace, and the task's scorers
 score the run's transcript (see `_inspect_scoring`). Solvers and sandboxes are mapped where proctor has a
 counterpart; what has none is refused in one line naming it.
+
+Inspect's loader works in the task file's folder (it changes the working directory, so the task's relative paths
+resolve there). Runs in flight in the same process must not see that: loading happens in a thread with a working
+directory of its own (Linux `unshare(CLONE_FS)`), and the process's stays where it is throughout.
 """
 
 from __future__ import annotations
 
+import ctypes
 import io
 import json
+import logging
 import os
 import shlex
 import tarfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from inspect_ai import Task as InspectTaskDef
@@ -37,6 +44,11 @@ from proctor.tasks import TaskInfo, TaskLimits, TaskRunError
 
 AGENT_TOOLS = {"bash": "bash", "python": "python"}
 """Inspect's tools (by registry name) proctor's react agent has, and the react tool each becomes."""
+
+logger = logging.getLogger(__name__)
+
+_CLONE_FS = 0x200  # from <linux/sched.h>: the working directory, root and umask
+T = TypeVar("T")
 
 SOLVERS = "generate(), basic_agent() and react() (with bash() and python() tools), or system_message() then generate()"
 """What `proctor run` runs, for the line refusing another solver."""
@@ -132,6 +144,36 @@ def load_inspect_tasks(spec: str, args: dict[str, Any] | None = None, *, map_sol
         InteropError: the file or task cannot be loaded, or a task's solver, tool or sandbox has no counterpart in
             proctor (one line naming it).
     """
+    return _with_own_cwd(lambda: _load(spec, args, map_solvers))
+
+
+def _with_own_cwd(call: Callable[[], T]) -> T:
+    """`call()` in a thread whose working directory is its own: a `chdir` there (Inspect's, the task's) moves no
+    other thread's. Where threads cannot have their own (not Linux), `call()` runs here as it is."""
+    try:
+        unshare = ctypes.CDLL(None, use_errno=True).unshare
+    except (AttributeError, OSError):
+        return call()
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def own() -> None:
+        try:
+            if unshare(_CLONE_FS) != 0:  # forbidden (a seccomp profile): the process's moves, as Inspect's does
+                logger.warning("cannot give the task loader its own folder: %s", os.strerror(ctypes.get_errno()))
+            results.append(call())
+        except BaseException as error:  # raised again in the caller's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=own, name="inspect-task-loader", daemon=True)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def _load(spec: str, args: dict[str, Any] | None, map_solvers: bool) -> list[InspectTask]:
     spec, *stored = spec.split(SEPARATOR)
     args = parse_task_args(stored) | (args or {})
     file = spec.rpartition("@")[0] or spec
@@ -213,7 +255,8 @@ def _samples(task: InspectTaskDef, spec: str, args: dict[str, Any], map_solvers:
 
 @contextmanager
 def _inside(folder: Path | None) -> Iterator[None]:
-    """Sample files named relative to the task's file are read from its folder (as `inspect eval` reads them)."""
+    """Sample files named relative to the task's file are read from its folder (as `inspect eval` reads them); in
+    the loader's own thread (`_with_own_cwd`), so only that thread moves."""
     if folder is None:
         yield
         return

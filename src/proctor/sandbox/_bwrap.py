@@ -33,7 +33,7 @@ from typing import Any
 
 from proctor.sandbox._base import ExecResult, Limits, SandboxError, sandbox_backend
 from proctor.sandbox._cgroup import SandboxCgroup, remove_stale_cgroups
-from proctor.sandbox._disk import mount_workspace, unmount_workspace
+from proctor.sandbox._disk import mount_workspace, unmount_stale, unmount_workspace
 from proctor.sandbox._layers import Layer, LayeredRoot, remove_stale
 from proctor.sandbox._net import Internet, attach_internet
 from proctor.sandbox._process import run_capped, send_signal
@@ -143,13 +143,14 @@ LEGACY_STAGING = "/var/tmp"
 
 
 def clean_leftovers() -> list[Path]:
-    """Remove what sandboxes that are gone left behind: their empty cgroups, and staged copies of task folders
-    earlier versions made (readable by others) that belong to this user. Run when a runner starts.
+    """Remove what sandboxes that are gone left behind: their empty cgroups, the workspace disks still mounted by
+    runners killed with SIGKILL, and staged copies of task folders earlier versions made (readable by others) that
+    belong to this user. Run when a runner starts (`proctor run`, `resume`, `worker`).
 
     Returns:
         What was removed.
     """
-    removed = [*remove_stale_cgroups(), *(remove_stale() if os.geteuid() == 0 else [])]
+    removed = [*remove_stale_cgroups(), *(remove_stale() + unmount_stale() if os.geteuid() == 0 else [])]
     legacy = [*Path(LEGACY_STAGING).glob("proctor-staged-*"), Path(LEGACY_STAGING) / f"proctor-{os.getuid()}"]
     for folder in legacy:
         with contextlib.suppress(FileNotFoundError):
