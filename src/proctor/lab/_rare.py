@@ -43,7 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from proctor.lab._common import Clock, Interval, LabResult, cached_train, digest, now, one_thread, t_interval
+from proctor.lab._common import Clock, Interval, LabResult, cached_train, one_thread, t_interval
 
 ESTIMATORS = ("naive", "itgis", "mhis", "gld")
 ITGIS_BATCHES = 16
@@ -447,13 +447,10 @@ def run_rare(config: RareConfig, *, cache: Path | None = None) -> LabResult:
         )
     for name in ESTIMATORS[1:]:  # paired over targets: the targets' spread in difficulty cancels
         summary[f"{name} minus naive IS loss"] = t_interval((losses_of[name] - losses_of["naive"]).tolist())
-    return LabResult(
-        id=f"rare-{digest(config.model_dump())[:10]}",
-        experiment="rare",
-        created=now(),
-        seconds=clock(),
-        config=config.model_dump(),
-        seeds=list(range(config.seeds)),
+    return LabResult.of(
+        "rare",
+        config,
+        clock,
         rows=rows,
         summary=summary,
         notes=[
