@@ -202,7 +202,9 @@ def naive(model: Any, config: RareConfig, target: int, rng: np.random.Generator)
     return float((logits_of(model, sample(base, config.budget, rng)).argmax(axis=1) == target).mean())
 
 
-def scored(model: Any, tokens: NDArray[np.int64], target: int, vocab: int) -> tuple[Any, Any, Any]:
+def scored(
+    model: Any, tokens: NDArray[np.int64], target: int, vocab: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
     """The target's logit `(B,)` (the score both importance samplers tilt by), its gradient with respect to each
     position's one-hot token `(B, T, V)`, and whether the target is the argmax `(B,)` — one forward and backward."""
     import torch
@@ -310,7 +312,7 @@ def mhis(model: Any, config: RareConfig, target: int, rng: np.random.Generator) 
             kept_score.append(score.copy())
             kept_hit.append(hit.copy())
     s, hits = np.concatenate(kept_score), np.concatenate(kept_hit)
-    weights = np.exp(-(s - s.max()) / temperature)  # the shift cancels in the ratio
+    weights = np.exp(-(s - s.min()) / temperature)  # at most 1, so no overflow; the shift cancels in the ratio
     return float(np.sum(hits * weights) / np.sum(weights))
 
 
