@@ -24,10 +24,11 @@ EXPERIMENTS = ["w2s", "backdoor", "rare", "autointerp"]
 
 
 def same(a: object, b: object) -> bool:
-    """Equal, numbers to a relative 1e-4: a transformer loaded from the cache may differ from the one just trained
-    in float32 rounding (its fused inference path), which moves far-tail estimates in their seventh digit."""
+    """Equal, numbers to a relative 1e-3: a transformer loaded from the cache may differ from the one just trained
+    in float32 rounding (its fused inference path), which moves far-tail estimates in their fifth digit (a normal
+    tail probability 20 standard deviations out multiplies a relative error by about 20² = 400)."""
     if isinstance(a, float) and isinstance(b, float):
-        return abs(a - b) <= 1e-4 * max(abs(a), abs(b)) + 1e-300
+        return abs(a - b) <= 1e-3 * max(abs(a), abs(b)) + 1e-300
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):

@@ -30,6 +30,10 @@ ConfigFile = Annotated[
 Seeds = Annotated[int | None, typer.Option("--seeds", help="Seeds to run (overrides the config).")]
 Tiny = Annotated[bool, typer.Option("--tiny", help="A seconds-long version (small models, few seeds), for trying out.")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Train every model afresh, ignoring cached weights.")]
+Subject = Annotated[
+    str | None,
+    typer.Option("--subject", help="Run on this local Hugging Face model, hf/<folder>, instead of one trained here."),
+]
 
 
 def _interval(value: Any) -> str:
@@ -113,9 +117,7 @@ def w2s(
 def backdoor(
     config: ConfigFile = None,
     seeds: Seeds = None,
-    subject: Annotated[
-        str | None, typer.Option(help="Detect on this local Hugging Face model, hf/<folder> (texts in the config).")
-    ] = None,
+    subject: Subject = None,
     tiny: Tiny = False,
     results: Results = None,
     no_cache: NoCache = False,
@@ -141,9 +143,7 @@ def backdoor(
 def rare(
     config: ConfigFile = None,
     seeds: Seeds = None,
-    subject: Annotated[
-        str | None, typer.Option(help="Estimate on this local Hugging Face model, hf/<folder>, not one trained here.")
-    ] = None,
+    subject: Subject = None,
     tiny: Tiny = False,
     results: Results = None,
     no_cache: NoCache = False,
@@ -169,9 +169,7 @@ def rare(
 def autointerp(
     config: ConfigFile = None,
     seeds: Seeds = None,
-    subject: Annotated[
-        str | None, typer.Option(help="Interpret this local Hugging Face model, hf/<folder>, instead of training one.")
-    ] = None,
+    subject: Subject = None,
     explainer: Annotated[str | None, typer.Option(help="The explainer model (default scripted/interpreter).")] = None,
     simulator: Annotated[
         str | None, typer.Option(help="The simulator and scorer model (default scripted/interpreter).")

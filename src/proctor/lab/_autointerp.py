@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from proctor.lab._common import Clock, LabError, LabResult, cached_train, digest, now, one_thread, t_interval
+from proctor.lab._common import Clock, LabError, LabResult, cached_train, one_thread, t_interval
 
 FEATURES: dict[str, list[str]] = {
     "animals": ["cat", "dog", "horse", "cow", "sheep", "goat"],
@@ -466,17 +466,7 @@ def run_autointerp(config: AutoInterpConfig, *, cache: Path | None = None) -> La
     where = f"layer {config.layer} {config.site} of {config.subject}" if config.subject else "models trained here"
     corpus_note = f"sentences from {config.text}" if config.text else "sentences of the synthetic language"
     notes = [f"{len(rows)} units over {config.seeds} seeds; the intervals are over units", f"{where}; {corpus_note}"]
-    return LabResult(
-        id=f"autointerp-{digest(config.model_dump())[:10]}",
-        experiment="autointerp",
-        created=now(),
-        seconds=clock(),
-        config=config.model_dump(),
-        seeds=list(range(config.seeds)),
-        rows=rows,
-        summary=summary,
-        notes=notes,
-    )
+    return LabResult.of("autointerp", config, clock, rows=rows, summary=summary, notes=notes)
 
 
 def plot_autointerp(result: LabResult, folder: Path) -> list[str]:

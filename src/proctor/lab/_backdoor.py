@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from proctor.lab._common import Clock, Interval, LabResult, cached_train, digest, now, one_thread, t_interval
+from proctor.lab._common import Clock, Interval, LabResult, cached_train, digest, one_thread, t_interval
 from proctor.lab._metrics import auroc, average_precision
 
 DETECTORS = ("mahalanobis", "spectral", "isolation_forest", "knn")
@@ -285,17 +285,7 @@ def run_backdoor(config: BackdoorConfig, *, cache: Path | None = None) -> LabRes
         notes.append(
             f"the backdoor is weak: the attack succeeds on {summary['attack_success'].value:.0%} of triggered images"
         )
-    return LabResult(
-        id=f"backdoor-{digest(config.model_dump())[:10]}",
-        experiment="backdoor",
-        created=now(),
-        seconds=clock(),
-        config=config.model_dump(),
-        seeds=list(range(config.seeds)),
-        rows=rows,
-        summary=summary,
-        notes=notes,
-    )
+    return LabResult.of("backdoor", config, clock, rows=rows, summary=summary, notes=notes)
 
 
 def plot_backdoor(result: LabResult, folder: Path) -> list[str]:

@@ -101,6 +101,32 @@ class LabResult(BaseModel):
     plots: list[str] = []
     """PNG files beside result.json."""
 
+    @classmethod
+    def of(
+        cls,
+        experiment: str,
+        config: BaseModel,
+        clock: Clock,
+        *,
+        rows: list[dict[str, Any]],
+        summary: dict[str, Interval],
+        notes: list[str],
+    ) -> LabResult:
+        """The result of a finished run of `experiment` with `config` (which has `seeds`), timed by `clock`: its id
+        is the experiment and the digest of the config, its seeds 0 … seeds−1."""
+        settings = config.model_dump()
+        return cls(
+            id=f"{experiment}-{digest(settings)[:10]}",
+            experiment=experiment,
+            created=now(),
+            seconds=clock(),
+            config=settings,
+            seeds=list(range(settings["seeds"])),
+            rows=rows,
+            summary=summary,
+            notes=notes,
+        )
+
 
 def results_dir(given: str | Path | None = None) -> Path:
     """Where results and cached models live: `given`, else $PROCTOR_LAB_DIR, else the user data dir's `lab/`."""

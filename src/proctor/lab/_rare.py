@@ -8,12 +8,14 @@ in [`low`, `high`] (default 1e-9 … 1e-5); its ground truth is exact, by enumer
 Each estimator gets the same budget of `budget` model calls per target:
 
 - `naive`: the fraction of samples from D the model maps to t;
-- `itgis`: independent token gradient importance sampling: the gradient of log softmax_t with respect to each
-  position's one-hot token, averaged over `budget`/8 samples of D, tilts D per position,
-  q_i(v) ∝ P(v)·exp(g_iv / `temperature`); the rest of the budget samples q, weighted by P(x)/q(x);
-- `mhis`: Metropolis–Hastings importance sampling: half the budget estimates Z = E_D[exp(s(x)/T)], s = log
-  softmax_t, the other half runs chains on π ∝ D·exp(s/T) (each step replaces one token by a uniformly random one,
-  accepted by the Metropolis–Hastings rule); the estimate is Z · E_π[1{argmax = t}·exp(−s/T)];
+- `itgis`: independent token gradient importance sampling, adaptive: the budget is spent in 16 batches, each drawn
+  from D tilted per position, q_i(v) ∝ P(v)·exp(ḡ_iv / `itgis_temperature`), ḡ a moving average of the gradient of
+  the target logit with respect to each position's one-hot token over the batches before (the first batch is D);
+  every sample is weighted by P(x)/q(x);
+- `mhis`: Metropolis–Hastings importance sampling: 32 chains on π ∝ D·exp(s/T), s the target logit, T
+  `mhis_temperature`; each step proposes a new token at a random position from P(v)·exp(∂s/∂x_v / T) and accepts
+  it by the Metropolis–Hastings rule; after a quarter of the steps as burn-in the estimate is
+  E_π[1{argmax = t}·exp(−s/T)] / E_π[exp(−s/T)] (as E_π[exp(−s/T)] is 1/Z);
 - `gld`: Gaussian logit difference (activation extrapolation): fit a normal to logit_t − max_{j≠t} logit_j over
   samples of D; the estimate is its probability of being above 0.
 
@@ -25,9 +27,10 @@ whose probability of being the model's greedy next token — the argmax over its
 (so ITGIS gets its gradients) and the logits of `outputs` plus the largest other logit; seeds draw new estimator
 samples of the same model.
 
-Scoring: per estimator, estimates floored at 1e-30 are mapped by an affine fit in log space, exp(a·log q + b),
-chosen to minimize the mean Itakura–Saito loss p/q − log(p/q) − 1 over all targets (in-sample, as in the paper);
-the per-target losses after that fit are averaged with a 95% interval over targets.
+Scoring: per estimator, positive estimates are mapped by an affine fit in log space, exp(a·log q + b), chosen to
+minimize the mean Itakura–Saito loss p/q − log(p/q) − 1 over those targets (in-sample, as in the paper), and zero
+estimates by one fitted constant; the per-target losses after the fit are averaged with a 95% interval over targets,
+and each estimator's loss minus naive sampling's is averaged the same way (paired by target).
 """
 
 from __future__ import annotations
@@ -40,10 +43,15 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from proctor.lab._common import Clock, Interval, LabResult, cached_train, digest, now, one_thread, t_interval
+from proctor.lab._common import Clock, Interval, LabResult, cached_train, one_thread, t_interval
 
 ESTIMATORS = ("naive", "itgis", "mhis", "gld")
-FLOOR = 1e-30
+ITGIS_BATCHES = 16
+"""ITGIS spends its budget in this many batches, each tilted by the gradients of the ones before."""
+ITGIS_DECAY = 0.9
+"""The decay of ITGIS's moving average of gradients (Wu & Hilton's default)."""
+MHIS_CHAINS = 32
+"""MHIS's parallel chains; the budget divided by this is each chain's length, burn-in included."""
 
 
 class RareConfig(BaseModel):
@@ -65,8 +73,10 @@ class RareConfig(BaseModel):
     """Training steps (batches of 128)."""
     budget: int = Field(default=2048, ge=16, le=1_000_000)
     """Model calls per estimator per target."""
-    temperature: float = Field(default=0.5, gt=0)
-    """ITGIS's and MHIS's temperature."""
+    itgis_temperature: float = Field(default=0.5, gt=0)
+    """ITGIS's temperature: lower tilts D harder toward the target."""
+    mhis_temperature: float = Field(default=1.0, gt=0)
+    """MHIS's temperature, of both its target distribution and its proposal."""
     low: float = Field(default=1e-9, gt=0, lt=1)
     """Smallest target probability."""
     high: float = Field(default=1e-5, gt=0, lt=1)
@@ -102,7 +112,7 @@ class RareConfig(BaseModel):
     @classmethod
     def tiny(cls) -> RareConfig:
         """A few seconds' version for tests."""
-        return cls(seeds=2, width=16, steps=300, budget=512)
+        return cls(seeds=2, width=16, steps=300, budget=1024)
 
     _ranks: list[int] | None = PrivateAttr(default=None)
 
@@ -192,73 +202,118 @@ def naive(model: Any, config: RareConfig, target: int, rng: np.random.Generator)
     return float((logits_of(model, sample(base, config.budget, rng)).argmax(axis=1) == target).mean())
 
 
-def importance_estimate(
-    model: Any, base: NDArray[np.float64], proposal: NDArray[np.float64], target: int, n: int, rng: np.random.Generator
-) -> float:
-    """Mean of 1{argmax = target}·P(x)/q(x) over `n` samples of the per-position proposal q `(T, V)`."""
-    tokens = sample(proposal, n, rng)
-    positions = np.arange(tokens.shape[1])
-    log_weights = (np.log(base[positions, tokens]) - np.log(proposal[positions, tokens])).sum(axis=1)
-    hits = logits_of(model, tokens).argmax(axis=1) == target
-    return float(np.mean(hits * np.exp(log_weights)))
-
-
-def itgis_proposal(
-    model: Any, config: RareConfig, target: int, rng: np.random.Generator, n: int
-) -> NDArray[np.float64]:
-    """D tilted per position by the mean gradient of log softmax_target w.r.t. the one-hot token `(T, V)`."""
+def scored(
+    model: Any, tokens: NDArray[np.int64], target: int, vocab: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """The target's logit `(B,)` (the score both importance samplers tilt by), its gradient with respect to each
+    position's one-hot token `(B, T, V)`, and whether the target is the argmax `(B,)` — one forward and backward."""
     import torch
 
-    base = np.tile(config.token_probabilities(), (config.length, 1))
-    tokens = torch.from_numpy(sample(base, n, rng))
-    onehot = torch.nn.functional.one_hot(tokens, config.vocab).float().requires_grad_(True)
-    torch.log_softmax(model.forward_onehot(onehot), dim=-1)[:, target].sum().backward()
-    gradient = onehot.grad.mean(dim=0).double().numpy()  # (T, V)
-    tilted = np.log(base) + gradient / config.temperature
-    tilted = np.exp(tilted - tilted.max(axis=1, keepdims=True))
-    return np.asarray(tilted / tilted.sum(axis=1, keepdims=True), dtype=np.float64)
+    onehot = torch.nn.functional.one_hot(torch.from_numpy(tokens), vocab).float().requires_grad_(True)
+    logits = model.forward_onehot(onehot)  # (B, V)
+    logits[:, target].sum().backward()
+    score = logits[:, target].detach().double().numpy()
+    hits = (logits.detach().argmax(dim=1) == target).numpy()
+    return score, onehot.grad.double().numpy(), hits
+
+
+def tilted(base: NDArray[np.float64], scores: NDArray[np.float64], temperature: float) -> NDArray[np.float64]:
+    """q_i(v) ∝ P_i(v)·exp(scores_iv / temperature), per position `(T, V)`."""
+    logits = np.log(base) + scores / temperature
+    weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return np.asarray(weights / weights.sum(axis=-1, keepdims=True), dtype=np.float64)
 
 
 def itgis(model: Any, config: RareConfig, target: int, rng: np.random.Generator) -> float:
-    gradient_samples = max(1, config.budget // 8)
-    proposal = itgis_proposal(model, config, target, rng, gradient_samples)
+    """Independent token gradient importance sampling, adaptive as in Wu & Hilton: the budget is spent in 16
+    batches; each batch samples the tilted proposal q_k, is weighted by P(x)/q_k(x) (so each batch is unbiased given
+    the ones before), and its mean gradient of the target logit joins an exponential moving average (decay 0.9) of
+    the gradients, which tilts the next batch. The first batch is D itself."""
     base = np.tile(config.token_probabilities(), (config.length, 1))
-    return importance_estimate(model, base, proposal, target, config.budget - gradient_samples, rng)
+    batch = max(1, config.budget // ITGIS_BATCHES)
+    average = np.zeros_like(base)  # the moving sum of mean gradients (T, V)
+    positions = np.arange(config.length)
+    weighted = []
+    for k in range(config.budget // batch):
+        # The moving sum's weights add up to (1 − decay^k)/(1 − decay): dividing by that makes it an average.
+        scale = config.itgis_temperature * (1 - ITGIS_DECAY**k) / (1 - ITGIS_DECAY) if k else 1.0
+        proposal = tilted(base, average, scale)
+        tokens = sample(proposal, batch, rng)
+        log_weights = (np.log(base[positions, tokens]) - np.log(proposal[positions, tokens])).sum(axis=1)
+        _, gradient, hits = scored(model, tokens, target, config.vocab)
+        weighted.append(hits * np.exp(log_weights))
+        average = ITGIS_DECAY * average + gradient.mean(axis=0)
+    return float(np.mean(np.concatenate(weighted)))
+
+
+def mhis_log_acceptance(
+    probabilities: NDArray[np.float64],
+    old: NDArray[np.int64],
+    new: NDArray[np.int64],
+    score: tuple[NDArray[np.float64], NDArray[np.float64]],
+    gradient: tuple[NDArray[np.float64], NDArray[np.float64]],
+    temperature: float,
+) -> NDArray[np.float64]:
+    """log of the Metropolis–Hastings ratio for changing each chain's token at one position from `old` to `new`,
+    with target π(x) ∝ D(x)·exp(s(x)/T) and the gradient-informed proposal φ(v | x) ∝ P(v)·exp(∂s/∂x_v / T) at that
+    position. `score` is s `(B,)` and `gradient` its gradient at the position `(B, V)`, each (current, proposed)."""
+    rows = np.arange(len(old))
+    forward = tilted(probabilities[None, :], gradient[0], temperature)  # φ(· | current) (B, V)
+    backward = tilted(probabilities[None, :], gradient[1], temperature)  # φ(· | proposed) (B, V)
+    log_p = np.log(probabilities)
+    return np.asarray(
+        (score[1] - score[0]) / temperature
+        + log_p[new]
+        - log_p[old]
+        + np.log(backward[rows, old])
+        - np.log(forward[rows, new]),
+        dtype=np.float64,
+    )
 
 
 def mhis(model: Any, config: RareConfig, target: int, rng: np.random.Generator) -> float:
+    """Metropolis–Hastings importance sampling (Wu & Hilton): `MHIS_CHAINS` chains on π ∝ D·exp(s/T), s the target
+    logit; each step picks a position per chain and proposes a token from P(v)·exp(gradient/T) there, accepted by
+    the Metropolis–Hastings rule (the proposal is not symmetric: the ratio includes it). After the burn-in (a
+    quarter of the steps) the estimate is the self-normalized E_π[1{argmax = t}·exp(−s/T)] / E_π[exp(−s/T)]:
+    since E_π[exp(−s/T)] = 1/Z, no separate estimate of Z under D is needed. Every state is one model call."""
     probabilities = config.token_probabilities()
-    base = np.tile(probabilities, (config.length, 1))
-
-    def score(tokens: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-        logits = logits_of(model, tokens)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_softmax = shifted[:, target] - np.log(np.exp(shifted).sum(axis=1))
-        return log_softmax, logits.argmax(axis=1) == target
-
-    half = config.budget // 2
-    s, _ = score(sample(base, half, rng))
-    normalizer = float(np.mean(np.exp(s / config.temperature)))
-    chains = max(1, int(np.sqrt(half)))
-    steps = max(2, half // chains)
-    current = sample(base, chains, rng)
-    s_current, hit_current = score(current)
-    kept_s, kept_hit = [], []
-    for step in range(steps - 1):
-        proposed = current.copy()
+    temperature = config.mhis_temperature
+    chains = min(MHIS_CHAINS, config.budget)
+    steps = max(2, config.budget // chains)
+    rows = np.arange(chains)
+    current = sample(np.tile(probabilities, (config.length, 1)), chains, rng)
+    score, gradient, hit = scored(model, current, target, config.vocab)
+    kept_score, kept_hit = [], []
+    for step in range(1, steps):
         position = rng.integers(0, config.length, size=chains)
-        old = current[np.arange(chains), position]
-        new = rng.integers(0, config.vocab, size=chains)  # a uniform, symmetric proposal
-        proposed[np.arange(chains), position] = new
-        s_new, hit_new = score(proposed)
-        log_ratio = np.log(probabilities[new]) - np.log(probabilities[old]) + (s_new - s_current) / config.temperature
+        proposal = tilted(probabilities[None, :], gradient[rows, position], temperature)  # (chains, V)
+        cumulative = proposal.cumsum(axis=1)
+        new = (cumulative > rng.random((chains, 1)) * cumulative[:, -1:]).argmax(axis=1)
+        proposed = current.copy()
+        proposed[rows, position] = new
+        score_new, gradient_new, hit_new = scored(model, proposed, target, config.vocab)
+        log_ratio = mhis_log_acceptance(
+            probabilities,
+            current[rows, position],
+            new,
+            (score, score_new),
+            (gradient[rows, position], gradient_new[rows, position]),
+            temperature,
+        )
         accept = np.log(rng.random(chains)) < log_ratio
-        current[accept], s_current[accept], hit_current[accept] = proposed[accept], s_new[accept], hit_new[accept]
-        if step >= (steps - 1) // 4:  # the first quarter is burn-in
-            kept_s.append(s_current.copy())
-            kept_hit.append(hit_current.copy())
-    s_kept, hit_kept = np.concatenate(kept_s), np.concatenate(kept_hit)
-    return normalizer * float(np.mean(hit_kept * np.exp(-s_kept / config.temperature)))
+        current[accept], score[accept], gradient[accept], hit[accept] = (
+            proposed[accept],
+            score_new[accept],
+            gradient_new[accept],
+            hit_new[accept],
+        )
+        if step >= steps // 4:
+            kept_score.append(score.copy())
+            kept_hit.append(hit.copy())
+    s, hits = np.concatenate(kept_score), np.concatenate(kept_hit)
+    weights = np.exp(-(s - s.min()) / temperature)  # at most 1, so no overflow; the shift cancels in the ratio
+    return float(np.sum(hits * weights) / np.sum(weights))
 
 
 def gld(model: Any, config: RareConfig, target: int, rng: np.random.Generator) -> float:
@@ -282,10 +337,10 @@ def itakura_saito(truth: NDArray[np.float64], estimate: NDArray[np.float64]) -> 
 
 
 def affine_fit(truth: NDArray[np.float64], estimates: NDArray[np.float64]) -> tuple[float, float]:
-    """(a, b) minimizing the mean Itakura–Saito loss of exp(a·log q + b) against the truth."""
+    """(a, b) minimizing the mean Itakura–Saito loss of exp(a·log q + b) against the truth; estimates positive."""
     from scipy.optimize import minimize
 
-    log_q = np.log(np.maximum(estimates, FLOOR))
+    log_q = np.log(estimates)
 
     def loss(ab: NDArray[np.float64]) -> float:
         log_fitted = ab[0] * log_q + ab[1]
@@ -295,6 +350,21 @@ def affine_fit(truth: NDArray[np.float64], estimates: NDArray[np.float64]) -> tu
     start = np.array([1.0, float(np.mean(np.log(truth) - log_q))])
     found = minimize(loss, start, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 4000})
     return float(found.x[0]), float(found.x[1])
+
+
+def fitted_estimates(truth: NDArray[np.float64], estimates: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each estimate after the fit: positive ones by the affine fit in log space, exp(a·log q + b), fitted to the
+    positive ones; every zero estimate by one constant, the mean truth of the zero-estimate targets (the constant
+    that minimizes their Itakura–Saito loss). A zero says nothing about scale: mapped through log q (at any floor) it
+    would pull the slope a of the whole fit toward 0."""
+    found = np.empty_like(truth)
+    positive = estimates > 0
+    if positive.any():
+        a, b = affine_fit(truth[positive], estimates[positive])
+        found[positive] = np.exp(a * np.log(estimates[positive]) + b)
+    if not positive.all():
+        found[~positive] = truth[~positive].mean()
+    return found
 
 
 def subject_model(config: RareConfig) -> tuple[Any, list[str]]:
@@ -333,14 +403,13 @@ def run_seed(
         truth, learned = exact_probabilities(model, config)
     rows = []
     for target in np.flatnonzero((truth >= config.low) & (truth <= config.high)):
-        rng = np.random.default_rng([seed, int(target)])
         row: dict[str, Any] = {"seed": seed, "target": int(target), "truth": float(truth[target])}
         if subject is not None:
             row["token"] = names[int(target)]
         else:
             row["learned"] = learned
-        for name in ESTIMATORS:
-            row[name] = ESTIMATE[name](model, config, int(target), rng)
+        for index, name in enumerate(ESTIMATORS):  # each its own samples: changing one leaves the others
+            row[name] = ESTIMATE[name](model, config, int(target), np.random.default_rng([seed, int(target), index]))
         rows.append(row)
     return rows
 
@@ -366,11 +435,11 @@ def run_rare(config: RareConfig, *, cache: Path | None = None) -> LabResult:
         )
     truth = np.array([r["truth"] for r in rows])
     summary: dict[str, Interval] = {}
+    losses_of: dict[str, NDArray[np.float64]] = {}
     for name in ESTIMATORS:
         estimates = np.array([r[name] for r in rows])
-        a, b = affine_fit(truth, estimates)
-        fitted = np.exp(a * np.log(np.maximum(estimates, FLOOR)) + b)
-        losses = itakura_saito(truth, fitted)
+        fitted = fitted_estimates(truth, estimates)
+        losses = losses_of[name] = itakura_saito(truth, fitted)
         for row, fit_value, loss in zip(rows, fitted, losses, strict=True):
             row[f"{name}_fitted"], row[f"{name}_loss"] = float(fit_value), float(loss)
         summary[f"{name} IS loss"] = t_interval(losses.tolist())
@@ -378,13 +447,12 @@ def run_rare(config: RareConfig, *, cache: Path | None = None) -> LabResult:
         summary[f"{name} within 10x"] = t_interval(
             [float(r[name] > 0 and abs(np.log10(r[name] / r["truth"])) <= 1) for r in rows], bounds=(0, 1)
         )
-    return LabResult(
-        id=f"rare-{digest(config.model_dump())[:10]}",
-        experiment="rare",
-        created=now(),
-        seconds=clock(),
-        config=config.model_dump(),
-        seeds=list(range(config.seeds)),
+    for name in ESTIMATORS[1:]:  # paired over targets: the targets' spread in difficulty cancels
+        summary[f"{name} minus naive IS loss"] = t_interval((losses_of[name] - losses_of["naive"]).tolist())
+    return LabResult.of(
+        "rare",
+        config,
+        clock,
         rows=rows,
         summary=summary,
         notes=[

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from proctor.lab._common import Clock, Interval, LabError, LabResult, cached_train, digest, now, one_thread, t_interval
+from proctor.lab._common import Clock, Interval, LabError, LabResult, cached_train, digest, one_thread, t_interval
 
 DIGITS = 1797
 
@@ -45,7 +45,7 @@ class W2SConfig(BaseModel):
     """Test examples."""
     weak_train: int = Field(default=300, ge=10)
     """Ground-truth examples the weak supervisor is trained on; the rest (outside the test set) is the pool."""
-    weak_hidden: int = Field(default=0, ge=0, le=1024)
+    weak_hidden: int = Field(default=32, ge=0, le=1024)
     """Hidden units of the weak supervisor (0: a linear model) on the 4×4 pooled image."""
     strong_hidden: int = Field(default=256, ge=1, le=4096)
     """Hidden units of each of the strong model's two layers, on the 8×8 image."""
@@ -266,17 +266,7 @@ def run_w2s(config: W2SConfig, *, cache: Path | None = None) -> LabResult:
     summary, notes = summarize(rows)
     if "pgr" not in summary:
         notes.append("no seed has a weak model weaker than the ceiling: PGR is undefined")
-    return LabResult(
-        id=f"w2s-{digest(config.model_dump())[:10]}",
-        experiment="w2s",
-        created=now(),
-        seconds=clock(),
-        config=config.model_dump(),
-        seeds=list(range(config.seeds)),
-        rows=rows,
-        summary=summary,
-        notes=notes,
-    )
+    return LabResult.of("w2s", config, clock, rows=rows, summary=summary, notes=notes)
 
 
 def plot_w2s(result: LabResult, folder: Path) -> list[str]:
