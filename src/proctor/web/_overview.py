@@ -6,6 +6,7 @@ loads a whole tree."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -246,5 +247,14 @@ def messages_at(conn: Connection, run: RunRecord, task: dict[str, Any], index: i
         .order_by(s.steps.c.index.desc())
         .limit(1)
     ).scalar()
-    steps = q.steps_window(conn, run.id, since or 0, index)
-    return rebuild(agent, agent_run, steps)
+    return rebuild(agent, agent_run, _streamed(conn, run.id, since or 0, index))
+
+
+REBUILD_WINDOW = 1000
+"""Steps read from the store at a time to rebuild a conversation: memory stays bounded at any run length."""
+
+
+def _streamed(conn: Connection, run_id: str, start: int, stop: int) -> Iterator[StepRecord]:
+    """Steps `start` ≤ index < `stop`, in order, fetched a window at a time with only what `rebuild` reads."""
+    for begin in range(start, stop, REBUILD_WINDOW):
+        yield from q.conversation_steps(conn, run_id, begin, min(begin + REBUILD_WINDOW, stop))
