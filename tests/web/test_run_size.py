@@ -424,6 +424,10 @@ def test_the_messages_view_pages_back_to_the_agents_whole_rebuild(login: Login, 
     html = client.get(f"/runs/{run_id}/steps/259/messages").text
     assert f"{len(expected)} messages sent to the model" in html and "the last 100 shown" in html
     assert f'data-more="/runs/{run_id}/steps/259/messages?before={len(expected) - 100}"' in html
+    # Pages come from the conversation rebuilt once per version of the run: a change to the run rebuilds it.
+    web_store.write(ops.add_event, run_id, "intermediate_score", {"score": 0.5})
+    told = client.get(f"/api/runs/{run_id}/steps/259/messages?before=3").json()["messages"][1]["content"]
+    assert told != expected[1].content and told.startswith(expected[1].content)  # the note on scoring, added
 
 
 def test_show_earlier_loads_older_messages_in_order_escaped(site: Site, page: Page) -> None:

@@ -226,7 +226,7 @@ def step_messages(
         if index < 0 or index >= q.step_count(conn, run.id):
             raise WebError(404, f"run {run.id[:8]} has no step {index}")
         try:
-            messages = ov.messages_at(conn, run, task, index)
+            messages = request.app.state.conversations.at(conn, run, task, index)
         except (ValueError, KeyError) as error:
             raise WebError(409, f"cannot rebuild the messages of step {index}: {error}") from error
     stop = len(messages) if before is None else min(before, len(messages))
