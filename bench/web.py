@@ -19,6 +19,7 @@ Usage: python bench/web.py [--steps 10000] [--huge 100000] [--runs 100000] [--re
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import socket
 import statistics
@@ -316,7 +317,6 @@ def rebuild_figures(store: Store, run_id: str, last: int, repeats: int) -> None:
     `repeats`, timed with the garbage collector off (a full collection of the heap, about as long as the rebuild,
     lands in one or the other at random), then once more with it on at `last`; with the load average."""
     import gc
-    import os
 
     from proctor.agents import AgentRun, advance, get_agent, rebuild
     from proctor.models import GenerateConfig
@@ -398,9 +398,23 @@ def main() -> None:
                 "ok" if ok else "SLOW",
             )
         for at in (5000, args.steps - 1):
-            seconds, response = timed(client, f"/api/runs/{run_id}/steps/{at}/messages", args.repeats)
-            count = len(response.json()["messages"])
-            print(f"  messages at step {at:,} (rebuilt on demand: {count} messages) {seconds * 1000:.0f} ms")
+            # The first request at a step rebuilds the conversation (each repeat at a step not asked before); the
+            # page again and "show earlier" read the rebuilt one, kept for the run's version.
+            cold = []
+            for back in range(args.repeats):
+                started = time.perf_counter()
+                fragment = client.get(f"/runs/{run_id}/steps/{at - back}/messages")
+                cold.append(time.perf_counter() - started)
+                fragment.raise_for_status()
+            shown = client.get(f"/api/runs/{run_id}/steps/{at}/messages").json()
+            again, _ = timed(client, f"/runs/{run_id}/steps/{at}/messages", args.repeats)
+            earlier, _ = timed(client, f"/runs/{run_id}/steps/{at}/messages?before={shown['start']}", args.repeats)
+            print(
+                f"  messages at step {at:,} (rebuilt on demand: {shown['total']} messages, the last "
+                f"{len(shown['messages'])} shown, {len(fragment.content) / 1000:.0f} KB) first "
+                f"{statistics.median(cold) * 1000:.0f} ms, again {again * 1000:.0f} ms, show earlier "
+                f"{earlier * 1000:.0f} ms; load average {os.getloadavg()[0]:.1f}"
+            )
         rebuild_figures(store, run_id, args.steps - 1, args.repeats)
         print(f"\nruns list over {args.runs} runs (50 a page):")
         first = client.get("/api/runs?limit=50").json()

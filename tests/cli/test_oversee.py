@@ -330,7 +330,7 @@ async def test_oversee_scaling_fits_success_against_the_elo_gap(
     assert "give --elo MODEL=RATING for openai/mid, openai/strong, openai/weak" in err and err.count("\n") == 1
 
 
-def test_oversee_run_and_gdc_share_their_judge_and_protocol_options() -> None:
+def test_oversee_run_and_gdc_share_their_common_options() -> None:
     """The options both commands take are one declaration: same flag, same help, same bounds."""
     import typer.main
 
@@ -342,9 +342,10 @@ def test_oversee_run_and_gdc_share_their_judge_and_protocol_options() -> None:
         return {p.name: p for p in commands[name].params if p.param_type_name == "option"}
 
     run, gdc = options("run"), options("gdc")
-    shared = {"judge_prompt", "few_shot", "votes", "verdict_logprobs", "refine", "critic", "tournament"}
-    shared |= {"swiss_rounds", "market", "depth", "budget", "limit", "concurrency"}
-    assert shared <= run.keys() & gdc.keys()
+    shared = {"limit", "concurrency"}
+    assert run.keys() & gdc.keys() == shared | {"db"}
+    judging = {"judge_prompt", "few_shot", "votes", "verdict_logprobs", "refine", "critic", "tournament"}
+    assert judging | {"swiss_rounds", "market", "depth", "budget"} <= run.keys()  # `oversee run` keeps them all
     for name in shared:
         assert (run[name].opts, run[name].help, run[name].min) == (gdc[name].opts, gdc[name].help, gdc[name].min)
         assert run[name].help, name
@@ -352,3 +353,35 @@ def test_oversee_run_and_gdc_share_their_judge_and_protocol_options() -> None:
     assert (run["concurrency"].default, gdc["concurrency"].default) == (64, 16)
     result = runner.invoke(oversee_app, ["gdc", "sample", "--model", "scripted/baseline", "--limit", "0"])
     assert result.exit_code == 2 and "--limit" in result.output
+
+
+GDC_REFUSED = [
+    ["--judge-prompt", "skeptical"],
+    ["--few-shot", "2"],
+    ["--votes", "3"],
+    ["--verdict-logprobs"],
+    ["--refine", "1"],
+    ["--critic", "scripted/baseline"],
+    ["--tournament", "swiss"],
+    ["--swiss-rounds", "2"],
+    ["--market", "scripted/baseline"],
+    ["--depth", "2"],
+    ["--budget", "2"],
+]
+
+
+@pytest.mark.parametrize("flag", GDC_REFUSED, ids=[f[0] for f in GDC_REFUSED])
+def test_oversee_gdc_refuses_judge_and_protocol_options_it_cannot_honour(
+    flag: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """gdc has no judge or protocol to configure: `oversee run`'s flags are unknown options there, one line, exit 2,
+    and nothing is stored (they used to be accepted and silently ignored)."""
+    from proctor.cli import main
+
+    db = tmp_path / "gdc.db"
+    with pytest.raises(SystemExit) as exit:
+        main(["oversee", "gdc", "sample", "--model", "scripted/baseline", *flag, "--db", f"sqlite:///{db}"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert f"No such option: {flag[0]}" in err and err.strip().count("\n") == 0, err
+    assert not db.exists()

@@ -356,3 +356,100 @@ def test_j_and_k_go_past_the_loaded_window(site: Site, page: Page) -> None:
     page.keyboard.press("j")
     expect(page.locator(f"#step-{WINDOW}")).to_have_class(re.compile("focused"))
     assert WINDOW in loaded(page) and long.steps - 1 not in loaded(page)
+
+
+def compacted_run(store: Store, steps: int = 260) -> str:
+    """A run of `steps` steps in the tags agent's form: each action step with an option not chosen, a stuck check,
+    and a compaction at step 100 that kept the task and the last 6 messages (its option chosen by the runner)."""
+    with store.engine.begin() as conn:
+        task = {"id": "t/compacted", "family": "t", "name": "compacted", "format": "native", "source": "/nowhere"}
+        ops.upsert_task(conn, task | {"instructions": "Do the task.", "permissions": [], "tags": []})
+        config = RunConfig(model="double/long", options=2).model_dump(mode="json")
+        run_id = ops.create_run(conn, task_id="t/compacted", model="double/long", config=config)
+        for i in range(steps):
+            if i == 100:
+                keep = {"text": "dropped", "action": None, "argument": {"keep": 6}, "source": "compaction"}
+                step_id, (chosen,) = ops.start_step(conn, run_id, i, "compaction", [keep])
+                ops.add_choice(conn, step_id, chosen, "compaction")
+                ops.finish_step(conn, run_id, step_id, {"kind": "compaction", "output": "dropped"}, 0.0)
+            elif i == 150:
+                step_id, _ = ops.start_step(conn, run_id, i, "stuck_check", [])
+                ops.finish_step(conn, run_id, step_id, {"kind": "stuck_check", "output": "not stuck"}, 0.0)
+            else:
+                step_id, (first, _) = ops.start_step(conn, run_id, i, "action", [bash(f"echo {i}"), bash("rm -rf /")])
+                ops.add_choice(conn, step_id, first, "first")
+                output = f"{i} {XSS}" if i % 50 == 7 else str(i)
+                ops.finish_step(conn, run_id, step_id, {"kind": "bash", "output": output, "exit_code": 0}, 0.0)
+        ops.set_status(conn, run_id, RunStatus.DONE)
+    return run_id
+
+
+def test_the_messages_rebuilt_from_windows_of_lean_steps_equal_the_full_rebuild(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite and PostgreSQL: the messages view reads only what `rebuild` needs (no options not chosen, no
+    ratings or tags), a window of steps at a time, and gets the agent's rebuild of the whole stored steps."""
+    run_id = compacted_run(store)
+    monkeypatch.setattr(overview, "REBUILD_WINDOW", 7)  # windows that end anywhere, across the compaction
+    agent_run = AgentRun(instructions="Do the task.", options=2, generate=GenerateConfig())
+    steps = store.steps(run_id)
+    with store.engine.connect() as conn:
+        lean = q.conversation_steps(conn, run_id, 90, 110)
+        assert [len(s.options) for s in lean] == [1] * 20  # the chosen option only (the compaction's own)
+        for index in (0, 1, 99, 100, 101, 151, 259):
+            expected = rebuild(get_agent("tags"), agent_run, steps[:index])
+            shown = overview.messages_at(conn, store.run(run_id), store.task("t/compacted"), index)
+            assert shown == expected, index
+    assert len(rebuild(get_agent("tags"), agent_run, steps[:101])) == 2 + 6  # the compaction dropped the rest
+
+
+def test_the_messages_view_pages_back_to_the_agents_whole_rebuild(login: Login, web_store: Store) -> None:
+    """The last page first, then "show earlier" pages: together exactly the agent's rebuild, in order."""
+    run_id = compacted_run(web_store)
+    client, _ = login("rob")
+    agent_run = AgentRun(instructions="Do the task.", options=2, generate=GenerateConfig())
+    expected = rebuild(get_agent("tags"), agent_run, web_store.steps(run_id)[:259])
+    assert len(expected) > 250  # several pages of 100
+    page = client.get(f"/api/runs/{run_id}/steps/259/messages").json()
+    assert (page["total"], page["stop"], page["start"]) == (len(expected), len(expected), len(expected) - 100)
+    got = page["messages"]
+    while page["start"] > 0:
+        page = client.get(f"/api/runs/{run_id}/steps/259/messages?before={page['start']}").json()
+        assert len(page["messages"]) == min(100, page["stop"])
+        got = page["messages"] + got
+    assert got == [m.model_dump(mode="json") for m in expected]
+    small = client.get(f"/api/runs/{run_id}/steps/259/messages?before=10&limit=4").json()
+    assert [m["content"] for m in small["messages"]] == [m.content for m in expected[6:10]]
+    assert client.get(f"/api/runs/{run_id}/steps/259/messages?limit=0").status_code == 422
+    html = client.get(f"/runs/{run_id}/steps/259/messages").text
+    assert f"{len(expected)} messages sent to the model" in html and "the last 100 shown" in html
+    assert f'data-more="/runs/{run_id}/steps/259/messages?before={len(expected) - 100}"' in html
+    # Pages come from the conversation rebuilt once per version of the run: a change to the run rebuilds it.
+    web_store.write(ops.add_event, run_id, "intermediate_score", {"score": 0.5})
+    told = client.get(f"/api/runs/{run_id}/steps/259/messages?before=3").json()["messages"][1]["content"]
+    assert told != expected[1].content and told.startswith(expected[1].content)  # the note on scoring, added
+
+
+def test_show_earlier_loads_older_messages_in_order_escaped(site: Site, page: Page) -> None:
+    """In Chromium: the last messages of a long conversation first; "show earlier" fetches the ones before, above
+    them, until the first; model output in them stays text."""
+    long = site.long
+    agent_run = AgentRun(instructions="Do the long task.", options=2, generate=GenerateConfig())
+    expected = rebuild(get_agent("tags"), agent_run, site.store.steps(long.id)[:301])
+    assert len(expected) > 300
+    page.goto(f"{site.base}/runs/{long.id}?at=301")
+    context = page.locator("#step-301 details.context")
+    context.locator("summary").click()
+    messages = context.locator(".message")
+    expect(messages).to_have_count(100)
+    assert messages.first.get_attribute("data-message") == str(len(expected) - 100)
+    pages = 1
+    while context.locator("button.more").count():
+        context.locator("button.more").click()
+        pages += 1
+        expect(messages).to_have_count(min(len(expected), 100 * pages))
+    assert pages == -(-len(expected) // 100)
+    contents = [m.text_content() for m in context.locator(".message > pre.content").all()]
+    assert contents == [m.content for m in expected]  # every one, in order, as text
+    expect(context.locator(".message").first.locator(".label")).to_have_text("system")
+    assert context.locator(".message pre.content", has_text=XSS).count() > 100  # shown as text, never run

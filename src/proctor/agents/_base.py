@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -227,9 +227,10 @@ def advance(agent: Agent, run: AgentRun, messages: list[Message], step: StepReco
     return agent.observe(run, messages, step.chosen, step.observation)
 
 
-def rebuild(agent: Agent, run: AgentRun, steps: list[StepRecord]) -> list[Message]:
+def rebuild(agent: Agent, run: AgentRun, steps: Iterable[StepRecord]) -> list[Message]:
     """The conversation after a run's completed steps: what a resumed run continues from, and what the model saw
-    at a step. The same as `advance` over the steps, in time linear in them for an agent with `step_messages`."""
+    at a step. The same as `advance` over the steps, in time linear in them for an agent with `step_messages`.
+    The steps are read once, in order: they may be streamed (a window at a time) rather than held in a list."""
     adds: StepMessages | None = getattr(agent, "step_messages", None)
     messages = list(agent.start(run))
     for step in steps:

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from proctor.protocols import OversightConfig, Report
 
 
-# Options shared by `oversee run` and `oversee gdc`: declared once so the two commands' flags and help agree.
+# `oversee run`'s options, declared once; `oversee gdc` shares only Limit and Concurrency (it has no judge or
+# protocol to configure), so the two commands' common flags and help agree.
 JudgePrompt = Annotated[str, typer.Option(help="The judge's prompt variant: default, skeptical or brief.")]
 FewShot = Annotated[int, typer.Option(help="Solved examples (other questions) shown to the judge.")]
 Votes = Annotated[int, typer.Option(help="Judge verdicts sampled; the majority answer is the verdict.")]
@@ -311,23 +312,14 @@ def gdc(
     dataset: Annotated[str, typer.Argument(help="sample, quality-sample, bugs, or a JSONL file.")],
     model: Annotated[str, typer.Option(help="The model measured: generator, discriminator and critic.")],
     samples: Annotated[int, typer.Option(help="Answers sampled per question (N of best-of-N).", min=1)] = 4,
-    judge_prompt: JudgePrompt = "default",
-    few_shot: FewShot = 0,
-    votes: Votes = 1,
-    verdict_logprobs: VerdictLogprobs = False,
-    refine: Refine = 0,
-    critic: Critic = None,
-    tournament: Tournament = "round-robin",
-    swiss_rounds: SwissRounds = None,
-    market: Market = None,
-    depth: Depth = 1,
-    budget: Budget = 4,
     limit: Limit = None,
     concurrency: Concurrency = 16,
     json_out: Annotated[bool, typer.Option("--json", help="Print the gaps as JSON.")] = False,
     db: Db = None,
 ) -> None:
     """Generator–discriminator–critique gaps of one model (Saunders et al. 2022): G, D, C, GD and CD gaps."""
+    # No judge, protocol or debate options: the one model answers, discriminates and critiques with gdc's own
+    # prompts, so `oversee run`'s judge and protocol flags would change nothing here and typer refuses them.
     from proctor.models import check_model, get_model
     from proctor.protocols import load_dataset, measure_gdc
     from proctor.store import Store

@@ -241,11 +241,13 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
         uvicorn.run(create_app(Store("sqlite:///runs.db")), host="127.0.0.1", port=8000)
     """
     from proctor.web import _actions, _auth, _control, _holds, _people, _rate, _reports, _runs, _studies, _work
+    from proctor.web._overview import Conversations
 
     app = FastAPI(title="proctor", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.settings = settings or WebSettings()
     app.state.templates = _templates()
+    app.state.conversations = Conversations()  # the last few "messages the model saw", for paging them
     app.add_middleware(_SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

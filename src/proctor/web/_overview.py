@@ -6,6 +6,9 @@ loads a whole tree."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -246,5 +249,40 @@ def messages_at(conn: Connection, run: RunRecord, task: dict[str, Any], index: i
         .order_by(s.steps.c.index.desc())
         .limit(1)
     ).scalar()
-    steps = q.steps_window(conn, run.id, since or 0, index)
-    return rebuild(agent, agent_run, steps)
+    return rebuild(agent, agent_run, _streamed(conn, run.id, since or 0, index))
+
+
+class Conversations:
+    """The last few conversations rebuilt, so "show earlier" pages do not rebuild one again: each is kept under
+    the run's live version (which changes with any new step, choice or event) and the task's instructions, so a
+    changed run or task is rebuilt, never served stale."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self.kept: OrderedDict[tuple[str, ...], list[Message]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def at(self, conn: Connection, run: RunRecord, task: dict[str, Any], index: int) -> list[Message]:
+        """`messages_at(conn, run, task, index)`, rebuilt once per version of the run."""
+        permissions = ",".join(task.get("permissions") or [])
+        key = (run.id, str(index), q.live_version(conn, run.id), str(task.get("instructions")), permissions)
+        with self.lock:
+            if key in self.kept:
+                self.kept.move_to_end(key)
+                return self.kept[key]
+        messages = messages_at(conn, run, task, index)
+        with self.lock:
+            self.kept[key] = messages
+            while len(self.kept) > self.size:
+                self.kept.popitem(last=False)
+        return messages
+
+
+REBUILD_WINDOW = 1000
+"""Steps read from the store at a time to rebuild a conversation: memory stays bounded at any run length."""
+
+
+def _streamed(conn: Connection, run_id: str, start: int, stop: int) -> Iterator[StepRecord]:
+    """Steps `start` ≤ index < `stop`, in order, fetched a window at a time with only what `rebuild` reads."""
+    for begin in range(start, stop, REBUILD_WINDOW):
+        yield from q.conversation_steps(conn, run_id, begin, min(begin + REBUILD_WINDOW, stop))

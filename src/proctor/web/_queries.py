@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, CursorResult, and_, false, func, or_, select, tuple_
 
 from proctor.analysis import RunFilter
 from proctor.analysis._filters import agent_column, counted, where
@@ -283,6 +284,43 @@ def steps_window(conn: Connection, run_id: str, start: int, stop: int) -> list[S
     for r in hold_rows:
         steps[r.step_id].holds.append(HoldRecord.model_validate(r._asdict()))
     return list(steps.values())
+
+
+def conversation_steps(conn: Connection, run_id: str, start: int, stop: int) -> list[StepRecord]:
+    """Steps `start` ≤ index < `stop` of a run with only what an agent's `rebuild` reads: kind, summary, choice,
+    the chosen option (all of a compaction's options) and the observation; no ratings, tags, holds, nor the
+    options not chosen."""
+    in_window = and_(s.steps.c.run_id == run_id, s.steps.c.index >= start, s.steps.c.index < stop)
+    rows = _dicts(conn.execute(select(s.steps).where(in_window).order_by(s.steps.c.index)))
+    steps = {row["id"]: StepRecord.model_validate(row) for row in rows}
+    if not steps:
+        return []
+    for r in conn.execute(select(s.choices).join(s.steps, s.steps.c.id == s.choices.c.step_id).where(in_window)):
+        steps[r.step_id].chosen_option_id = r.option_id
+        steps[r.step_id].chooser = r.chooser
+    needed = or_(s.options.c.id == s.choices.c.option_id, s.steps.c.kind == "compaction")
+    option_rows = conn.execute(
+        select(s.options)
+        .join(s.steps, s.steps.c.id == s.options.c.step_id)
+        .outerjoin(s.choices, s.choices.c.step_id == s.options.c.step_id)
+        .where(in_window, needed)
+        .order_by(s.options.c.step_id, s.options.c.index)
+    )
+    for row in _dicts(option_rows):
+        steps[row["step_id"]].options.append(OptionRecord.model_validate(row))
+    observation_rows = conn.execute(
+        select(s.observations).join(s.steps, s.steps.c.id == s.observations.c.step_id).where(in_window)
+    )
+    for row in _dicts(observation_rows):
+        steps[row["step_id"]].observation = ObservationRecord.model_validate(row)
+    return list(steps.values())
+
+
+def _dicts(result: CursorResult[Any]) -> Iterator[dict[str, Any]]:
+    """A result's rows as dicts, its column names read once (`Row._asdict` reads them again for every row)."""
+    keys = list(result.keys())
+    for row in result:
+        yield dict(zip(keys, row, strict=True))
 
 
 def step_count(conn: Connection, run_id: str) -> int:

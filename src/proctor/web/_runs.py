@@ -203,20 +203,44 @@ def steps_fragment(
     return response
 
 
+MESSAGES_PAGE = 100
+"""Messages the model saw shown at once: the last ones first, earlier ones a page at a time on demand."""
+MESSAGES_LIMIT = 1000
+
+
 @router.get("/runs/{run_id}/steps/{index}/messages")
 @router.get("/api/runs/{run_id}/steps/{index}/messages")
-def step_messages(request: Request, session: Viewer, run_id: str, index: int) -> Response:
-    """The messages the model was sent at step `index`, rebuilt from the store by the run's agent."""
+def step_messages(
+    request: Request,
+    session: Viewer,
+    run_id: str,
+    index: int,
+    before: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=MESSAGES_LIMIT)] = MESSAGES_PAGE,
+) -> Response:
+    """The messages the model was sent at step `index`, rebuilt from the store by the run's agent: the last
+    `limit` of them, or the `limit` before message `before` ("show earlier" fetches those)."""
     run = visible_run(request, session, run_id)
     task = _task_of(request, run)
     with store_of(request).engine.connect() as conn:
         if index < 0 or index >= q.step_count(conn, run.id):
             raise WebError(404, f"run {run.id[:8]} has no step {index}")
         try:
-            messages = ov.messages_at(conn, run, task, index)
+            messages = request.app.state.conversations.at(conn, run, task, index)
         except (ValueError, KeyError) as error:
             raise WebError(409, f"cannot rebuild the messages of step {index}: {error}") from error
-    return respond(request, "messages.html", {"run": run, "index": index, "messages": messages})
+    stop = len(messages) if before is None else min(before, len(messages))
+    start = max(0, stop - limit)
+    data = {
+        "run": run,
+        "index": index,
+        "messages": messages[start:stop],
+        "start": start,
+        "stop": stop,
+        "total": len(messages),
+        "earlier": before is not None,
+    }
+    return respond(request, "messages.html", data)
 
 
 @router.get("/api/runs/{run_id}/live")
