@@ -14,7 +14,7 @@ import pytest
 
 from proctor.interop import load_inspect_tasks
 
-TASK_FILE = '''
+TASK_FILE = """
 import os
 
 import cwd_probe  # the test's: it checks the process's working directory while this file loads
@@ -31,7 +31,7 @@ def relative() -> Task:
     cwd_probe.loading(os.getcwd())
     samples = [Sample(input=QUESTION, target="4", id="q", files={"note.txt": "note.txt"})]
     return Task(dataset=samples + list(json_dataset("more.jsonl")), solver=generate())
-'''
+"""
 
 
 class Probe(types.ModuleType):
