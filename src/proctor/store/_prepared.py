@@ -1,0 +1,147 @@
+"""Statements the runner writes for every step, run on the database driver's cursor itself.
+
+For a one-row INSERT or UPDATE, SQLAlchemy's per-call work (the statement's cache key, an execution context, a
+result object) costs about three times SQLite's own. A `Prepared` statement is compiled by SQLAlchemy once per
+dialect and set of parameter names, and its values go through the columns' own bind processors (JSON, dates) and
+scalar defaults, so a row is stored exactly as `conn.execute(statement, params)` stores it; a driver's error is
+raised as SQLAlchemy's (an `IntegrityError` stays one), and a lost connection is invalidated as SQLAlchemy does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnDefault, Connection, Dialect, Insert, Update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+@dataclass(frozen=True)
+class _Value:
+    """Where one of a compiled statement's parameters comes from, and how it is sent."""
+
+    key: str
+    """The parameter's name."""
+    name: str
+    """Its name in the compiled SQL (escaped where the driver needs it)."""
+    given: bool
+    """It is one of the caller's values (else `constant`: a literal of the statement or a column's default)."""
+    constant: Any
+    process: Callable[[Any], Any] | None
+    """The type's bind processor (JSON to text, a date to SQLite's text), if it has one."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    values: tuple[_Value, ...]
+    positional: bool
+    returns: bool
+    """The statement returns rows (its own RETURNING, or the new row's id on PostgreSQL)."""
+
+
+class Prepared:
+    """An INSERT or UPDATE built once and run with one row's values at a time (see the module's docstring).
+
+    Example:
+        ADD_EVENT = Prepared(insert(events))
+        event_id = ADD_EVENT.insert(conn, {"run_id": ..., "kind": "setup", "detail": {}, "created_at": now()})
+    """
+
+    def __init__(self, statement: Insert | Update) -> None:
+        self.statement = statement
+        self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
+
+    def insert(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Insert one row into a table with an integer id; returns the new id (SQLite's last row id, or what
+        PostgreSQL returned)."""
+        cursor, plan = self._execute(conn, params)
+        try:
+            if plan.returns:
+                return int(cursor.fetchall()[0][0])
+            return int(cursor.lastrowid)
+        finally:
+            cursor.close()
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Run the statement; returns how many rows it matched."""
+        cursor, plan = self._execute(conn, params)
+        try:
+            if plan.returns:
+                cursor.fetchall()  # SQLite counts the rows of an UPDATE … RETURNING once they are read
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def returned(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """Run a statement with a RETURNING clause of one column that matches one row; returns that value."""
+        cursor, _ = self._execute(conn, params)
+        try:
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        if len(rows) != 1:
+            raise LookupError(f"expected one row from {self.statement}, got {len(rows)}")
+        return rows[0][0]
+
+    def _execute(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, _Plan]:
+        dialect = conn.dialect
+        key = (dialect.name, tuple(params))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _plan(self.statement, dialect, key[1])
+        values = [
+            (params[v.key] if v.given else v.constant)
+            if v.process is None
+            else v.process(params[v.key] if v.given else v.constant)
+            for v in plan.values
+        ]
+        sent: Any = tuple(values) if plan.positional else {v.name: x for v, x in zip(plan.values, values, strict=True)}
+        if not conn.in_transaction():
+            conn.begin()  # as SQLAlchemy's own execute does: the caller commits
+        dbapi_connection = conn.connection.dbapi_connection
+        assert dbapi_connection is not None  # an open connection has one
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(plan.sql, sent)
+        except dialect.loaded_dbapi.Error as error:
+            cursor.close()
+            lost = dialect.is_disconnect(error, dbapi_connection, cursor)
+            if lost:
+                conn.invalidate(error)
+            raise DBAPIError.instance(
+                plan.sql, sent, error, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+            ) from error
+        return cursor, plan
+
+
+def _plan(statement: Insert | Update, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
+    """Compile `statement` as SQLAlchemy does for a call with these parameter names, and note where each of its
+    parameters' values comes from."""
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
+    assert isinstance(compiled, SQLCompiler)
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        raise ValueError(f"{statement} has parameters expanded on each call: run it with conn.execute")
+    # A column left out of an INSERT gets its default, as SQLAlchemy fills it in on each call.
+    defaults: dict[str, Any] = {}
+    for column in [*compiled.insert_prefetch, *compiled.update_prefetch]:
+        default = column.default if compiled.insert_prefetch else column.onupdate
+        if not isinstance(default, ColumnDefault) or not default.is_scalar:
+            raise ValueError(f"{column} has a default computed on each call: run {statement} with conn.execute")
+        defaults[column.key] = default.arg
+    # Every parameter's value as SQLAlchemy builds it (a literal's own value; it raises for a missing one).
+    built = compiled.construct_params(dict.fromkeys(keys), escape_names=False)
+    assert built is not None
+    names = list(compiled.positiontup or ()) if compiled.positional else list(built)
+    by_name = {name: bind for bind, name in compiled.bind_names.items()}
+    escaped = compiled.escaped_bind_names
+    values = []
+    for name in names:
+        bind_type = by_name[name].type
+        process = bind_type.dialect_impl(dialect).bind_processor(dialect)
+        given = name in keys and name not in defaults
+        values.append(_Value(name, escaped.get(name, name), given, defaults.get(name, built[name]), process))
+    returns = bool(compiled.effective_returning)
+    return _Plan(compiled.string, tuple(values), bool(compiled.positional), returns)
