@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from proctor.store import RunStatus, Store, Writer, ops
 from proctor.store import _schema as s
-from proctor.store._ops import _ADD_TOTALS, _COUNT_STEP, _UPDATE_RUN, _UPSERT_TASK, _claim_statement
+from proctor.store._ops import _ADD_TOTALS, _COUNT_STEP, _FINISH_RUN, _UPDATE_RUN, _UPSERT_TASK, _claim_statement
 from proctor.store._prepared import Prepared
 
 STAMP = datetime(2026, 12, 1, 5, 6, 7, 123456, tzinfo=UTC)
@@ -101,9 +101,23 @@ def test_updates_store_count_and_return_as_sqlalchemy_does(store: Store) -> None
             assert prepared.execute(conn, values | {"_by_id": "b"}) == 1
         a, b = (stored(conn, s.runs, s.runs.c.id == run_id)[0] for run_id in ("a", "b"))
         assert a == b and (b["input_tokens"], b["steps_done"], b["status"]) == (7, 1, "done")
-        assert not _COUNT_STEP.returned(conn, {"_by_id": "a", "_active": 2.0})
+        assert _COUNT_STEP.one(conn, {"_by_id": "a", "_active": 2.0}) == {"pause_requested": False}
         ops.request_pause(conn, "a", "ada")
-        assert _COUNT_STEP.returned(conn, {"_by_id": "a", "_active": 2.0})  # a pause was asked for
+        assert _COUNT_STEP.one(conn, {"_by_id": "a", "_active": 2.0}) == {"pause_requested": True}
+        # A returned row is read as SQLAlchemy reads it: dates, JSON, booleans.
+        finish = {"status": "done", "score": 1.0, "finished_at": STAMP, "config": {"n": [1, None], "s": "é"}}
+        by_sqlalchemy = conn.execute(_FINISH_RUN.statement, finish | {"_by_id": "b"}).one()._asdict()
+        by_prepared = _FINISH_RUN.one(conn, finish | {"_by_id": "a"})
+        assert by_prepared == by_sqlalchemy | {
+            "id": "a",
+            "steps_done": 3,
+            "pause_requested": True,
+            "active_seconds": 2.0,
+        }
+        finished = by_prepared["finished_at"]  # naive from SQLite, as SQLAlchemy reads it
+        assert finished.replace(tzinfo=finished.tzinfo or UTC) == STAMP and by_prepared["config"] == finish["config"]
+        with pytest.raises(LookupError):
+            _FINISH_RUN.one(conn, finish | {"_by_id": "none"})
         claim = _claim_statement((RunStatus.DONE, RunStatus.PAUSED))
         running = {"status": "running", "error": None, "_by_id": "a"}
         assert claim.execute(conn, running) == 1 and claim.execute(conn, running) == 0  # no longer done

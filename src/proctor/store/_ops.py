@@ -46,7 +46,7 @@ _ADD_TOTALS = Prepared(
         cost=s.runs.c.cost + bindparam("_cost", type_=s.runs.c.cost.type),
     )
 )
-_FINISH_RUN = _BY_ID.returning(*s.runs.c)  # its row is read as a record: through SQLAlchemy, for the result types
+_FINISH_RUN = Prepared(_BY_ID.returning(*s.runs.c))
 
 
 def now() -> datetime:
@@ -319,7 +319,7 @@ def finish_step(
     values: dict[str, Any] = {"_by_id": run_id, "_active": active}
     if status is not None:
         values |= _with_status({"status": status, "error": None, "submission": observation["output"]})
-    pause_requested = _COUNT_STEP.returned(conn, values)
+    pause_requested = _COUNT_STEP.one(conn, values)["pause_requested"]
     if status is not None:
         add_event(conn, run_id, "status", {"status": status.value, "error": None})
     return bool(pause_requested)
@@ -392,9 +392,9 @@ def end_if(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...], st
 def finish_run(conn: Connection, /, run_id: str, status: RunStatus, **values: Any) -> RunRecord:
     """Set a run's status (see `set_status`) and return the run as now stored, in the same statement."""
     values = _with_status({**values, "status": status, "error": values.get("error")})
-    row = conn.execute(_FINISH_RUN, {**values, "_by_id": run_id}).one()
+    row = _FINISH_RUN.one(conn, {**values, "_by_id": run_id})
     add_event(conn, run_id, "status", {"status": status.value, "error": values["error"]})
-    return RunRecord.model_validate(row._asdict())
+    return RunRecord.model_validate(row)
 
 
 def copy_step(conn: Connection, /, run_id: str, step: StepRecord) -> None:

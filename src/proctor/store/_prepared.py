@@ -10,12 +10,13 @@ raised as SQLAlchemy's (an `IntegrityError` stays one), and a lost connection is
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnDefault, Connection, Dialect, Insert, Update
+from sqlalchemy import Column, ColumnDefault, ColumnElement, Connection, Dialect, Insert, Update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,10 @@ class _Plan:
     sql: str
     values: tuple[_Value, ...]
     positional: bool
-    returns: bool
-    """The statement returns rows (its own RETURNING, or the new row's id on PostgreSQL)."""
+    returning: tuple[tuple[str, TypeEngine[Any]], ...]
+    """The columns the statement returns, by name and type (its own RETURNING, or the new row's id on PostgreSQL)."""
+    readers: dict[tuple[Any, ...], list[Callable[[Any], Any] | None]] = field(default_factory=dict)
+    """The returned columns' result processors, by the driver's types of them."""
 
 
 class Prepared:
@@ -59,7 +62,7 @@ class Prepared:
         PostgreSQL returned)."""
         cursor, plan = self._execute(conn, params)
         try:
-            if plan.returns:
+            if plan.returning:
                 return int(cursor.fetchall()[0][0])
             return int(cursor.lastrowid)
         finally:
@@ -69,22 +72,38 @@ class Prepared:
         """Run the statement; returns how many rows it matched."""
         cursor, plan = self._execute(conn, params)
         try:
-            if plan.returns:
+            if plan.returning:
                 cursor.fetchall()  # SQLite counts the rows of an UPDATE … RETURNING once they are read
             return int(cursor.rowcount)
         finally:
             cursor.close()
 
-    def returned(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """Run a statement with a RETURNING clause of one column that matches one row; returns that value."""
-        cursor, _ = self._execute(conn, params)
+    def one(self, conn: Connection, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Run a statement with a RETURNING clause that matches one row; returns that row by column name, its
+        values read through the columns' result processors (JSON, dates, booleans) as SQLAlchemy reads them.
+
+        Raises:
+            LookupError: the statement matched no row, or several.
+        """
+        cursor, plan = self._execute(conn, params)
         try:
             rows = cursor.fetchall()
+            types = tuple(column[1] for column in cursor.description)
         finally:
             cursor.close()
         if len(rows) != 1:
             raise LookupError(f"expected one row from {self.statement}, got {len(rows)}")
-        return rows[0][0]
+        readers = plan.readers.get(types)
+        if readers is None:
+            dialect = conn.dialect
+            readers = plan.readers[types] = [
+                column_type.dialect_impl(dialect).result_processor(dialect, type_code)
+                for (_, column_type), type_code in zip(plan.returning, types, strict=True)
+            ]
+        return {
+            name: value if read is None else read(value)
+            for (name, _), read, value in zip(plan.returning, readers, rows[0], strict=True)
+        }
 
     def _execute(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, _Plan]:
         dialect = conn.dialect
@@ -143,5 +162,11 @@ def _plan(statement: Insert | Update, dialect: Dialect, keys: tuple[str, ...]) -
         process = bind_type.dialect_impl(dialect).bind_processor(dialect)
         given = name in keys and name not in defaults
         values.append(_Value(name, escaped.get(name, name), given, defaults.get(name, built[name]), process))
-    returns = bool(compiled.effective_returning)
-    return _Plan(compiled.string, tuple(values), bool(compiled.positional), returns)
+    returning = tuple((_name(column), column.type) for column in compiled.effective_returning or ())
+    return _Plan(compiled.string, tuple(values), bool(compiled.positional), returning)
+
+
+def _name(column: ColumnElement[Any]) -> str:
+    if not isinstance(column, Column):
+        raise ValueError(f"{column} is not a table's column: return columns only")
+    return column.key
