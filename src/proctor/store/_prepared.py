@@ -9,6 +9,7 @@ raised as SQLAlchemy's (an `IntegrityError` stays one), and a lost connection is
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,24 +21,16 @@ from sqlalchemy.types import TypeEngine
 
 
 @dataclass(frozen=True)
-class _Value:
-    """Where one of a compiled statement's parameters comes from, and how it is sent."""
-
-    key: str
-    """The parameter's name."""
-    name: str
-    """Its name in the compiled SQL (escaped where the driver needs it)."""
-    given: bool
-    """It is one of the caller's values (else `constant`: a literal of the statement or a column's default)."""
-    constant: Any
-    process: Callable[[Any], Any] | None
-    """The type's bind processor (JSON to text, a date to SQLite's text), if it has one."""
-
-
-@dataclass(frozen=True)
 class _Plan:
     sql: str
-    values: tuple[_Value, ...]
+    names: tuple[str, ...]
+    """The parameters' names in the compiled SQL (escaped where the driver needs it), in order."""
+    values: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    """Their values, in order, from the caller's values merged over `constants`."""
+    constants: dict[str, Any]
+    """Values the caller does not give: the statement's own literals, and left-out columns' defaults."""
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    """The bind processors (JSON to text, a date to SQLite's text) of the values that have one, by position."""
     positional: bool
     returning: tuple[tuple[str, TypeEngine[Any]], ...]
     """The columns the statement returns, by name and type (its own RETURNING, or the new row's id on PostgreSQL)."""
@@ -111,13 +104,13 @@ class Prepared:
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = _plan(self.statement, dialect, key[1])
-        values = [
-            (params[v.key] if v.given else v.constant)
-            if v.process is None
-            else v.process(params[v.key] if v.given else v.constant)
-            for v in plan.values
-        ]
-        sent: Any = tuple(values) if plan.positional else {v.name: x for v, x in zip(plan.values, values, strict=True)}
+        values = plan.values({**plan.constants, **params} if plan.constants else params)
+        if plan.processors:
+            processed = list(values)
+            for position, process in plan.processors:
+                processed[position] = process(processed[position])
+            values = tuple(processed)
+        sent: Any = values if plan.positional else dict(zip(plan.names, values, strict=True))
         if not conn.in_transaction():
             conn.begin()  # as SQLAlchemy's own execute does: the caller commits
         dbapi_connection = conn.connection.dbapi_connection
@@ -155,15 +148,29 @@ def _plan(statement: Insert | Update, dialect: Dialect, keys: tuple[str, ...]) -
     assert built is not None
     names = list(compiled.positiontup or ()) if compiled.positional else list(built)
     by_name = {name: bind for bind, name in compiled.bind_names.items()}
+    processors = []
+    for position, name in enumerate(names):
+        process = by_name[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors.append((position, process))
+    constants = {name: defaults.get(name, built[name]) for name in names if name not in keys or name in defaults}
     escaped = compiled.escaped_bind_names
-    values = []
-    for name in names:
-        bind_type = by_name[name].type
-        process = bind_type.dialect_impl(dialect).bind_processor(dialect)
-        given = name in keys and name not in defaults
-        values.append(_Value(name, escaped.get(name, name), given, defaults.get(name, built[name]), process))
-    returning = tuple((_name(column), column.type) for column in compiled.effective_returning or ())
-    return _Plan(compiled.string, tuple(values), bool(compiled.positional), returning)
+    return _Plan(
+        sql=compiled.string,
+        names=tuple(escaped.get(name, name) for name in names),
+        values=_getter(names),
+        constants=constants,
+        processors=tuple(processors),
+        positional=bool(compiled.positional),
+        returning=tuple((_name(column), column.type) for column in compiled.effective_returning or ()),
+    )
+
+
+def _getter(names: list[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """The values of `names` from a mapping, as a tuple (in C: `itemgetter`)."""
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    return lambda values: tuple(values[name] for name in names)
 
 
 def _name(column: ColumnElement[Any]) -> str:
