@@ -161,3 +161,15 @@ async def test_a_lost_postgresql_connection_is_invalidated_and_replaced(postgres
             await writer.write(ops.add_event, run_id, "lost", {})
         await writer.write(ops.add_event, run_id, "after", {})  # on a new connection
     assert [e["kind"] for e in store.events(run_id)] == ["before", "after"]
+
+
+def test_a_run_finished_with_its_known_config_reads_back_as_stored(store: Store) -> None:
+    store.write(ops.upsert_task, {"id": "suite/t", **TASK})
+    config = {"model": "m", "limits": {"steps": 3, "cost": 0.5}, "options": [1, None, "é"]}
+    first, second = (store.write(ops.create_run, task_id="suite/t", model="m", config=config) for _ in range(2))
+    read = store.write(ops.finish_run, first, RunStatus.DONE, score=1.0)
+    known = store.write(ops.finish_run, second, RunStatus.DONE, score=1.0, stored_config=config)
+    assert known == store.run(second) and read == store.run(first)
+    assert known.model_dump(exclude={"id", "created_at", "finished_at"}) == read.model_dump(
+        exclude={"id", "created_at", "finished_at"}
+    )

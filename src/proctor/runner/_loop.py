@@ -621,7 +621,7 @@ class Runner:
             score = await run.task.score(run.sandbox, step.observation.output)
         await run.task.teardown(run.sandbox)
         status = RunStatus.NEEDS_MANUAL_SCORE if score is None else RunStatus.DONE
-        run.final = await run.write(end_run, self.store, run.id, status, score=score)
+        run.final = await run.write(end_run, self.store, run.id, status, score=score, stored_config=run.record.config)
 
     async def _aggregate(self, run: _Run) -> float | None:
         """The final score of a family scored from its log: one last intermediate score (where the family has

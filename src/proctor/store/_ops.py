@@ -47,6 +47,7 @@ _ADD_TOTALS = Prepared(
     )
 )
 _FINISH_RUN = Prepared(_BY_ID.returning(*s.runs.c))
+_FINISH_RUN_BUT_CONFIG = Prepared(_BY_ID.returning(*(c for c in s.runs.c if c.name != "config")))
 
 
 def now() -> datetime:
@@ -389,10 +390,17 @@ def end_if(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...], st
     return True
 
 
-def finish_run(conn: Connection, /, run_id: str, status: RunStatus, **values: Any) -> RunRecord:
-    """Set a run's status (see `set_status`) and return the run as now stored, in the same statement."""
+def finish_run(
+    conn: Connection, /, run_id: str, status: RunStatus, *, stored_config: dict[str, Any] | None = None, **values: Any
+) -> RunRecord:
+    """Set a run's status (see `set_status`) and return the run as now stored, in the same statement.
+    `stored_config`: the run's config as stored, when the caller has it (its runner does: nothing changes a run's
+    config while it is driven); the row is then read back without it, which saves decoding it again."""
     values = _with_status({**values, "status": status, "error": values.get("error")})
-    row = _FINISH_RUN.one(conn, {**values, "_by_id": run_id})
+    if stored_config is None:
+        row = _FINISH_RUN.one(conn, {**values, "_by_id": run_id})
+    else:
+        row = _FINISH_RUN_BUT_CONFIG.one(conn, {**values, "_by_id": run_id}) | {"config": stored_config}
     add_event(conn, run_id, "status", {"status": status.value, "error": values["error"]})
     return RunRecord.model_validate(row)
 
