@@ -7,7 +7,8 @@ transport, which proctor uses, is timed too, so the engine's own cost shows apar
 runs 1,000 native tasks, one step each (the model's answer is `<submit>N</submit>`, scored by
 `expected_submission`), stored in a fresh SQLite file like any run, with 100 concurrent runs. Each measurement is
 repeated and the median reported; the stored result is checked (1,000 runs done, every score 1.0) so a broken
-engine cannot post a fast time.
+engine cannot post a fast time. The process's CPU seconds in each loop are printed too: on a shared machine they
+swing less than wall time, and proctor's CPU less the aiohttp loop's is the engine's own cost per run.
 
 With `--agent react` the server answers requests that offer tools with a `submit` tool call instead, and the
 react runs are timed against the tags runs on the same server (target: within 10%).
@@ -27,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -42,6 +44,16 @@ from loopback_server import RecordedRequest, Reply, spawn_loopback_server
 
 TARGET_RATIO = 1.25
 TARGET_AGENT_RATIO = 1.10
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One timed loop."""
+
+    seconds: float
+    """Wall time."""
+    cpu: float
+    """CPU time of this process (all its threads) meanwhile: steadier than wall time on a shared machine."""
 
 
 def respond(request: RecordedRequest) -> Reply:
@@ -68,7 +80,7 @@ def write_samples(folder: Path, count: int) -> list[Task]:
     return load_tasks(folder)
 
 
-async def bare_sdk(base_url: str, samples: int, concurrency: int, *, aiohttp: bool = False) -> float:
+async def bare_sdk(base_url: str, samples: int, concurrency: int, *, aiohttp: bool = False) -> Timing:
     """Seconds for `samples` chat completions through `AsyncOpenAI`, `concurrency` in flight; with `aiohttp`,
     on the SDK's aiohttp transport (which proctor uses) instead of its default httpx2 one."""
     import httpx2
@@ -86,16 +98,16 @@ async def bare_sdk(base_url: str, samples: int, concurrency: int, *, aiohttp: bo
             )
         answers.append(response.choices[0].message.content or "")
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(i) for i in range(samples)))
-    elapsed = time.perf_counter() - started
+    elapsed = Timing(time.perf_counter() - started, time.process_time() - cpu)
     await client.close()
     if len(answers) != samples or not all(a.startswith("echo: <submit>") for a in answers):
         raise SystemExit("the bare SDK loop got wrong answers from the loopback server")
     return elapsed
 
 
-async def proctor_runs(base_url: str, tasks: list[Task], concurrency: int, folder: Path, agent: str = "tags") -> float:
+async def proctor_runs(base_url: str, tasks: list[Task], concurrency: int, folder: Path, agent: str = "tags") -> Timing:
     """Seconds for `run_tasks_async` to run every task once in a fresh store with `agent`; checks what it stored."""
     store = Store(f"sqlite:///{folder / 'proctor.db'}")
     workspaces = folder / "workspaces"
@@ -105,9 +117,9 @@ async def proctor_runs(base_url: str, tasks: list[Task], concurrency: int, folde
         model_options={"base_url": base_url, "api_key": "unused", "max_concurrency": concurrency},
     )
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         records = await run_tasks_async(tasks, config, store, concurrency=concurrency, workspaces=workspaces)
-        elapsed = time.perf_counter() - started
+        elapsed = Timing(time.perf_counter() - started, time.process_time() - cpu)
         await close_clients()
         check(store, records_done=sum(r.status == RunStatus.DONE and r.score == 1.0 for r in records), n=len(tasks))
     finally:
@@ -131,6 +143,16 @@ def check(store: Store, *, records_done: int, n: int) -> None:
         )
 
 
+def median(timings: list[Timing], *, cpu: bool = False) -> float:
+    """The median wall (or CPU) seconds of `timings`."""
+    return statistics.median(timing.cpu if cpu else timing.seconds for timing in timings)
+
+
+def runs(timings: list[Timing], *, cpu: bool = False) -> str:
+    """Each repeat's wall (or CPU) seconds."""
+    return ", ".join(f"{timing.cpu if cpu else timing.seconds:.2f}" for timing in timings)
+
+
 def main() -> None:
     """Run the benchmark and print a table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -148,7 +170,11 @@ def main() -> None:
         with spawn_loopback_server(delay=args.delay, default=f"{__file__}:respond") as url:
             base_url = f"{url}/v1"
             asyncio.run(bare_sdk(base_url, min(args.samples, 200), args.concurrency))  # warm-up: imports, sockets
-            sdk_times, aiohttp_times, proctor_times, agent_times = [], [], [], []
+            sdk_times: list[Timing] = []
+            aiohttp_times: list[Timing] = []
+            proctor_times: list[Timing] = []
+            agent_times: list[Timing] = []
+            loads = [os.getloadavg()[0]]
             for repeat in range(args.repeats):
                 sdk_times.append(asyncio.run(bare_sdk(base_url, args.samples, args.concurrency)))
                 aiohttp_times.append(asyncio.run(bare_sdk(base_url, args.samples, args.concurrency, aiohttp=True)))
@@ -159,27 +185,32 @@ def main() -> None:
                     folder = root / f"proctor-{args.agent}-{repeat}"
                     folder.mkdir()
                     agent_times.append(asyncio.run(proctor_runs(base_url, tasks, args.concurrency, folder, args.agent)))
+                loads.append(os.getloadavg()[0])
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    sdk, engine = statistics.median(sdk_times), statistics.median(proctor_times)
-    same_transport = statistics.median(aiohttp_times)
+    sdk, engine = median(sdk_times), median(proctor_times)
+    same_transport = median(aiohttp_times)
     ratio = engine / sdk
     floor = args.samples / args.concurrency * args.delay
+    engine_cpu = median(proctor_times, cpu=True) - median(aiohttp_times, cpu=True)
     rows = [
         ("samples", f"{args.samples}, {args.concurrency} concurrent, server answers after {args.delay * 1000:g} ms"),
+        ("load average", f"{min(loads):.1f}-{max(loads):.1f} (1 minute, over the repeats)"),
         ("theoretical s", f"{floor:.2f}"),
-        ("bare openai SDK s", f"{sdk:.2f}  (runs: {', '.join(f'{t:.2f}' for t in sdk_times)})"),
-        ("bare SDK, aiohttp s", f"{same_transport:.2f}  (runs: {', '.join(f'{t:.2f}' for t in aiohttp_times)})"),
-        ("proctor s", f"{engine:.2f}  (runs: {', '.join(f'{t:.2f}' for t in proctor_times)})"),
+        ("bare openai SDK s", f"{sdk:.2f}  (runs: {runs(sdk_times)})"),
+        ("bare SDK, aiohttp s", f"{same_transport:.2f}  (runs: {runs(aiohttp_times)})"),
+        ("proctor s", f"{engine:.2f}  (runs: {runs(proctor_times)})"),
         ("proctor / SDK", f"{ratio:.2f}x  (target <= {TARGET_RATIO}x: {'met' if ratio <= TARGET_RATIO else 'missed'})"),
         ("proctor / SDK, aiohttp", f"{engine / same_transport:.2f}x  (the engine's own cost, same HTTP transport)"),
+        ("CPU s: aiohttp, proctor", f"{runs(aiohttp_times, cpu=True)} | {runs(proctor_times, cpu=True)}"),
+        ("engine CPU per run", f"{engine_cpu / args.samples * 1000:.2f} ms  (proctor's CPU less the aiohttp loop's)"),
         ("proctor runs/s", f"{args.samples / engine:.0f}"),
     ]
     if agent_times:
-        agent = statistics.median(agent_times)
+        agent = median(agent_times)
         met = "met" if agent / engine <= TARGET_AGENT_RATIO else "missed"
         rows += [
-            (f"proctor, {args.agent} s", f"{agent:.2f}  (runs: {', '.join(f'{t:.2f}' for t in agent_times)})"),
+            (f"proctor, {args.agent} s", f"{agent:.2f}  (runs: {runs(agent_times)})"),
             (f"{args.agent} / tags", f"{agent / engine:.2f}x  (target <= {TARGET_AGENT_RATIO}x: {met})"),
         ]
     width = max(len(name) for name, _ in rows)

@@ -42,8 +42,7 @@ async def run_tasks_async(
     """
     limit = asyncio.Semaphore(at_least_one("concurrency", concurrency))
     async with Runner(store, workspaces=workspaces) as runner:
-        # Created concurrently, so the writer stores them in shared transactions; gather keeps task order.
-        run_ids = await asyncio.gather(*(runner.create(task, config) for task in tasks))
+        run_ids = await runner.create_many(tasks, config)
 
         async def one(run_id: str) -> RunRecord:
             async with limit:

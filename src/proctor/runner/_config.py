@@ -18,6 +18,7 @@ from proctor.models import GenerateConfig, redact
 from proctor.sandbox import Limits
 from proctor.store import Store
 from proctor.store._records import MAIN_ARGUMENT, RunStatus
+from proctor.tasks._base import TaskLimits
 
 if TYPE_CHECKING:
     from proctor.tasks import Task
@@ -228,13 +229,16 @@ def _raised(configured: int, suggested: int | None, ceiling: int) -> int:
     return configured if suggested is None else min(suggested, max(ceiling, configured))
 
 
+_NONE_SUGGESTED = TaskLimits()
+
+
 def with_task_limits(config: RunConfig, task: Task) -> RunConfig:
     """The config with the limits the task suggests applied (when `task_limits` is set): where they are tighter,
     and its memory and disk also where they are larger, up to `task_memory_ceiling_mb` and
     `task_disk_ceiling_mb`. The task's step limit is left out for an agent whose `task_step_limit` is False (a
     person's)."""
     suggested = task.info.limits
-    if not config.task_limits:
+    if not config.task_limits or suggested == _NONE_SUGGESTED:  # nothing to apply: the config as it is
         return config
     # A task's step limit budgets a model's actions; a person's steps (each file they open is one) are not those.
     counts_steps = getattr(get_agent_factory(config.agent), "task_step_limit", True)

@@ -48,6 +48,9 @@ from proctor.tasks import IntermediateScore, Task, TaskError, load_tasks_async
 
 logger = logging.getLogger(__name__)
 
+_TASK_COLUMNS = {"id", "family", "name", "format", "source", "instructions", "permissions", "tags"}
+"""A task's fields stored in its row of the tasks table."""
+
 COMPACT_AT = 0.8
 """The share of the context window past which the conversation is compacted before the next step."""
 
@@ -55,11 +58,12 @@ COMPACT_AT = 0.8
 class _Run:
     """One run being driven: its record, config, task, model, sandbox and the clock."""
 
-    def __init__(self, runner: Runner, record: RunRecord, task: Task, sandbox: Sandbox) -> None:
+    def __init__(self, runner: Runner, record: RunRecord, task: Task, sandbox: Sandbox, config: RunConfig) -> None:
         self.runner = runner
         self.record = record
         self.id = record.id
-        self.config = with_task_limits(runner.config_of(record), task)
+        self.config = config
+        """The run's config with the task's limits applied (see `with_task_limits`)."""
         self.task = task
         self.sandbox = sandbox
         self.model = runner.model(self.config.model, self.config.model_options)
@@ -92,7 +96,7 @@ class _Run:
         self.pause_requested = False
         self.tools: list[Tool] | None = None
         """The tools the agent last offered the model."""
-        self.window = self.config.context_window or context_window_of(self.config.model)
+        self.window = self.config.context_window or runner.context_window(self.config.model)
         """Tokens of context the model has, if known: the conversation is compacted as it nears them."""
 
     @property
@@ -229,6 +233,7 @@ class Runner:
         self.workspaces = workspaces or default_workspaces()
         self.tasks: dict[str, Task] = dict(tasks or {})
         self._models: dict[str, Model] = {}
+        self._windows: dict[str, int | None] = {}
         # Runs this runner created and has not driven yet: nothing stored to read, and their config is at hand.
         self._fresh: dict[str, tuple[RunConfig, RunRecord]] = {}
         self.lost: set[str] = set()
@@ -248,6 +253,12 @@ class Runner:
             self._models[key] = get_model(name, **(options or {}))
         return self._models[key]
 
+    def context_window(self, model: str) -> int | None:
+        """The context window of a model (see `context_window_of`), looked up once per model."""
+        if model not in self._windows:
+            self._windows[model] = context_window_of(model)
+        return self._windows[model]
+
     async def task(self, task_id: str) -> Task:
         """A task this runner was given, or one reloaded from the folder the store names."""
         if task_id not in self.tasks:
@@ -261,10 +272,13 @@ class Runner:
     def sandbox(self, record: RunRecord, task: Task, **options: Any) -> Sandbox:
         """A run's sandbox on its workspace, with network only if the task asks and the config grants it; `options`
         are what the task asks of it (a METR family's installed layer)."""
-        config = self.config_of(record)
+        return self._sandbox(record, task, with_task_limits(self.config_of(record), task), options)
+
+    def _sandbox(self, record: RunRecord, task: Task, config: RunConfig, options: dict[str, Any]) -> Sandbox:
+        """`sandbox`, given the run's config with the task's limits applied."""
         workspace = Path(record.workspace or self.workspaces / record.id)
         network = "full_internet" in task.info.permissions and config.allow_internet
-        limits = with_task_limits(config, task).command_limits  # a task may ask for more memory, up to a ceiling
+        limits = config.command_limits  # a task may ask for more memory, up to a ceiling
         return get_sandbox(config.sandbox, workspace=workspace, network=network, limits=limits, **options)
 
     async def setup(self, progress: Progress, task: Task, sandbox: Sandbox, config: RunConfig) -> None:
@@ -293,23 +307,24 @@ class Runner:
 
     async def create(self, task: Task, config: RunConfig, **links: Any) -> str:
         """Store a new queued run of `task`; returns its id. `links`: run columns (parent, fork, …)."""
+        return await self._create(task, config, config.model_dump(mode="json"), links)
+
+    async def create_many(self, tasks: Sequence[Task], config: RunConfig) -> list[str]:
+        """Store a new queued run of each of `tasks` with `config`; returns their ids in task order. They are
+        created concurrently, so the writer stores them in shared transactions, and the config is made JSON once."""
+        stored = config.model_dump(mode="json")
+        return list(await asyncio.gather(*(self._create(task, config, stored, {}) for task in tasks)))
+
+    async def _create(self, task: Task, config: RunConfig, stored: dict[str, Any], links: dict[str, Any]) -> str:
         self.tasks[task.info.id] = task
         info = task.info
-        row = info.model_dump(
-            include={"id", "family", "name", "format", "source", "instructions", "permissions", "tags"}
-        )
+        row = info.model_dump(include=_TASK_COLUMNS)
         run_id = ops.new_run_id()
         links.setdefault("workspace", str(self.workspaces / run_id))
-        run = {
-            "task_id": info.id,
-            "model": config.model,
-            "config": config.model_dump(mode="json"),
-            "created_at": ops.now(),
-            **links,
-        }
+        run = {"task_id": info.id, "model": config.model, "config": stored, "created_at": ops.now(), **links}
         await self.writer.write(create_run, row, run_id, run)
         # The run as stored (the columns create_run leaves out have their defaults).
-        self._fresh[run_id] = config, RunRecord.model_construct(id=run_id, status=RunStatus.QUEUED, **run)
+        self._fresh[run_id] = config, RunRecord.model_validate({"id": run_id, "status": RunStatus.QUEUED, **run})
         return run_id
 
     async def drive(
@@ -364,13 +379,14 @@ class Runner:
         record = progress.record
         try:
             task = await self.task(record.task_id)
+            config = with_task_limits(self.config_of(record), task)
             environment = getattr(task, "sandbox_options", None)  # what the task needs of its sandbox, if anything
-            options = await environment(self.config_of(record).sandbox) if environment is not None else {}
-            sandbox = self.sandbox(record, task, **options)
+            options = await environment(config.sandbox) if environment is not None else {}
+            sandbox = self._sandbox(record, task, config, options)
         except (TaskError, SandboxError) as error:
             await self.writer.write(ops.set_status, record.id, RunStatus.FAILED, str(error))
             return None
-        run = _Run(self, record, task, sandbox)
+        run = _Run(self, record, task, sandbox, config)
         try:
             await self.setup(progress, task, sandbox, run.config)
             await self._loop(run, progress)
@@ -605,7 +621,7 @@ class Runner:
             score = await run.task.score(run.sandbox, step.observation.output)
         await run.task.teardown(run.sandbox)
         status = RunStatus.NEEDS_MANUAL_SCORE if score is None else RunStatus.DONE
-        run.final = await run.write(end_run, self.store, run.id, status, score=score)
+        run.final = await run.write(end_run, self.store, run.id, status, score=score, stored_config=run.record.config)
 
     async def _aggregate(self, run: _Run) -> float | None:
         """The final score of a family scored from its log: one last intermediate score (where the family has

@@ -93,6 +93,16 @@ def _tool(name: str) -> str:
     return found
 
 
+@functools.lru_cache(maxsize=64)
+def _resolved(folder: Path) -> Path:
+    """A workspaces folder, resolved (links followed) once: every run's workspace is in one."""
+    return folder.resolve()
+
+
+_REACHABLE: set[tuple[Path, int]] = set()
+"""Folders found to let a host uid through: the runs' workspaces share one, looked up once."""
+
+
 def _unreachable(path: Path, uid: int) -> Path | None:
     """The first folder on the way to `path` that host user `uid` cannot search, if any (folders still to be made
     are made searchable)."""
@@ -199,7 +209,7 @@ class BwrapSandbox:
         self.bwrap, self.nsenter, self.prlimit, self.setpriv = (
             _tool(name) for name in ("bwrap", "nsenter", "prlimit", "setpriv")
         )
-        self.workspace = workspace.parent.resolve() / workspace.name
+        self.workspace = _resolved(workspace.parent) / workspace.name
         self.workdir = workdir
         self.network = network
         self.limits = limits or Limits()
@@ -229,8 +239,12 @@ class BwrapSandbox:
             self._check_reachable(self.workspace)
 
     def _check_reachable(self, path: Path) -> None:
+        if (path.parent, self.host_uid) in _REACHABLE:
+            return
         blocked = _unreachable(path, self.host_uid)
-        if blocked is not None:
+        if blocked is None:
+            _REACHABLE.add((path.parent, self.host_uid))
+        else:
             raise SandboxError(
                 f"{path} is not reachable by the sandbox's host uid {self.host_uid}: {blocked} is not "
                 f"searchable by others; use a folder under a world-searchable one (e.g. /tmp or /srv), "

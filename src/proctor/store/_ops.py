@@ -8,34 +8,46 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from proctor.store import _schema as s
+from proctor.store._prepared import Prepared
 from proctor.store._records import RunRecord, RunStatus, StepRecord
 
-# Statements built once and run with parameters: SQLAlchemy then reuses their compiled SQL (building a statement
-# costs more than running it, and the runner writes several per step). `_by_id` is the id a row is matched by.
-_INSERT = {table.name: insert(table) for table in s.metadata.sorted_tables}
-_UPDATE_RUN = update(s.runs).where(s.runs.c.id == bindparam("_by_id"))
+# Statements built once and run with parameters: compiled once, and run on the driver's cursor (see `Prepared`;
+# building a statement costs more than running it, and the runner writes several per step). `_by_id` is the id a
+# row is matched by.
+_INSERT = {table.name: Prepared(insert(table)) for table in s.metadata.sorted_tables}
+_BY_ID = update(s.runs).where(s.runs.c.id == bindparam("_by_id"))
+_UPDATE_RUN = Prepared(_BY_ID)
 _UPSERT_TASK = {
-    name: dialect_insert(s.tasks).on_conflict_do_update(
-        index_elements=[s.tasks.c.id],
-        set_={
-            c.name: dialect_insert(s.tasks).excluded[c.name] for c in s.tasks.c if c.name not in ("id", "created_at")
-        },
+    name: Prepared(
+        dialect_insert(s.tasks).on_conflict_do_update(
+            index_elements=[s.tasks.c.id],
+            set_={
+                c.name: dialect_insert(s.tasks).excluded[c.name]
+                for c in s.tasks.c
+                if c.name not in ("id", "created_at")
+            },
+        )
     )
     for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
 }
-_COUNT_STEP = _UPDATE_RUN.values(steps_done=s.runs.c.steps_done + 1, active_seconds=bindparam("_active")).returning(
-    s.runs.c.pause_requested
+_COUNT_STEP = Prepared(
+    _BY_ID.values(steps_done=s.runs.c.steps_done + 1, active_seconds=bindparam("_active")).returning(
+        s.runs.c.pause_requested
+    )
 )
-_ADD_TOTALS = _UPDATE_RUN.values(
-    input_tokens=s.runs.c.input_tokens + bindparam("_input", type_=s.runs.c.input_tokens.type),
-    output_tokens=s.runs.c.output_tokens + bindparam("_output", type_=s.runs.c.output_tokens.type),
-    cost=s.runs.c.cost + bindparam("_cost", type_=s.runs.c.cost.type),
+_ADD_TOTALS = Prepared(
+    _BY_ID.values(
+        input_tokens=s.runs.c.input_tokens + bindparam("_input", type_=s.runs.c.input_tokens.type),
+        output_tokens=s.runs.c.output_tokens + bindparam("_output", type_=s.runs.c.output_tokens.type),
+        cost=s.runs.c.cost + bindparam("_cost", type_=s.runs.c.cost.type),
+    )
 )
-_FINISH_RUN = _UPDATE_RUN.returning(*s.runs.c)
+_FINISH_RUN = Prepared(_BY_ID.returning(*s.runs.c))
+_FINISH_RUN_BUT_CONFIG = Prepared(_BY_ID.returning(*(c for c in s.runs.c if c.name != "config")))
 
 
 def now() -> datetime:
@@ -50,7 +62,7 @@ def new_run_id() -> str:
 
 def upsert_task(conn: Connection, /, row: dict[str, Any]) -> None:
     """Insert a task, or refresh its stored description (one statement)."""
-    conn.execute(_UPSERT_TASK[conn.dialect.name], {**row, "created_at": now()})
+    _UPSERT_TASK[conn.dialect.name].execute(conn, {**row, "created_at": now()})
 
 
 def create_run(
@@ -68,8 +80,8 @@ def create_run(
     """Create a run and return its id (`run_id`, or a fresh one). `links`: parent_run_id, parent_step_id,
     forked_from_*, workspace."""
     run_id = run_id or new_run_id()
-    conn.execute(
-        _INSERT["runs"],
+    _INSERT["runs"].execute(
+        conn,
         dict(
             id=run_id,
             task_id=task_id,
@@ -101,7 +113,7 @@ def run_agent(config: dict[str, Any]) -> str | None:
 
 def update_run(conn: Connection, /, run_id: str, **values: Any) -> None:
     """Set columns of a run; a final status also sets `finished_at`."""
-    conn.execute(_UPDATE_RUN, {**_with_status(values), "_by_id": run_id})
+    _UPDATE_RUN.execute(conn, {**_with_status(values), "_by_id": run_id})
 
 
 def _with_status(values: dict[str, Any]) -> dict[str, Any]:
@@ -118,9 +130,7 @@ def _with_status(values: dict[str, Any]) -> dict[str, Any]:
 
 def add_event(conn: Connection, /, run_id: str, kind: str, detail: dict[str, Any]) -> int:
     """Record something that happened to a run (status change, stuck check, limit, …); returns the event's id."""
-    return _new_id(
-        conn.execute(_INSERT["events"], {"run_id": run_id, "kind": kind, "detail": detail, "created_at": now()})
-    )
+    return _INSERT["events"].insert(conn, {"run_id": run_id, "kind": kind, "detail": detail, "created_at": now()})
 
 
 def set_status(conn: Connection, /, run_id: str, status: RunStatus, error: str | None = None, **values: Any) -> None:
@@ -132,20 +142,13 @@ def set_status(conn: Connection, /, run_id: str, status: RunStatus, error: str |
 def add_step(conn: Connection, /, run_id: str, index: int, kind: str, summary: str | None = None) -> int:
     """Start a step; returns its id."""
     row = {"run_id": run_id, "index": index, "kind": kind, "summary": summary, "created_at": now()}
-    return _new_id(conn.execute(_INSERT["steps"], row))
+    return _INSERT["steps"].insert(conn, row)
 
 
 def add_option(conn: Connection, /, step_id: int, index: int, option: dict[str, Any]) -> int:
     """Store one option (keys: text, action, argument, parse_error, source); returns its id."""
     row = {**option, "step_id": step_id, "index": index, "created_at": now()}
-    return _new_id(conn.execute(_INSERT["options"], row))
-
-
-def _new_id(result: CursorResult[Any]) -> int:
-    # SQLite gives the new row's id without a RETURNING clause (cheaper); PostgreSQL's is added as needed.
-    key = result.inserted_primary_key
-    assert key is not None  # an INSERT of one row
-    return int(key[0])
+    return _INSERT["options"].insert(conn, row)
 
 
 def start_step(
@@ -197,7 +200,7 @@ def write_step(
 def add_choice(conn: Connection, /, step_id: int, option_id: int, chooser: str) -> None:
     """Record which option was chosen and by whom."""
     row = {"step_id": step_id, "option_id": option_id, "chooser": chooser, "created_at": now()}
-    conn.execute(_INSERT["choices"], row)
+    _INSERT["choices"].execute(conn, row)
 
 
 def human_choice(
@@ -237,7 +240,7 @@ VERDICTS = ("approved", "edited", "rejected", "answered")
 def hold(conn: Connection, /, run_id: str, step_id: int, fields: dict[str, Any]) -> int:
     """Hold an action of a step's chosen option for a person (keys: call, kind, action, tool, argument, rule,
     prior) and set the run waiting (`waiting_approval` or `waiting_answer`); returns the hold's id."""
-    hold_id = _new_id(conn.execute(_INSERT["holds"], {**fields, "step_id": step_id, "created_at": now()}))
+    hold_id = _INSERT["holds"].insert(conn, {**fields, "step_id": step_id, "created_at": now()})
     set_status(conn, run_id, _WAITING[fields["kind"]])
     add_event(conn, run_id, "held", {"hold": hold_id, "kind": fields["kind"], "action": fields["action"]})
     return hold_id
@@ -278,7 +281,7 @@ def add_rating(conn: Connection, /, option_id: int, rating: dict[str, Any]) -> i
     stamp = now()
     mine = (s.ratings.c.option_id == option_id) & (s.ratings.c.rater == rating["rater"])
     conn.execute(update(s.ratings).where(mine, s.ratings.c.replaced_at.is_(None)).values(replaced_at=stamp))
-    return _new_id(conn.execute(insert(s.ratings).values(option_id=option_id, created_at=stamp, **rating)))
+    return _INSERT["ratings"].insert(conn, {**rating, "option_id": option_id, "created_at": stamp})
 
 
 def add_tag(conn: Connection, /, step_id: int, name: str, author: str) -> None:
@@ -289,14 +292,14 @@ def add_tag(conn: Connection, /, step_id: int, name: str, author: str) -> None:
 def add_usage(conn: Connection, /, run_id: str, step_id: int | None, usage: dict[str, Any]) -> None:
     """Record one model call's usage (keys: model, role, input_tokens, output_tokens, cost, latency, attempts,
     error) and add it to the run's totals."""
-    conn.execute(_INSERT["usage"], {**usage, "run_id": run_id, "step_id": step_id, "created_at": now()})
+    _INSERT["usage"].execute(conn, {**usage, "run_id": run_id, "step_id": step_id, "created_at": now()})
     add_to_totals(conn, run_id, usage.get("input_tokens", 0), usage.get("output_tokens", 0), usage.get("cost"))
 
 
 def add_to_totals(conn: Connection, /, run_id: str, input_tokens: int, output_tokens: int, cost: float | None) -> None:
     """Add tokens and cost to a run's totals (a subtask's totals are added to its parent's)."""
     totals = {"_by_id": run_id, "_input": input_tokens, "_output": output_tokens, "_cost": cost or 0.0}
-    conn.execute(_ADD_TOTALS, totals)
+    _ADD_TOTALS.execute(conn, totals)
 
 
 def finish_step(
@@ -313,14 +316,14 @@ def finish_step(
     same statement that counts the step.
 
     Returns whether a person asked the run to pause (read in the same transaction: no extra trip)."""
-    conn.execute(_INSERT["observations"], {**observation, "step_id": step_id, "created_at": now()})
+    _INSERT["observations"].execute(conn, {**observation, "step_id": step_id, "created_at": now()})
     values: dict[str, Any] = {"_by_id": run_id, "_active": active}
     if status is not None:
         values |= _with_status({"status": status, "error": None, "submission": observation["output"]})
-    result = conn.execute(_COUNT_STEP, values)
+    pause_requested = _COUNT_STEP.one(conn, values)["pause_requested"]
     if status is not None:
         add_event(conn, run_id, "status", {"status": status.value, "error": None})
-    return bool(result.scalar_one())
+    return bool(pause_requested)
 
 
 def request_pause(conn: Connection, /, run_id: str, by: str) -> None:
@@ -345,16 +348,20 @@ def queue_run(conn: Connection, /, run_id: str, by: str) -> None:
     add_event(conn, run_id, "queued", {"by": by})
 
 
-@functools.cache
-def _claim_statement(statuses: tuple[RunStatus, ...]) -> Update:
+def _claim_where(statuses: tuple[RunStatus, ...]) -> Update:
     # One statement per set of statuses: `status IN (...)` with a list would be expanded anew on every call.
     wanted = or_(*(s.runs.c.status == status.value for status in statuses))
     return update(s.runs).where(s.runs.c.id == bindparam("_by_id"), wanted)
 
 
 @functools.cache
-def _leased_claim_statement(statuses: tuple[RunStatus, ...]) -> Update:
-    return _claim_statement(statuses).where(s.runs.c.lease_owner == bindparam("_owner"))
+def _claim_statement(statuses: tuple[RunStatus, ...]) -> Prepared:
+    return Prepared(_claim_where(statuses))
+
+
+@functools.cache
+def _leased_claim_statement(statuses: tuple[RunStatus, ...]) -> Prepared:
+    return Prepared(_claim_where(statuses).where(s.runs.c.lease_owner == bindparam("_owner")))
 
 
 def claim(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...], owner: str | None = None) -> bool:
@@ -367,7 +374,7 @@ def claim(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...], own
         statement, values = _leased_claim_statement(statuses), values | {"_owner": owner}
     else:  # driven without a lease (`proctor run`, `resume`): a worker that had leased it loses it, and stops
         values |= {"lease_owner": None, "lease_expires": None}
-    if conn.execute(statement, values).rowcount != 1:
+    if statement.execute(conn, values) != 1:
         return False
     add_event(conn, run_id, "status", {"status": RunStatus.RUNNING.value, "error": None})
     return True
@@ -377,18 +384,25 @@ def end_if(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...], st
     """Atomically end a run that is in one of `statuses` (say, a queued run its command gave up on before it
     started) with `status` and the reason; False, and nothing changed, if it is not in one of them."""
     values = _with_status({"status": status, "error": error}) | {"_by_id": run_id}
-    if conn.execute(_claim_statement(statuses), values).rowcount != 1:
+    if _claim_statement(statuses).execute(conn, values) != 1:
         return False
     add_event(conn, run_id, "status", {"status": status.value, "error": error})
     return True
 
 
-def finish_run(conn: Connection, /, run_id: str, status: RunStatus, **values: Any) -> RunRecord:
-    """Set a run's status (see `set_status`) and return the run as now stored, in the same statement."""
+def finish_run(
+    conn: Connection, /, run_id: str, status: RunStatus, *, stored_config: dict[str, Any] | None = None, **values: Any
+) -> RunRecord:
+    """Set a run's status (see `set_status`) and return the run as now stored, in the same statement.
+    `stored_config`: the run's config as stored, when the caller has it (its runner does: nothing changes a run's
+    config while it is driven); the row is then read back without it, which saves decoding it again."""
     values = _with_status({**values, "status": status, "error": values.get("error")})
-    row = conn.execute(_FINISH_RUN, {**values, "_by_id": run_id}).one()
+    if stored_config is None:
+        row = _FINISH_RUN.one(conn, {**values, "_by_id": run_id})
+    else:
+        row = _FINISH_RUN_BUT_CONFIG.one(conn, {**values, "_by_id": run_id}) | {"config": stored_config}
     add_event(conn, run_id, "status", {"status": status.value, "error": values["error"]})
-    return RunRecord.model_validate(row._asdict())
+    return RunRecord.model_validate(row)
 
 
 def copy_step(conn: Connection, /, run_id: str, step: StepRecord) -> None:
@@ -400,7 +414,7 @@ def copy_step(conn: Connection, /, run_id: str, step: StepRecord) -> None:
         add_choice(conn, step_id, chosen, step.chooser)
     for held in step.holds:
         row = held.model_dump(exclude={"id", "step_id", "subject", "replacement"})
-        conn.execute(_INSERT["holds"], {**row, "step_id": step_id})
+        _INSERT["holds"].execute(conn, {**row, "step_id": step_id})
     if step.observation is not None:
         finish_step(conn, run_id, step_id, step.observation.model_dump(), 0.0)
 
@@ -442,7 +456,7 @@ def requeue(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...], b
     """Queue a run in one of `statuses` for the next free worker, which resumes it from its last completed step
     (see `runner.resume`); False, and nothing changed, if it is in none of them."""
     values = {"status": RunStatus.QUEUED.value, "error": None, "finished_at": None, "_by_id": run_id}
-    if conn.execute(_claim_statement(statuses), values).rowcount != 1:
+    if _claim_statement(statuses).execute(conn, values) != 1:
         return False
     conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(pause_requested=False))
     add_event(conn, run_id, "queued", {"by": by, "resumed": True})
@@ -453,7 +467,7 @@ def manual_score(conn: Connection, /, run_id: str, score: float, by: str, commen
     """Score a run that needs a person's score: it becomes `done` with `score`; who scored it, when and why are
     kept as a `manual_score` event. False, and nothing changed, if the run does not need a manual score."""
     values = {"status": RunStatus.DONE.value, "score": score, "error": None, "_by_id": run_id}
-    if conn.execute(_claim_statement((RunStatus.NEEDS_MANUAL_SCORE,)), values).rowcount != 1:
+    if _claim_statement((RunStatus.NEEDS_MANUAL_SCORE,)).execute(conn, values) != 1:
         return False
     add_event(conn, run_id, "manual_score", {"by": by, "score": score, "comment": comment})
     add_event(conn, run_id, "status", {"status": RunStatus.DONE.value, "error": None})
