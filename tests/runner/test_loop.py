@@ -7,12 +7,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import stuck_runs  # noqa: F401  (registers the double/stuck-then-solves model)
 from doubles import script, sequence, turns
 
 from proctor.models import GenerateConfig, Message
 from proctor.runner import ChooserConfig, RunConfig, RunLimits, Runner, StuckConfig, resume_async
 from proctor.sandbox import open_workspace
+from proctor.sandbox._bwrap import BwrapSandbox
 from proctor.store import RunStatus, Store, ops
 from proctor.tasks import Task
 
@@ -242,3 +244,39 @@ async def test_a_tasks_suggested_limits_apply_when_tighter(sqlite_store: Store, 
     config = RunConfig(model="double/looper", limits=RunLimits(steps=3), task_limits=False)
     run_id = await drive(sqlite_store, limited, config, reachable_tmp)
     assert sqlite_store.run(run_id).steps_done == 3
+
+
+@pytest.mark.parametrize("fault", [asyncio.CancelledError, RuntimeError])
+async def test_a_fault_after_a_run_is_stored_done_leaves_it_done(
+    store: Store, task: Task, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: type[BaseException]
+) -> None:
+    """A runner cancelled (or failing) after a run's last write, while its sandbox closes, keeps the run's score."""
+    close = BwrapSandbox.close
+
+    async def close_then_fault(self: BwrapSandbox) -> None:
+        await close(self)
+        raise fault("after the last write")
+
+    monkeypatch.setattr(BwrapSandbox, "close", close_then_fault)
+    async with Runner(store) as runner:
+        run_id = await runner.create(task, RunConfig(model="double/solver"))
+        if fault is asyncio.CancelledError:
+            with pytest.raises(asyncio.CancelledError):
+                await runner.drive(run_id)
+        else:
+            await runner.drive(run_id)
+    run = store.run(run_id)
+    assert run.status is RunStatus.DONE and run.score == 1.0 and run.error is None
+    assert [e["detail"]["status"] for e in store.events(run_id, "status")] == ["running", "scoring", "done"]
+
+
+async def test_abort_ends_only_a_run_its_driver_has_not_ended(store: Store, task: Task) -> None:
+    async with Runner(store) as runner:
+        ended, queued = [await runner.create(task, RunConfig(model="double/solver")) for _ in range(2)]
+    with store.engine.begin() as conn:
+        ops.set_status(conn, ended, RunStatus.DONE, score=1.0)
+        assert not ops.abort(conn, ended, RunStatus.KILLED, "cancelled")
+        assert ops.abort(conn, queued, RunStatus.FAILED, "RuntimeError: boom")
+    assert store.run(ended).status is RunStatus.DONE and store.run(ended).error is None
+    assert (store.run(queued).status, store.run(queued).error) == (RunStatus.FAILED, "RuntimeError: boom")
+    assert [e["detail"]["status"] for e in store.events(ended, "status")] == ["done"]

@@ -226,14 +226,14 @@ async def _judge_one(
     try:
         verdict = await PROTOCOLS[protocol](session, item)
     except asyncio.CancelledError:  # stopped (Ctrl-C): never left `running`
-        await writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
+        await writer.write(ops.abort, run_id, RunStatus.KILLED, "cancelled")
         raise
     except ProtocolStop as stop:  # e.g. no side chosen: recorded and counted apart, never given a verdict
         detail = {"answer": None, "correct": False, "parsed": False, "stopped": stop.reason}
         await writer.write(_record_verdict, run_id, detail, "", None, f"{stop.reason}: {stop} (not judged)")
         return detail
     except Exception as error:  # a model that failed for good: the case is recorded as failed, the rest go on
-        await writer.write(ops.set_status, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
+        await writer.write(ops.abort, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
         return None
     correct = verdict.answer == item.correct
     detail = verdict.model_dump(exclude={"text"}) | session.detail

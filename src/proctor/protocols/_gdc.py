@@ -237,10 +237,10 @@ async def measure_gdc(
                 try:
                     return await _one(writer, model, question, samples, run_id)
                 except asyncio.CancelledError:
-                    await writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
+                    await writer.write(ops.abort, run_id, RunStatus.KILLED, "cancelled")
                     raise
                 except Exception as error:  # a model that failed for good: recorded, the other questions go on
-                    await writer.write(ops.set_status, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
+                    await writer.write(ops.abort, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
                     return None
 
         found = await asyncio.gather(*(one(q) for q in questions))

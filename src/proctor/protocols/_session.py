@@ -365,7 +365,7 @@ class Session:
             cancelled = isinstance(error, asyncio.CancelledError)
             reason = "cancelled" if cancelled else f"{type(error).__name__}: {error}"
             status = RunStatus.KILLED if cancelled else RunStatus.FAILED
-            await self.writer.write(ops.set_status, fork_id, status, reason)
+            await self.writer.write(ops.abort, fork_id, status, reason)
             raise
         option = {
             "text": text,

@@ -237,10 +237,10 @@ async def _audit_seed(a: _Audit) -> None:
             a.auditor += [Message(role="assistant", content=text), Message(role="user", content=outcome)]
         await _judge(a)
     except asyncio.CancelledError:
-        await a.writer.write(ops.set_status, a.run_id, RunStatus.KILLED, "cancelled")
+        await a.writer.write(ops.abort, a.run_id, RunStatus.KILLED, "cancelled")
         raise
     except Exception as error:  # a model that failed for good: the audit of this seed fails, the others go on
-        await a.writer.write(ops.set_status, a.run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
+        await a.writer.write(ops.abort, a.run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
 
 
 async def _target_turn(a: _Audit, state: TargetState) -> tuple[TargetState, str, list[Generation]]:

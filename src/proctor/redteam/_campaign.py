@@ -271,10 +271,10 @@ async def _converse(
             if decision.verdict == "success" or ctx.classifier.config.kind == "human":
                 break
     except asyncio.CancelledError:
-        await ctx.writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
+        await ctx.writer.write(ops.abort, run_id, RunStatus.KILLED, "cancelled")
         raise
     except Exception as error:  # a model that failed for good: the run is recorded as failed, the rest go on
-        await ctx.writer.write(ops.set_status, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
+        await ctx.writer.write(ops.abort, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
         return None, Decision(verdict=None, error=str(error)), turns
     await ctx.writer.write(_record, run_id, len(turns), ctx.classifier.name, first or "", decision, generation)
     return first, decision, turns

@@ -362,13 +362,13 @@ class Runner:
             final = await self._drive(progress)
         except asyncio.CancelledError:
             if run_id not in self.lost:  # a run another worker took over is theirs to write
-                await self.writer.write(ops.set_status, run_id, RunStatus.KILLED, "cancelled")
+                await self.writer.write(ops.abort, run_id, RunStatus.KILLED, "cancelled")
             raise
         except RunKilled:  # killed while it waited for a person: it stays killed
             final = None
         except Exception as error:  # an unexpected fault ends this run, recorded, never its neighbours in a batch
             logger.exception("run %s failed", run_id)
-            await self.writer.write(ops.set_status, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
+            await self.writer.write(ops.abort, run_id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
             final = None
         if final is None:
             final = await asyncio.to_thread(self.store.run, run_id)
@@ -384,7 +384,7 @@ class Runner:
             options = await environment(config.sandbox) if environment is not None else {}
             sandbox = self._sandbox(record, task, config, options)
         except (TaskError, SandboxError) as error:
-            await self.writer.write(ops.set_status, record.id, RunStatus.FAILED, str(error))
+            await self.writer.write(ops.abort, record.id, RunStatus.FAILED, str(error))
             return None
         run = _Run(self, record, task, sandbox, config)
         try:
@@ -392,7 +392,7 @@ class Runner:
             await self._loop(run, progress)
         except (ModelError, SandboxError, TaskError) as error:
             await run.write(ops.update_run, run.id, active_seconds=run.active)
-            await run.write(ops.set_status, run.id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
+            await run.write(ops.abort, run.id, RunStatus.FAILED, f"{type(error).__name__}: {error}")
         finally:
             await sandbox.close()
         return run.final

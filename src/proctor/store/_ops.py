@@ -390,6 +390,23 @@ def end_if(conn: Connection, /, run_id: str, statuses: tuple[RunStatus, ...], st
     return True
 
 
+DRIVEN = (
+    RunStatus.QUEUED,
+    RunStatus.RUNNING,
+    RunStatus.WAITING_HUMAN,
+    RunStatus.WAITING_APPROVAL,
+    RunStatus.WAITING_ANSWER,
+    RunStatus.SCORING,
+)
+"""The statuses of a run its driver has not yet ended."""
+
+
+def abort(conn: Connection, /, run_id: str, status: RunStatus, error: str) -> bool:
+    """End a run its driver gave up on (cancelled, or a fault) with `status` and the reason, unless it has already
+    ended: a run stored done, paused or over a limit keeps what it was; False, and nothing changed, then."""
+    return end_if(conn, run_id, DRIVEN, status, error)
+
+
 def finish_run(
     conn: Connection, /, run_id: str, status: RunStatus, *, stored_config: dict[str, Any] | None = None, **values: Any
 ) -> RunRecord:
