@@ -479,6 +479,24 @@ def batch_progress(store: Store, batch: str, started: float) -> BatchProgress:
     )
 
 
+_keepers: dict[str, Any] = {}
+"""The keeper's handle by this process's node and Ray job: held as long as this process is connected, since Ray
+ends an actor no handle refers to (a batch after the last would otherwise find a keeper on its way out)."""
+
+
+def _keeper(ray: ModuleType) -> Any:
+    """The cluster's limit keeper, started if none is (on this machine's node, which lives as long as the batch
+    does; it restarts elsewhere if the node goes)."""
+    context = ray.get_runtime_context()
+    job = f"{context.get_node_id()} {context.get_job_id()}"  # job ids start again in a new cluster
+    if job not in _keepers:
+        keeper_options: dict[str, Any] = {"name": KEEPER, "namespace": NAMESPACE, "get_if_exists": True}
+        here = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(context.get_node_id(), soft=True)
+        keeper_options |= {"num_cpus": 0, "max_restarts": -1, "scheduling_strategy": here}
+        _keepers[job] = _remote(LimitKeeper).options(**keeper_options).remote()
+    return _keepers[job]
+
+
 async def run_on_ray(
     tasks: Sequence[Task],
     config: RunConfig,
@@ -506,13 +524,7 @@ async def run_on_ray(
     batch = uuid.uuid4().hex[:12]
     if not tasks:
         return []
-    keeper_options: dict[str, Any] = {"name": KEEPER, "namespace": NAMESPACE, "get_if_exists": True}
-    # On this machine's node, which lives as long as the batch does (the keeper restarts elsewhere if it goes).
-    here = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(
-        ray.get_runtime_context().get_node_id(), soft=True
-    )
-    keeper_options |= {"num_cpus": 0, "max_restarts": -1, "scheduling_strategy": here}
-    keeper = _remote(LimitKeeper).options(**keeper_options).remote()
+    keeper = _keeper(ray)
     actors = ray_config.actors or _actors_for(ray, ray_config, len(tasks))
     options = {
         "num_cpus": ray_config.cpus,
