@@ -109,7 +109,8 @@ def connect(address: str | None, store: Store) -> int:
 #
 # A model's limit holds for the whole cluster, yet most requests never leave their actor: each worker holds a
 # *share* of the limit (permits granted by the keeper) and takes a request's slot from its share. Workers sync with
-# the keeper in bulk — every `SYNC_EVERY` seconds while they hold permits, at once when a request waits for one or
+# the keeper in bulk — every `SYNC_EVERY` seconds while the limit is contended or adapting (else every `SYNC_IDLE`
+# seconds while they hold permits), at once when a request waits for one or
 # when a server said it was overloaded — reporting their demand, their successes and overload answers (AIMD is
 # kept in the keeper) and the permits they gave back. The keeper grants permits only out of the limit not held by
 # any worker, and splits the limit between workers by their demand (max-min fair): a worker holding more than its
@@ -120,7 +121,10 @@ def connect(address: str | None, store: Store) -> int:
 # the keeper unreachable), and the keeper takes back the share of a worker silent for that long (it died).
 
 SYNC_EVERY = 0.05
-"""Seconds between a worker's syncs with the keeper while it holds permits."""
+"""Seconds between a worker's syncs with the keeper while the limit is contended (the workers want more than it)
+or below its ceiling (adapting to overload answers)."""
+SYNC_IDLE = 1.0
+"""Seconds between a worker's syncs while it holds permits otherwise."""
 SHARE_LEASE = 10.0
 """Seconds a worker's share lasts without a sync."""
 GRANT_WAIT = 0.5
@@ -137,6 +141,7 @@ class _Limit:
     synced: dict[str, float] = field(default_factory=dict)
     peak: int = 0
     cuts: int = 0
+    syncs: int = 0
     turn: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -177,12 +182,13 @@ class LimitKeeper:
 
     async def sync(
         self, key: str, ceiling: int, worker: str, held: int, demand: int, successes: int
-    ) -> tuple[int, int, int, int]:
+    ) -> tuple[int, int, int, int, bool]:
         """A worker's report: it holds `held` permits of `key`'s limit (whose ceiling it sets), wanted up to
         `demand` at once, and had `successes` requests end well. Grants it the permits it wants within its share,
         if any is free (waiting up to `GRANT_WAIT` for one); returns the permits granted, its share, the effective
-        limit and the limit's epoch."""
+        limit, the limit's epoch, and whether the workers want more than the limit."""
         limit = self._limit(key, ceiling)
+        limit.syncs += 1
         moment = time.monotonic()
         limit.turn = int(moment)
         limit.expire(moment)
@@ -206,7 +212,8 @@ class LimitKeeper:
         if worker in limit.held:
             limit.held[worker] = held + granted
         limit.peak = max(limit.peak, sum(limit.held.values()))
-        return granted, limit.targets().get(worker, 0), limit.aimd.limit, limit.aimd.epoch
+        contended = sum(limit.demand.values()) > limit.aimd.limit
+        return granted, limit.targets().get(worker, 0), limit.aimd.limit, limit.aimd.epoch, contended
 
     async def overloaded(self, key: str, ceiling: int, epoch: int) -> None:
         """A request sent in `epoch` got an overload answer: the limit is cut (once per epoch, see `Aimd`)."""
@@ -227,7 +234,7 @@ class LimitKeeper:
             self.limits[key].forget(worker)
 
     async def report(self) -> dict[str, dict[str, float]]:
-        """Each limit's key to its effective limit, ceiling, permits held, peak permits held and cuts."""
+        """Each limit's key to its effective limit, ceiling, permits held, peak permits held, cuts and syncs."""
         return {
             key: {
                 "limit": limit.aimd.limit,
@@ -235,6 +242,7 @@ class LimitKeeper:
                 "held": sum(limit.held.values()),
                 "peak": limit.peak,
                 "cuts": limit.cuts,
+                "syncs": limit.syncs,
             }
             for key, limit in self.limits.items()
         }
@@ -258,6 +266,7 @@ class _Share:
         self.demand = 0
         self.successes = 0
         self.synced = -math.inf
+        self.contended = False
         self.failure: BaseException | None = None
         self.kick = asyncio.Event()
         self.changed = asyncio.Event()
@@ -323,12 +332,13 @@ class _KeptLimits:
         share.changed.set()
 
     async def _sync(self, key: str, share: _Share) -> None:
-        """Sync `share` with the keeper: at once when asked (`kick`), else every `SYNC_EVERY` s while it matters."""
+        """Sync `share` with the keeper: at once when asked (`kick`), else every `SYNC_EVERY` or `SYNC_IDLE` s."""
         lost = _ray().exceptions.RayActorError
         failures = 0
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(share.kick.wait(), SYNC_EVERY)
+                busy = share.contended or share.waiting or share.limit < share.ceiling
+                await asyncio.wait_for(share.kick.wait(), SYNC_EVERY if busy else SYNC_IDLE)
             share.kick.clear()
             if not (share.held or share.waiting or share.successes):
                 continue
@@ -336,7 +346,7 @@ class _KeptLimits:
             demand = max(share.demand, share.in_use + share.waiting)
             sent = time.monotonic()
             try:
-                granted, target, limit, epoch = await self.keeper.sync.remote(
+                granted, target, limit, epoch, contended = await self.keeper.sync.remote(
                     key, share.ceiling, self.worker, share.held, demand, successes
                 )
             except lost as error:  # the keeper restarts (its node lost): ask again, with backoff
@@ -352,6 +362,7 @@ class _KeptLimits:
             failures = 0
             share.held += granted
             share.target, share.limit, share.epoch, share.synced = target, limit, epoch, sent
+            share.contended = contended
             share.demand = share.in_use + share.waiting
             share.give_back_surplus()
             share.changed.set()
