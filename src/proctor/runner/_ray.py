@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import signal
 import threading
@@ -35,6 +36,8 @@ from proctor.runner._workers import OPEN, WorkerConfig, work, worker_id
 from proctor.store import RunRecord, RunStatus, Store, ops
 from proctor.store import _schema as schema
 from proctor.tasks import Task
+
+logger = logging.getLogger(__name__)
 
 NAMESPACE = "proctor"
 """The Ray namespace of proctor's actors."""
@@ -160,13 +163,16 @@ class _Limit:
         """Each worker's fair share of the limit by its demand (max-min); the remainder of an uneven split goes to
         workers in a turn that moves every second, so a limit smaller than the workers wanting it is shared in
         time."""
-        wanting = sorted((demand, worker) for worker, demand in self.demand.items())
-        targets: dict[str, int] = {}
+        targets = dict.fromkeys(self.demand, 0)
         left = self.aimd.limit
-        for n, (demand, worker) in enumerate(wanting):
-            targets[worker] = min(demand, left // (len(wanting) - n))
-            left -= targets[worker]
-        short = [worker for demand, worker in wanting if targets[worker] < demand]
+        short = sorted(worker for worker, demand in self.demand.items() if demand > 0)
+        while short and left >= len(short):  # an equal part each, but no more than it wants
+            part = left // len(short)
+            for worker in short:
+                given = min(part, self.demand[worker] - targets[worker])
+                targets[worker] += given
+                left -= given
+            short = [worker for worker in short if targets[worker] < self.demand[worker]]
         for n in range(min(left, len(short))):
             targets[short[(self.turn + n) % len(short)]] += 1
         return targets
@@ -268,6 +274,8 @@ class _Share:
         self.synced = -math.inf
         self.contended = False
         self.failure: BaseException | None = None
+        self.failures = 0
+        """Times syncing gave up (the requests then waiting failed with `failure`)."""
         self.kick = asyncio.Event()
         self.changed = asyncio.Event()
         self.syncer: asyncio.Task[None] | None = None
@@ -300,9 +308,10 @@ class _KeptLimits:
             share.syncer = asyncio.get_running_loop().create_task(self._sync(key, share))
         share.ceiling = ceiling
         share.waiting += 1
+        failures = share.failures
         try:
             while not share.usable():
-                if share.failure is not None:
+                if share.failures != failures and share.failure is not None:
                     raise share.failure
                 share.demand = max(share.demand, share.in_use + share.waiting)
                 share.changed.clear()
@@ -349,13 +358,15 @@ class _KeptLimits:
                 granted, target, limit, epoch, contended = await self.keeper.sync.remote(
                     key, share.ceiling, self.worker, share.held, demand, successes
                 )
-            except lost as error:  # the keeper restarts (its node lost): ask again, with backoff
+            except Exception as error:  # the keeper restarts (its node lost): ask again, with backoff
+                if not isinstance(error, lost):
+                    logger.exception("worker %s could not sync its share of %s", self.worker, key)
                 share.successes += successes
                 failures += 1
-                if failures > KEEPER_RETRIES:
-                    share.failure = error
+                if failures > KEEPER_RETRIES:  # the requests waiting fail; later ones try again
+                    share.failure, failures = error, 0
+                    share.failures += 1
                     share.changed.set()
-                    return
                 await asyncio.sleep(min(0.25 * 2**failures, 5.0))
                 share.kick.set()
                 continue
