@@ -201,8 +201,9 @@ class LimitKeeper:
         limit.held[worker] = held
         limit.demand[worker] = demand
         limit.synced[worker] = moment
-        for _ in range(successes):
-            limit.aimd.succeeded()
+        if sum(limit.held.values()) >= limit.aimd.limit:  # only a limit in full use grows: probing past one the
+            for _ in range(successes):  # workers do not fill yet would send the probes all at once, later
+                limit.aimd.succeeded()
         limit.wake.set()  # another worker's share may have changed
         granted = 0
         deadline = moment + GRANT_WAIT
