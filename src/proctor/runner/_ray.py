@@ -557,7 +557,7 @@ async def run_on_ray(
         "scheduling_strategy": "SPREAD",
         "namespace": NAMESPACE,
     }
-    worker = WorkerConfig(concurrency=ray_config.concurrency, lease=ray_config.lease, poll=0.5)
+    worker = WorkerConfig(concurrency=ray_config.concurrency, lease=ray_config.lease, poll=0.1)
     # The actors start (a process each, importing proctor) while the runs are being created.
     handles = [
         _remote(RunnerActor).options(name=f"proctor-runner-{batch}-{n}", **options).remote(store.url, str(workspaces))
