@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import logging
 import math
 import signal
@@ -398,8 +399,14 @@ class _KeptLimits:
 class RunnerActor:
     """A Ray actor (async) driving a batch's runs as one worker: its id is new at each (re)start."""
 
-    def __init__(self, store_url: str, workspaces: str) -> None:
-        self.store = Store(store_url)  # opened while the batch's runs are being created
+    def __init__(self, store_url: str, workspaces: str, config: RunConfig | None = None, keeper: Any = None) -> None:
+        # Started while the batch's runs are being created: what the first runs would otherwise wait for is done
+        # now — the model's SDK imported (in a thread, beside the store's opening), the keeper reached.
+        if config is not None:
+            threading.Thread(target=_import_sdk, args=(config,), daemon=True).start()
+        if keeper is not None:
+            keeper.report.remote()
+        self.store = Store(store_url)
         self.workspaces = Path(workspaces)
         self.worker = worker_id()
 
@@ -432,6 +439,22 @@ class RunnerActor:
         finally:
             share_limits(None)
             await limits.close()
+
+
+_SDKS = {"proctor.models._openai": "openai", "proctor.models._anthropic": "anthropic"}
+"""The SDK each provider module imports at its first call (a second or so in a process busy starting)."""
+
+
+def _import_sdk(config: RunConfig) -> None:
+    """Import the SDK `config`'s model calls, if it is one proctor knows."""
+    from proctor.models import get_model
+
+    try:
+        sdk = _SDKS.get(type(get_model(config.model, **config.model_options)).__module__)
+        if sdk is not None:
+            importlib.import_module(sdk)
+    except Exception:  # the runs will say what is wrong with the model, each in its own error
+        logger.debug("could not import the SDK of %s ahead of the runs", config.model, exc_info=True)
 
 
 @functools.cache
@@ -558,9 +581,13 @@ async def run_on_ray(
         "namespace": NAMESPACE,
     }
     worker = WorkerConfig(concurrency=ray_config.concurrency, lease=ray_config.lease, poll=0.1)
-    # The actors start (a process each, importing proctor) while the runs are being created.
+    # The actors start (a process each, importing proctor) while the runs are being created; given the config
+    # without its secrets (Ray keeps an actor's arguments to restart it), to import the model's SDK meanwhile.
+    bare = RunConfig.model_validate(config.model_dump(mode="json"))
     handles = [
-        _remote(RunnerActor).options(name=f"proctor-runner-{batch}-{n}", **options).remote(store.url, str(workspaces))
+        _remote(RunnerActor)
+        .options(name=f"proctor-runner-{batch}-{n}", **options)
+        .remote(store.url, str(workspaces), bare, keeper)
         for n in range(actors)
     ]
     async with Runner(store, workspaces=workspaces) as runner:
