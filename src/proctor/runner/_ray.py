@@ -406,7 +406,7 @@ class RunnerActor:
             threading.Thread(target=_import_sdk, args=(config,), daemon=True).start()
         if keeper is not None:
             keeper.report.remote()
-        self.store = Store(store_url)
+        self.store = Store(store_url, migrate=False)  # the driver opened it first, migrated
         self.workspaces = Path(workspaces)
         self.worker = worker_id()
 
