@@ -33,11 +33,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import ray
 from sqlalchemy import create_engine, func, select, text
 
 from proctor.models import close_clients
 from proctor.runner import RunConfig, run_tasks_async
-from proctor.runner._ray import RayConfig, run_on_ray
+from proctor.runner._ray import KEEPER, NAMESPACE, RayConfig, run_on_ray
 from proctor.store import RunStatus, Store
 from proctor.store import _schema as schema
 from proctor.tasks import Task, load_tasks
@@ -108,6 +109,7 @@ class Timing:
         self.started = time.perf_counter()
         self.ends: list[tuple[float, int]] = []  # (when, runs ended by then)
         self.seconds = 0.0
+        self.syncs_before = 0
 
     def ended(self, count: int) -> None:
         if count and (not self.ends or count > self.ends[-1][1]):
@@ -139,15 +141,28 @@ async def local(tasks: list[Task], base_url: str, concurrency: int, workspaces: 
     return timing
 
 
+def keeper_syncs(base_url: str) -> int:
+    """The syncs the limit keeper had so far for the server's limit (0 before its first batch)."""
+    try:
+        keeper = ray.get_actor(KEEPER, namespace=NAMESPACE)
+    except ValueError:
+        return 0
+    limits = ray.get(keeper.report.remote())
+    return sum(int(each["syncs"]) for key, each in limits.items() if base_url.rstrip("/") in key)
+
+
 def on_ray(tasks: list[Task], base_url: str, concurrency: int, actors: int) -> Timing:
     with fresh_database() as url:
         store = Store(url)
         ray_config = RayConfig(actors=actors, concurrency=max(1, concurrency // actors), memory=0, lease=60.0)
         timing = Timing()
+        timing.syncs_before = keeper_syncs(base_url)
         config = config_for(base_url, concurrency)
         show = lambda progress: timing.ended(progress.done + progress.failed)  # noqa: E731
         asyncio.run(run_on_ray(tasks, config, store, ray_config, on_progress=show))
         timing.stop()
+        syncs = keeper_syncs(base_url) - timing.syncs_before
+        print(f"  limit keeper: {syncs} syncs for {len(tasks)} model requests", flush=True)
         check(store, len(tasks))
         store.close()
     return timing
@@ -172,7 +187,6 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of each Ray node")
     args = parser.parse_args()
 
-    import ray
     from ray.cluster_utils import Cluster
 
     folder = Path(tempfile.mkdtemp(prefix="proctor-bench-scale-", dir="/tmp"))

@@ -9,7 +9,14 @@
    rebuilding the conversation included). Separately: `store.steps()` alone, and `store.steps()` plus the context
    rebuild. Each is repeated and the median reported.
 
+With `--list-runs N` it measures instead the runs list over N runs (bulk inserted as `bench/web.py` does: 20
+tasks, 6 models, 2 agents, every status, a tenth tagged), on SQLite and on PostgreSQL (a fresh database on the
+local server, `PROCTOR_TEST_POSTGRES`; `--db sqlite` or `--db postgresql` for one): every query the web page and
+the JSON API make (through a real uvicorn server, as `bench/web.py`) and `proctor runs` (`Store.runs`), with each
+filter, counted and exact, and a page deep in the list. Target: each < 200 ms.
+
 Usage: python bench/store.py [--writers 100] [--nodes 20000] [--resume-steps 1000] [--repeats 5]
+       python bench/store.py --list-runs 100000 [--db both|sqlite|postgresql] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -19,18 +26,31 @@ import asyncio
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, select, text
 
 from proctor.agents import AgentRun, TagsAgent, rebuild
 from proctor.models import Completion, GenerateConfig, Generation, Message, Model, provider
 from proctor.runner import RunConfig, RunLimits, Runner
-from proctor.store import RunStatus, Store, Writer, ops
+from proctor.store import RunStatus, Store, Writer, ops, users
+from proctor.store import _schema as schema
 from proctor.tasks import load_tasks
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from web import many_runs, serve, timed
+
 TARGET_NODES_PER_SECOND = 5000
+TARGET_LIST = 0.2
+POSTGRES = os.environ.get("PROCTOR_TEST_POSTGRES", "postgresql+psycopg:///postgres?host=/var/run/postgresql")
 OUTPUT = "line of output from a command\n" * 8  # a typical short observation, ~250 characters
 
 
@@ -126,6 +146,123 @@ async def resume_once(store: Store, run_id: str, workspaces: Path) -> float:
     return _ClockModel.asked_at - started
 
 
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """A new database on the local PostgreSQL server (`pg_ctlcluster 15 main start` if it is down), dropped
+    afterwards."""
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    name = f"proctor_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def list_figures(store: Store, runs: int, repeats: int) -> list[tuple[str, float]]:
+    """Fill `store` with `runs` runs and time every runs list query: (label, median seconds)."""
+    from proctor.web._queries import _encode
+
+    started = time.perf_counter()
+    many_runs(store, runs)
+    if store.engine.dialect.name == "postgresql":  # as after any bulk load: else autovacuum runs mid-measurement
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    print(f"  bulk inserted {runs:,} runs in {time.perf_counter() - started:.1f} s", flush=True)
+    store.write(users.add_user, "rob", "researcher", "bench-password")
+    with store.engine.connect() as conn:
+        deep = conn.execute(
+            select(schema.runs.c.created_at, schema.runs.c.id)
+            .where(schema.runs.c.parent_run_id.is_(None))
+            .order_by(schema.runs.c.created_at.desc(), schema.runs.c.id.desc())
+            .offset(runs // 2)
+            .limit(1)
+        ).one()
+    figures: list[tuple[str, float]] = []
+    server, base = serve(store)
+    try:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            client.post("/api/login", json={"name": "rob", "password": "bench-password"}).raise_for_status()
+            first = client.get("/api/runs?limit=50").json()
+            for label, path in [
+                ("newest", "/runs"),
+                ("next page", f"/runs?after={first['next']}"),
+                ("a page half way down", f"/runs?after={_encode(deep.created_at, deep.id)}"),
+                ("status", "/runs?status=done"),
+                ("status, next page", "/runs?status=done&after=" + client.get("/api/runs?status=done").json()["next"]),
+                ("task", "/runs?task=task-07"),
+                ("model", "/runs?model=haiku"),
+                ("agent", "/runs?agent=react"),
+                ("model+status", "/runs?model=haiku&status=failed"),
+                ("free text", "/runs?q=task-07"),
+                ("run id prefix", "/runs?q=00000001"),
+                ("tag", "/runs?tag=looping"),
+                ("by score", "/runs?sort=score&order=asc"),
+                ("by cost", "/runs?sort=cost"),
+                ("rare match", "/runs?q=nothing-matches-this"),
+                ("counted+exact (a cell)", "/api/runs?task=suite/task-03&model=x/y&agent=tags&exact=true&counted=true"),
+                ("JSON API", "/api/runs?task=task-1&status=done"),
+            ]:
+                seconds, _ = timed(client, path, repeats)
+                figures.append((label, seconds))
+    finally:
+        server.should_exit = True
+    for label, kwargs in [
+        ("proctor runs", {}),
+        ("proctor runs --status done", {"status": "done"}),
+        ("proctor runs --task task-07", {"task": "task-07"}),
+        ("proctor runs --model haiku", {"model": "haiku"}),
+        ("proctor runs --all", {"top_level": False}),
+    ]:
+        options: dict[str, Any] = {"top_level": True, "limit": 100} | kwargs
+        store.runs(**options)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            store.runs(**options)
+            times.append(time.perf_counter() - started)
+        figures.append((label, statistics.median(times)))
+    return figures
+
+
+def list_main(args: argparse.Namespace) -> None:
+    """The runs list over `args.list_runs` runs on each database asked for, side by side."""
+    columns: dict[str, list[tuple[str, float]]] = {}
+    root = Path(tempfile.mkdtemp(prefix="proctor-bench-list-", dir="/tmp"))
+    try:
+        if args.db in ("both", "sqlite"):
+            print("SQLite:", flush=True)
+            store = Store(f"sqlite:///{root / 'list.db'}")
+            columns["SQLite"] = list_figures(store, args.list_runs, args.repeats)
+            store.close()
+        if args.db in ("both", "postgresql"):
+            print("PostgreSQL:", flush=True)
+            with fresh_postgres() as url:
+                store = Store(url)
+                columns["PostgreSQL"] = list_figures(store, args.list_runs, args.repeats)
+                store.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    names = list(columns)
+    labels = [label for label, _ in next(iter(columns.values()))]
+    slow = False
+    print(f"\nruns list over {args.list_runs:,} runs, median of {args.repeats} (ms; target < {TARGET_LIST * 1000:.0f})")
+    print(f"| {'query':<28} | " + " | ".join(f"{name:>10}" for name in names) + " |")
+    for n, label in enumerate(labels):
+        cells = []
+        for name in names:
+            seconds = columns[name][n][1]
+            slow |= seconds >= TARGET_LIST
+            cells.append(f"{seconds * 1000:>7.1f}{'' if seconds < TARGET_LIST else ' !!'}")
+        print(f"| {label:<28} | " + " | ".join(f"{cell:>10}" for cell in cells) + " |")
+    print("every query under the target" if not slow else "SLOW: some query over the target (!!)")
+    if slow:
+        raise SystemExit(1)
+
+
 def main() -> None:
     """Run both measurements and print a table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -133,7 +270,12 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=20000)
     parser.add_argument("--resume-steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--list-runs", type=int, default=0, help="measure the runs list over this many runs instead")
+    parser.add_argument("--db", choices=["both", "sqlite", "postgresql"], default="both", help="with --list-runs")
     args = parser.parse_args()
+    if args.list_runs:
+        list_main(args)
+        return
     root = Path(tempfile.mkdtemp(prefix="proctor-bench-store-", dir="/tmp"))
     root.chmod(0o755)  # the sandbox's unprivileged host user must reach the workspaces
     os.environ["PROCTOR_WORKSPACES"] = str(root / "workspaces")

@@ -21,7 +21,7 @@ from ray.cluster_utils import Cluster
 from scale_runs import check_steps_once, config_for, stepping, write_tasks
 from sqlalchemy import select
 
-from proctor.runner._ray import NAMESPACE, RayConfig, run_on_ray
+from proctor.runner._ray import KEEPER, NAMESPACE, RayConfig, run_on_ray
 from proctor.store import RunRecord, Store
 from proctor.store import _schema as schema
 
@@ -158,6 +158,24 @@ def test_max_concurrency_holds_across_the_fleet(cluster: Any, postgres_store: St
     assert all(r.status == "done" for r in records)
     assert len({r.lease_owner for r in records}) == 2  # both actors drove runs
     assert 2 <= peak <= 3
+
+
+def test_requests_take_slots_from_each_actors_share(cluster: Any, postgres_store: Store, reachable_tmp: Path) -> None:
+    """Under a limit the fleet does not fill, the actors take their requests' slots from the shares the keeper
+    granted them: they sync with the keeper far fewer times than they make requests (not once or twice a request)."""
+    tasks = write_tasks(reachable_tmp / "tasks", 8)
+    with LoopbackServer(default=stepping(6), delay=0.2) as server:
+        config = config_for(server, max_concurrency=16)
+        records = Batch(tasks, config, postgres_store, RayConfig(actors=2, concurrency=4, memory=0)).join()
+        requests = len(server.requests)
+        peak = server.max_in_flight
+    assert all(r.status == "done" for r in records)
+    assert len({r.lease_owner for r in records}) == 2
+    keeper = ray.get_actor(KEEPER, namespace=NAMESPACE)
+    (limit,) = [each for key, each in ray.get(keeper.report.remote()).items() if str(server.port) in key]
+    assert requests >= 48 and peak <= 16
+    assert 2 <= limit["syncs"] < requests / 3, (limit, requests)
+    assert limit["peak"] <= 16 and limit["held"] == 0  # every share given back as its actor ended
 
 
 def test_fleet_backs_off_on_429_and_stays_under_the_threshold(

@@ -83,3 +83,37 @@ def forget_workspace(workspace: Path) -> None:
         subprocess.run(["umount", "--lazy", str(workspace)], check=True)
     shutil.rmtree(workspace, ignore_errors=True)
     image_of(workspace).unlink(missing_ok=True)
+
+
+def test_leased_runs_never_driven_come_with_their_rows(store: Store) -> None:
+    """A worker's lease reads the rows of the runs it takes that nothing was stored for yet (so their claims read
+    nothing back), and leaves out those with steps or events (a fork, a run driven before), which are read as
+    they are claimed."""
+    from proctor.runner._workers import _lease
+    from proctor.store import ops
+
+    store.write(
+        ops.upsert_task,
+        {
+            "id": "s/t",
+            "family": "s",
+            "name": "t",
+            "format": "native",
+            "source": "/x",
+            "instructions": "go",
+            "permissions": [],
+        },
+    )
+    new = store.write(ops.create_run, task_id="s/t", model="openai/x", config={"model": "openai/x"})
+    driven = store.write(ops.create_run, task_id="s/t", model="openai/x", config={"model": "openai/x"})
+    store.write(ops.add_event, driven, "setup", {"network": False})
+    option = {"text": "x", "action": None, "argument": None, "parse_error": "no", "source": "model:x"}
+    stepped = store.write(ops.create_run, task_id="s/t", model="openai/x", config={"model": "openai/x"})
+    store.write(ops.start_step, stepped, 0, "action", [option])
+
+    taken, unread = store.write(_lease, "w1", 10, 30.0, batch=None)
+    assert sorted(taken) == sorted([new, driven, stepped])
+    assert [record.id for record in unread] == [new]
+    assert unread[0].model_dump(exclude={"lease_owner", "lease_expires"}) == store.run(new).model_dump(
+        exclude={"lease_owner", "lease_expires"}
+    )

@@ -34,6 +34,16 @@ def make_run(store: Store) -> str:
 def test_migrations_build_exactly_the_schema(store: Store) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    # An index made on one database only (`Index.ddl_if(dialect=...)`) is not expected on the other: autogenerate
+    # does not read that condition.
+    dialect = store.engine.dialect.name
+    elsewhere = {
+        index.name
+        for table in metadata.tables.values()
+        for index in table.indexes
+        if index._ddl_if is not None and index._ddl_if.dialect not in (None, dialect)
+    }
+    diff = [change for change in diff if not (change[0] == "add_index" and change[1].name in elsewhere)]
     assert diff == []
 
 

@@ -12,7 +12,10 @@ Ray is an optional extra (`pip install 'proctor[ray]'`), imported only when this
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import importlib
+import logging
 import math
 import signal
 import threading
@@ -34,6 +37,8 @@ from proctor.runner._workers import OPEN, WorkerConfig, work, worker_id
 from proctor.store import RunRecord, RunStatus, Store, ops
 from proctor.store import _schema as schema
 from proctor.tasks import Task
+
+logger = logging.getLogger(__name__)
 
 NAMESPACE = "proctor"
 """The Ray namespace of proctor's actors."""
@@ -105,97 +110,287 @@ def connect(address: str | None, store: Store) -> int:
 
 
 # --- the cluster-wide limits ---------------------------------------------------------------------------
+#
+# A model's limit holds for the whole cluster, yet most requests never leave their actor: each worker holds a
+# *share* of the limit (permits granted by the keeper) and takes a request's slot from its share. Workers sync with
+# the keeper in bulk — every `SYNC_EVERY` seconds while the limit is contended or adapting (else every `SYNC_IDLE`
+# seconds while they hold permits), at once when a request waits for one or
+# when a server said it was overloaded — reporting their demand, their successes and overload answers (AIMD is
+# kept in the keeper) and the permits they gave back. The keeper grants permits only out of the limit not held by
+# any worker, and splits the limit between workers by their demand (max-min fair): a worker holding more than its
+# share gives the surplus back as its requests end. So the requests in flight over the cluster never exceed the
+# limit the keeper last granted under; after a cut, workers learn the lower limit at their next sync.
+#
+# A share is a lease: a worker that has not synced for `SHARE_LEASE` seconds stops using it (it may be stalled, or
+# the keeper unreachable), and the keeper takes back the share of a worker silent for that long (it died).
+
+SYNC_EVERY = 0.05
+"""Seconds between a worker's syncs with the keeper while the limit is contended (the workers want more than it)
+or below its ceiling (adapting to overload answers)."""
+SYNC_IDLE = 1.0
+"""Seconds between a worker's syncs while it holds permits otherwise."""
+SHARE_LEASE = 10.0
+"""Seconds a worker's share lasts without a sync."""
+GRANT_WAIT = 0.5
+"""Seconds the keeper holds a sync that asks for permits while none is free (the worker then asks again)."""
 
 
 @dataclass
 class _Limit:
     aimd: Aimd
-    in_flight: int = 0
+    held: dict[str, int] = field(default_factory=dict)
+    """Permits each worker holds (as it last said, plus grants since)."""
+    demand: dict[str, int] = field(default_factory=dict)
+    """Each worker's most requests wanting a slot at once since its previous sync."""
+    synced: dict[str, float] = field(default_factory=dict)
     peak: int = 0
     cuts: int = 0
+    syncs: int = 0
+    turn: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def expire(self, moment: float) -> None:
+        for worker, when in list(self.synced.items()):
+            if moment - when > SHARE_LEASE:
+                self.forget(worker)
+
+    def forget(self, worker: str) -> None:
+        self.held.pop(worker, None)
+        self.demand.pop(worker, None)
+        self.synced.pop(worker, None)
+        self.wake.set()
+
+    def targets(self) -> dict[str, int]:
+        """Each worker's fair share of the limit by its demand (max-min); the remainder of an uneven split goes to
+        workers in a turn that moves every second, so a limit smaller than the workers wanting it is shared in
+        time."""
+        targets = dict.fromkeys(self.demand, 0)
+        left = self.aimd.limit
+        short = sorted(worker for worker, demand in self.demand.items() if demand > 0)
+        while short and left >= len(short):  # an equal part each, but no more than it wants
+            part = left // len(short)
+            for worker in short:
+                given = min(part, self.demand[worker] - targets[worker])
+                targets[worker] += given
+                left -= given
+            short = [worker for worker in short if targets[worker] < self.demand[worker]]
+        for n in range(min(left, len(short))):
+            targets[short[(self.turn + n) % len(short)]] += 1
+        return targets
 
 
 class LimitKeeper:
-    """A Ray actor (async, named `KEEPER`) keeping each provider's concurrency limit for every worker at once:
-    a worker asks it for a slot before each request and gives the slot back after, saying whether the server
-    answered that it was overloaded."""
+    """A Ray actor (async, named `KEEPER`) keeping each provider's concurrency limit for every worker at once: it
+    grants each worker a share of permits, and adapts the limit to the successes and overload answers the workers
+    report (see above)."""
 
     def __init__(self) -> None:
         self.limits: dict[str, _Limit] = {}
 
-    async def acquire(self, key: str, ceiling: int) -> tuple[int, int]:
+    async def sync(
+        self, key: str, ceiling: int, worker: str, held: int, demand: int, successes: int
+    ) -> tuple[int, int, int, int, bool]:
+        """A worker's report: it holds `held` permits of `key`'s limit (whose ceiling it sets), wanted up to
+        `demand` at once, and had `successes` requests end well. Grants it the permits it wants within its share,
+        if any is free (waiting up to `GRANT_WAIT` for one); returns the permits granted, its share, the effective
+        limit, the limit's epoch, and whether the workers want more than the limit."""
+        limit = self._limit(key, ceiling)
+        limit.syncs += 1
+        moment = time.monotonic()
+        limit.turn = int(moment)
+        limit.expire(moment)
+        limit.held[worker] = held
+        limit.demand[worker] = demand
+        limit.synced[worker] = moment
+        if sum(limit.held.values()) >= limit.aimd.limit:  # only a limit in full use grows: probing past one the
+            for _ in range(successes):  # workers do not fill yet would send the probes all at once, later
+                limit.aimd.succeeded()
+        limit.wake.set()  # another worker's share may have changed
+        granted = 0
+        deadline = moment + GRANT_WAIT
+        while demand > held and worker in limit.held:
+            share = limit.targets().get(worker, 0)
+            free = limit.aimd.limit - sum(limit.held.values())
+            granted = max(0, min(demand - held, share - held, free))
+            if granted or time.monotonic() >= deadline:
+                break
+            limit.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(limit.wake.wait(), deadline - time.monotonic())
+        if worker in limit.held:
+            limit.held[worker] = held + granted
+        limit.peak = max(limit.peak, sum(limit.held.values()))
+        contended = sum(limit.demand.values()) > limit.aimd.limit
+        return granted, limit.targets().get(worker, 0), limit.aimd.limit, limit.aimd.epoch, contended
+
+    async def overloaded(self, key: str, ceiling: int, epoch: int) -> None:
+        """A request sent in `epoch` got an overload answer: the limit is cut (once per epoch, see `Aimd`)."""
+        limit = self._limit(key, ceiling)
+        limit.cuts += limit.aimd.overloaded(epoch)
+        limit.wake.set()
+
+    def _limit(self, key: str, ceiling: int) -> _Limit:
         limit = self.limits.get(key)
         if limit is None:
             limit = self.limits[key] = _Limit(Aimd(ceiling))
         limit.aimd.set_ceiling(ceiling)
-        while limit.in_flight >= limit.aimd.limit:
-            limit.wake.clear()
-            await limit.wake.wait()
-        limit.in_flight += 1
-        limit.peak = max(limit.peak, limit.in_flight)
-        return limit.aimd.limit, limit.aimd.epoch
+        return limit
 
-    async def release(self, key: str, overloaded: bool, epoch: int) -> None:
-        limit = self.limits[key]
-        limit.in_flight -= 1
-        if overloaded:
-            limit.cuts += limit.aimd.overloaded(epoch)
-        else:
-            limit.aimd.succeeded()
-        limit.wake.set()
+    async def leave(self, key: str, worker: str) -> None:
+        """The worker is done: its share goes back."""
+        if key in self.limits:
+            self.limits[key].forget(worker)
 
     async def report(self) -> dict[str, dict[str, float]]:
-        """Each limit's key to its effective limit, ceiling, requests in flight, peak in flight and cuts."""
+        """Each limit's key to its effective limit, ceiling, permits held, peak permits held, cuts and syncs."""
         return {
             key: {
                 "limit": limit.aimd.limit,
                 "ceiling": limit.aimd.ceiling,
-                "in_flight": limit.in_flight,
+                "held": sum(limit.held.values()),
                 "peak": limit.peak,
                 "cuts": limit.cuts,
+                "syncs": limit.syncs,
             }
             for key, limit in self.limits.items()
         }
 
 
 KEEPER_RETRIES = 8
-"""Times a model call asks the keeper again while it restarts elsewhere (about 20 s in all)."""
+"""Times a worker syncs again while the keeper restarts elsewhere (about 20 s in all) before a request fails."""
+
+
+class _Share:
+    """A worker's share of one limit: the permits it holds, those in use, and what it has to tell the keeper."""
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.held = 0
+        self.in_use = 0
+        self.waiting = 0
+        self.target = 0
+        self.limit = ceiling
+        self.epoch = 0
+        self.demand = 0
+        self.successes = 0
+        self.synced = -math.inf
+        self.contended = False
+        self.failure: BaseException | None = None
+        self.failures = 0
+        """Times syncing gave up (the requests then waiting failed with `failure`)."""
+        self.kick = asyncio.Event()
+        self.changed = asyncio.Event()
+        self.syncer: asyncio.Task[None] | None = None
+
+    def usable(self) -> bool:
+        return self.in_use < self.held and time.monotonic() - self.synced < SHARE_LEASE
+
+    def give_back_surplus(self) -> None:
+        """Permits over the share, and not in use, go back (the keeper hears it at the next sync)."""
+        self.held -= max(0, min(self.held - self.target, self.held - self.in_use))
 
 
 class _KeptLimits:
-    """`SharedLimits` taken from the keeper actor."""
+    """`SharedLimits` taken from shares of the keeper actor's limits (see above)."""
 
-    def __init__(self, keeper: Any) -> None:
+    def __init__(self, keeper: Any, worker: str) -> None:
         self.keeper = keeper
+        self.worker = worker
+        self.shares: dict[str, _Share] = {}
 
     async def acquire(self, key: str, ceiling: int) -> tuple[int, int]:
-        """A slot under `key`'s limit; while the keeper restarts (its node lost), asked again with backoff."""
-        lost = _ray().exceptions.RayActorError
-        for attempt in range(KEEPER_RETRIES + 1):
-            ref = self.keeper.acquire.remote(key, ceiling)
-            try:
-                granted: tuple[int, int] = await ref
-            except asyncio.CancelledError:  # the slot may still be granted: give it back when it is
-                asyncio.get_running_loop().create_task(self._give_back(ref, key))
-                raise
-            except lost:
-                if attempt == KEEPER_RETRIES:
-                    raise
-                await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
-                continue
-            return granted
-        raise AssertionError("unreachable")
+        """A slot of this worker's share of `key`'s limit, asking the keeper for more when none is free.
 
-    async def _give_back(self, ref: Any, key: str) -> None:
+        Raises:
+            ray.exceptions.RayActorError: the keeper stayed unreachable past `KEEPER_RETRIES` syncs.
+        """
+        share = self.shares.get(key)
+        if share is None:
+            share = self.shares[key] = _Share(ceiling)
+            share.syncer = asyncio.get_running_loop().create_task(self._sync(key, share))
+        share.ceiling = ceiling
+        share.waiting += 1
+        failures = share.failures
         try:
-            _, epoch = await ref
-        except Exception:
-            return
-        self.keeper.release.remote(key, False, epoch)
+            while not share.usable():
+                if share.failures != failures and share.failure is not None:
+                    raise share.failure
+                share.demand = max(share.demand, share.in_use + share.waiting)
+                share.changed.clear()
+                share.kick.set()
+                await share.changed.wait()
+        finally:
+            share.waiting -= 1
+        share.in_use += 1
+        share.demand = max(share.demand, share.in_use + share.waiting)
+        return share.limit, share.epoch
 
     async def release(self, key: str, overloaded: bool, epoch: int) -> None:
-        self.keeper.release.remote(key, overloaded, epoch)  # not awaited: the request need not wait for it
+        share = self.shares[key]
+        share.in_use -= 1
+        if overloaded:  # told at once, not awaited: the cut applies to every worker's next sync
+            self.keeper.overloaded.remote(key, share.ceiling, epoch)
+            if epoch == share.epoch:  # and to this worker's share now, as the keeper cuts it (once an epoch)
+                share.epoch += 1
+                share.limit = max(1, share.limit // 2)
+                share.target = max(min(share.target, 1), share.target // 2)
+            share.kick.set()
+        else:
+            share.successes += 1
+        if share.held > share.target:
+            share.give_back_surplus()
+            share.kick.set()
+        share.changed.set()
+
+    async def _sync(self, key: str, share: _Share) -> None:
+        """Sync `share` with the keeper: at once when asked (`kick`), else every `SYNC_EVERY` or `SYNC_IDLE` s."""
+        lost = _ray().exceptions.RayActorError
+        failures = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                busy = share.contended or share.waiting or share.limit < share.ceiling
+                await asyncio.wait_for(share.kick.wait(), SYNC_EVERY if busy else SYNC_IDLE)
+            share.kick.clear()
+            if not (share.held or share.waiting or share.successes):
+                continue
+            successes, share.successes = share.successes, 0
+            demand = max(share.demand, share.in_use + share.waiting)
+            sent = time.monotonic()
+            try:
+                granted, target, limit, epoch, contended = await self.keeper.sync.remote(
+                    key, share.ceiling, self.worker, share.held, demand, successes
+                )
+            except Exception as error:  # the keeper restarts (its node lost): ask again, with backoff
+                if not isinstance(error, lost):
+                    logger.exception("worker %s could not sync its share of %s", self.worker, key)
+                share.successes += successes
+                failures += 1
+                if failures > KEEPER_RETRIES:  # the requests waiting fail; later ones try again
+                    share.failure, failures = error, 0
+                    share.failures += 1
+                    share.changed.set()
+                await asyncio.sleep(min(0.25 * 2**failures, 5.0))
+                share.kick.set()
+                continue
+            failures = 0
+            share.held += granted
+            share.target, share.limit, share.epoch, share.synced = target, limit, epoch, sent
+            share.contended = contended
+            share.demand = share.in_use + share.waiting
+            share.give_back_surplus()
+            share.changed.set()
+            if share.waiting and not share.usable():
+                share.kick.set()
+
+    async def close(self) -> None:
+        """Give every share back (the worker is done)."""
+        for key, share in self.shares.items():
+            if share.syncer is not None:
+                share.syncer.cancel()
+            await asyncio.gather(*(s for s in [share.syncer] if s is not None), return_exceptions=True)
+            if share.held:
+                self.keeper.leave.remote(key, self.worker)
+        self.shares.clear()
 
 
 # --- the runner actors ---------------------------------------------------------------------------------
@@ -204,8 +399,14 @@ class _KeptLimits:
 class RunnerActor:
     """A Ray actor (async) driving a batch's runs as one worker: its id is new at each (re)start."""
 
-    def __init__(self, store_url: str, workspaces: str) -> None:
-        self.store = Store(store_url)  # opened while the batch's runs are being created
+    def __init__(self, store_url: str, workspaces: str, config: RunConfig | None = None, keeper: Any = None) -> None:
+        # Started while the batch's runs are being created: what the first runs would otherwise wait for is done
+        # now — the model's SDK imported (in a thread, beside the store's opening), the keeper reached.
+        if config is not None:
+            threading.Thread(target=_import_sdk, args=(config,), daemon=True).start()
+        if keeper is not None:
+            keeper.report.remote()
+        self.store = Store(store_url, migrate=False)  # the driver opened it first, migrated
         self.workspaces = Path(workspaces)
         self.worker = worker_id()
 
@@ -221,18 +422,39 @@ class RunnerActor:
         drove."""
         from proctor.models import share_limits
 
-        share_limits(_KeptLimits(keeper))
+        limits = _KeptLimits(keeper, self.worker)
+        share_limits(limits)
         worker = WorkerConfig.model_validate(config)
         loaded = {task.info.id: task for task in tasks}
-        return await work(
-            self.store,
-            worker,
-            batch=batch,
-            worker=self.worker,
-            workspaces=self.workspaces,
-            configs=[run_config],
-            tasks=loaded,
-        )
+        try:
+            return await work(
+                self.store,
+                worker,
+                batch=batch,
+                worker=self.worker,
+                workspaces=self.workspaces,
+                configs=[run_config],
+                tasks=loaded,
+            )
+        finally:
+            share_limits(None)
+            await limits.close()
+
+
+_SDKS = {"proctor.models._openai": "openai", "proctor.models._anthropic": "anthropic"}
+"""The SDK each provider module imports at its first call (a second or so in a process busy starting)."""
+
+
+def _import_sdk(config: RunConfig) -> None:
+    """Import the SDK `config`'s model calls, if it is one proctor knows."""
+    from proctor.models import get_model
+
+    try:
+        sdk = _SDKS.get(type(get_model(config.model, **config.model_options)).__module__)
+        if sdk is not None:
+            importlib.import_module(sdk)
+    except Exception:  # the runs will say what is wrong with the model, each in its own error
+        logger.debug("could not import the SDK of %s ahead of the runs", config.model, exc_info=True)
 
 
 @functools.cache
@@ -303,6 +525,24 @@ def batch_progress(store: Store, batch: str, started: float) -> BatchProgress:
     )
 
 
+_keepers: dict[str, Any] = {}
+"""The keeper's handle by this process's node and Ray job: held as long as this process is connected, since Ray
+ends an actor no handle refers to (a batch after the last would otherwise find a keeper on its way out)."""
+
+
+def _keeper(ray: ModuleType) -> Any:
+    """The cluster's limit keeper, started if none is (on this machine's node, which lives as long as the batch
+    does; it restarts elsewhere if the node goes)."""
+    context = ray.get_runtime_context()
+    job = f"{context.get_node_id()} {context.get_job_id()}"  # job ids start again in a new cluster
+    if job not in _keepers:
+        keeper_options: dict[str, Any] = {"name": KEEPER, "namespace": NAMESPACE, "get_if_exists": True}
+        here = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(context.get_node_id(), soft=True)
+        keeper_options |= {"num_cpus": 0, "max_restarts": -1, "scheduling_strategy": here}
+        _keepers[job] = _remote(LimitKeeper).options(**keeper_options).remote()
+    return _keepers[job]
+
+
 async def run_on_ray(
     tasks: Sequence[Task],
     config: RunConfig,
@@ -330,13 +570,7 @@ async def run_on_ray(
     batch = uuid.uuid4().hex[:12]
     if not tasks:
         return []
-    keeper_options: dict[str, Any] = {"name": KEEPER, "namespace": NAMESPACE, "get_if_exists": True}
-    # On this machine's node, which lives as long as the batch does (the keeper restarts elsewhere if it goes).
-    here = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(
-        ray.get_runtime_context().get_node_id(), soft=True
-    )
-    keeper_options |= {"num_cpus": 0, "max_restarts": -1, "scheduling_strategy": here}
-    keeper = _remote(LimitKeeper).options(**keeper_options).remote()
+    keeper = _keeper(ray)
     actors = ray_config.actors or _actors_for(ray, ray_config, len(tasks))
     options = {
         "num_cpus": ray_config.cpus,
@@ -346,10 +580,14 @@ async def run_on_ray(
         "scheduling_strategy": "SPREAD",
         "namespace": NAMESPACE,
     }
-    worker = WorkerConfig(concurrency=ray_config.concurrency, lease=ray_config.lease, poll=0.5)
-    # The actors start (a process each, importing proctor) while the runs are being created.
+    worker = WorkerConfig(concurrency=ray_config.concurrency, lease=ray_config.lease, poll=0.1)
+    # The actors start (a process each, importing proctor) while the runs are being created; given the config
+    # without its secrets (Ray keeps an actor's arguments to restart it), to import the model's SDK meanwhile.
+    bare = RunConfig.model_validate(config.model_dump(mode="json"))
     handles = [
-        _remote(RunnerActor).options(name=f"proctor-runner-{batch}-{n}", **options).remote(store.url, str(workspaces))
+        _remote(RunnerActor)
+        .options(name=f"proctor-runner-{batch}-{n}", **options)
+        .remote(store.url, str(workspaces), bare, keeper)
         for n in range(actors)
     ]
     async with Runner(store, workspaces=workspaces) as runner:

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Connection, exists, func, select
 
 from proctor.models import share_limits, shared_limits
 from proctor.runner._config import RunConfig
 from proctor.runner._loop import Runner
 from proctor.runner._stored_limits import StoredLimits
-from proctor.store import RunStatus, Store, leases
+from proctor.store import RunRecord, RunStatus, Store, leases
 from proctor.store import _schema as schema
 from proctor.tasks import Task
 
@@ -110,9 +110,11 @@ async def _work(store: Store, config: WorkerConfig, me: str, batch: str | None, 
         try:
             while True:
                 free = config.concurrency - len(driving)
-                taken = []
+                taken: list[str] = []
                 if free > 0:
-                    taken = await runner.writer.write(leases.lease_runs, me, free, config.lease, batch=batch)
+                    taken, unread = await runner.writer.write(_lease, me, free, config.lease, batch=batch)
+                    for record in unread:  # claimed without reading them back: nothing of them is stored yet
+                        runner._fresh[record.id] = runner.config_of(record), record
                 for run_id in taken:
                     driving[run_id] = asyncio.create_task(one(run_id))
                 idle = not taken and not driving
@@ -125,6 +127,24 @@ async def _work(store: Store, config: WorkerConfig, me: str, batch: str | None, 
             for task in list(driving.values()):
                 task.cancel()
             await asyncio.gather(heart, *driving.values(), return_exceptions=True)
+
+
+def _lease(
+    conn: Connection, worker: str, most: int, seconds: float, *, batch: str | None
+) -> tuple[list[str], list[RunRecord]]:
+    """Lease runs (`leases.lease_runs`); and read, in the same statement for all, those never driven (queued, with
+    no step and no event stored: a batch's new runs), whose claims then need not read them back."""
+    taken = leases.lease_runs(conn, worker, most, seconds, batch=batch)
+    if not taken:
+        return taken, []
+    runs = schema.runs.c
+    untouched = select(schema.runs).where(
+        runs.id.in_(taken),
+        runs.status == RunStatus.QUEUED.value,
+        ~exists().where(schema.steps.c.run_id == runs.id),
+        ~exists().where(schema.events.c.run_id == runs.id),
+    )
+    return taken, [RunRecord.model_validate(row._asdict()) for row in conn.execute(untouched)]
 
 
 async def _wait(tasks: dict[str, asyncio.Task[None]], seconds: float) -> None:

@@ -17,6 +17,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
     text,
 )
 
@@ -345,11 +347,21 @@ assignments = Table(
     Index("ix_assignments_run", "run_id"),
 )
 
-# Keyset pagination of the runs list on (created_at, id), overall, among top-level runs, and per status.
+# Keyset pagination of the runs list on (created_at, id), overall, among top-level runs, and per status; and of
+# top-level runs by score.
 Index("ix_runs_created_id", runs.c.created_at, runs.c.id)
 Index("ix_runs_top_created", runs.c.parent_run_id, runs.c.created_at, runs.c.id)
 Index("ix_runs_status_created", runs.c.status, runs.c.created_at, runs.c.id)
 Index("ix_runs_forked", runs.c.forked_from_run_id, runs.c.forked_from_step)
+RUN_SCORE_KEY = func.coalesce(runs.c.score, literal_column("-1.0"))
+"""The runs list's order by score (unscored runs first going up), as its index has it: a literal, not a bound
+parameter, so the database matches the query's expression to the index's."""
+# PostgreSQL orders by the columns after `parent_run_id IS NULL` only in an index holding top-level runs alone; SQLite
+# (without statistics) picks an index for a page's order only if it starts with `parent_run_id`.
+Index("ix_runs_top_score", RUN_SCORE_KEY, runs.c.id, postgresql_where=runs.c.parent_run_id.is_(None)).ddl_if(
+    dialect="postgresql"
+)
+Index("ix_runs_parent_score", runs.c.parent_run_id, RUN_SCORE_KEY, runs.c.id).ddl_if(dialect="sqlite")
 
 # Human judging studies: people judge an oversight experiment's questions, with or without its transcripts.
 

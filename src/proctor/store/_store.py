@@ -87,13 +87,15 @@ class Store:
         run = store.run("3fa2")  # by id or unique prefix
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
         self.url = url or default_url()
         self.engine = _engine(self.url)
+        if not migrate:  # the opener knows the schema is current (a Ray actor of a batch its driver stored)
+            return
         try:
-            from proctor.store._migrate import migrate
+            from proctor.store._migrate import migrate as upgrade
 
-            migrate(self.engine)
+            upgrade(self.engine)
         except OperationalError as error:
             raise StoreError(f"cannot open database {self.url!r}: {error.orig}") from error
 

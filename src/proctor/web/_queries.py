@@ -29,7 +29,7 @@ from proctor.store import _schema as s
 SortKey = Literal["created", "score", "cost", "task", "model", "status"]
 _SORTS: dict[str, Any] = {
     "created": s.runs.c.created_at,
-    "score": func.coalesce(s.runs.c.score, -1.0),
+    "score": s.RUN_SCORE_KEY,
     "cost": s.runs.c.cost,
     "task": s.runs.c.task_id,
     "model": s.runs.c.model,
