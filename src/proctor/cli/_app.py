@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import sys
@@ -13,7 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 if TYPE_CHECKING:
     from proctor.runner import RunConfig
@@ -143,24 +149,22 @@ def run(
         notes.print(BASELINE_NOTE.format(model=run_config.model), style="yellow")
     if any(each.agent == "human" for each in configs):
         notes.print(HUMAN_NOTE, style="yellow")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     records: list[RunRecord] = []
-    with Progress(*columns, console=console, transient=True, disable=json_out) as progress:
+    with Progress(*PROGRESS_COLUMNS, console=console, transient=True, disable=json_out, refresh_per_second=4) as shown:
         for each, group in batches:
-            what = f"running {len(group)} tasks with {each.model} ({each.agent})"
-            bar = progress.add_task(what, total=len(group))
+            what = f"{each.model} · {each.agent}"
+            bar = BatchBar(shown, what, len(group), concurrency)
             if executor == "ray":
-                records += _run_on_ray(group, each, store, ray_address, concurrency, progress, bar)
+                records += _run_on_ray(group, each, store, ray_address, concurrency, bar)
                 continue
-            advance = functools.partial(_advance, progress, bar)
-            records += asyncio.run(run_tasks_async(group, each, store, concurrency=concurrency, on_done=advance))
+            records += asyncio.run(run_tasks_async(group, each, store, concurrency=concurrency, on_done=bar.ended))
     if json_out:
         print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
     elif len(configs) > 1:
         models = " · ".join(dict.fromkeys(c.model for c in configs))
         print_side_by_side(console, records, [c.agent for c in configs], title=f"runs of {tasks} · {models}")
     else:
-        print_runs(console, records, title=f"runs of {tasks}")
+        print_runs(console, records, title=f"runs of {tasks}", limit=RESULTS_SHOWN)
         scored = [r.score for r in records if r.score is not None]
         solved = sum(1 for s in scored if s >= 1.0)
         mean = sum(scored) / len(scored) if scored else 0.0
@@ -201,24 +205,59 @@ def _batches(
     return list(groups.values())
 
 
-def _advance(progress: Progress, bar: TaskID, record: RunRecord) -> None:
-    progress.advance(bar)
+PROGRESS_COLUMNS = (
+    TextColumn("{task.description}"),
+    BarColumn(bar_width=12),
+    TextColumn("{task.fields[state]}"),
+    TimeElapsedColumn(),
+    TextColumn("ETA"),
+    TimeRemainingColumn(),
+)
+"""A batch's progress: its model and agent, a bar, runs done, failed and running of all, time so far and left."""
+
+RESULTS_SHOWN = 50
+"""Most runs in `proctor run`'s results table (those not solved first); `--json` gives them all."""
+
+
+class BatchBar:
+    """The progress bar of one batch of runs: done and failed of all, running, the time so far and an ETA (Rich's,
+    from the pace of the last 30 seconds)."""
+
+    def __init__(self, progress: Progress, what: str, total: int, concurrency: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.concurrency = concurrency
+        self.done = self.failed = 0
+        self.bar: TaskID = progress.add_task(what, total=total, state=self.state())
+
+    def state(self, *, running: int | None = None) -> str:
+        """`done D/N · failed F · running R`; runs not ended count as running up to the concurrency."""
+        if running is None:
+            running = min(self.concurrency, self.total - self.done - self.failed)
+        return f"done {self.done}/{self.total} · failed {self.failed} · running {running}"
+
+    def ended(self, record: RunRecord) -> None:
+        """Count a run that ended (the runner's `on_done`): done (or waiting to be scored by a person), or not."""
+        if record.status.value in ("done", "needs_manual_score"):
+            self.done += 1
+        else:
+            self.failed += 1
+        self.progress.update(self.bar, advance=1, state=self.state())
+
+    def tally(self, *, done: int, failed: int, running: int) -> None:
+        """Show counts made elsewhere (the Ray executor's, over the whole cluster)."""
+        self.done, self.failed = done, failed
+        self.progress.update(self.bar, completed=done + failed, state=self.state(running=running))
 
 
 def _run_on_ray(
-    tasks: list[Task],
-    config: RunConfig,
-    store: Store,
-    address: str | None,
-    concurrency: int,
-    progress: Progress,
-    bar: TaskID,
+    tasks: list[Task], config: RunConfig, store: Store, address: str | None, concurrency: int, bar: BatchBar
 ) -> list[RunRecord]:
     """Run the batch on Ray, the bar showing the whole cluster's progress: done, failed, running, ETA."""
     from proctor.runner._ray import BatchProgress, RayConfig, run_on_ray
 
     def show(now: BatchProgress) -> None:
-        progress.update(bar, completed=now.done + now.failed, description=now.line())
+        bar.tally(done=now.done, failed=now.failed, running=now.running)
 
     ray_config = RayConfig(address=address, concurrency=concurrency)
     return asyncio.run(run_on_ray(tasks, config, store, ray_config, on_progress=show))
