@@ -38,6 +38,7 @@ from pathlib import Path
 
 from engine import check, write_samples  # bench/engine.py: the same tasks, the same server answers
 
+import proctor
 from proctor.store import RunStatus, Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -75,7 +76,7 @@ asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
 """
 
 PHASES = """
-import asyncio, functools, json, os, sys, time
+import atexit, functools, json, sys, time
 
 marks = []
 
@@ -90,7 +91,6 @@ mark("start-up: interpreter, proctor.cli")
 import proctor.models, proctor.runner, proctor.store, proctor.tasks, proctor.models._openai, proctor.runner._loop
 
 mark("imports on the run path")
-import proctor.runner._preflight as preflight_module
 
 
 def timed_async(name, before, fn):
@@ -121,10 +121,8 @@ proctor.tasks.load_tasks = timed("task loading", OWN, proctor.tasks.load_tasks)
 proctor.store.Store.__init__ = timed("store creation", OWN, proctor.store.Store.__init__)
 proctor.runner.run_tasks_async = timed_async("the runs", OWN, proctor.runner.run_tasks_async)
 sys.argv = ["proctor", *sys.argv[1:]]
-try:
-    proctor.cli.main()
-finally:
-    sys.stderr.write("PHASES " + json.dumps(marks) + "\\n")
+atexit.register(lambda: sys.stderr.write("PHASES " + json.dumps(marks) + "\\n"))  # the command ends the process
+proctor.cli.main()
 """
 
 
@@ -191,6 +189,8 @@ def main() -> None:
     (root / "bare_sdk.py").write_text(BARE_SDK.format(model=MODEL))
     keys = ("OPENAI_", "ANTHROPIC_", "PROCTOR_")
     base = {k: v for k, v in os.environ.items() if not k.startswith(keys)}
+    source = str(Path(proctor.__file__).resolve().parents[1])  # the commands run the proctor this script imports
+    base["PYTHONPATH"] = os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])
     base |= {"OPENAI_API_KEY": "bench", "PROCTOR_WORKSPACES": str(root / "workspaces")}
     base |= {"FORCE_COLOR": "1", "COLUMNS": "120", "TERM": "xterm-256color"}  # progress drawn as on a terminal
     tasks = root / "tasks"
@@ -226,8 +226,8 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     marks = json.loads(next(line for line in stderr.splitlines() if line.startswith("PHASES "))[7:])
-    sdk, proctor = statistics.median(sdk_times), statistics.median(proctor_times)
-    ratio = proctor / sdk
+    sdk, proctor_s = statistics.median(sdk_times), statistics.median(proctor_times)
+    ratio = proctor_s / sdk
     rows = [
         ("samples", f"{args.samples}, {args.concurrency} at once, server answers after {args.delay * 1000:g} ms"),
         ("theoretical s", f"{args.samples / args.concurrency * args.delay:.2f}"),
