@@ -180,7 +180,8 @@ def _batches(
     """The tasks at `where` and the config each is run with. Inspect tasks (FILE.py, FILE.py@task, pkg/task) are
     run with the agent their solver maps to, unless an agent is given, and once per epoch."""
     from proctor.interop import is_inspect_spec, load_inspect_tasks, parse_task_args
-    from proctor.tasks import TaskError, load_tasks
+    from proctor.tasks import load_tasks
+    from proctor.tasks._loader import no_match
 
     if not is_inspect_spec(where):
         if task_args:
@@ -190,10 +191,7 @@ def _batches(
     samples = load_inspect_tasks(where, parse_task_args(task_args or []), map_solvers=not explicit)
     for wanted in only or []:
         if not any(wanted in (t.info.id, t.info.name, t.info.family) for t in samples):
-            raise TaskError(
-                f"no task matches {wanted!r}; give a task id, name or family from: "
-                + ", ".join(t.info.id for t in samples)
-            )
+            raise no_match(wanted, [t.info.id for t in samples])
     samples = [t for t in samples if not only or any(w in (t.info.id, t.info.name, t.info.family) for w in only)]
     if explicit:
         return [(each, [t for t in samples for _ in range(t.epochs)]) for each in configs]
