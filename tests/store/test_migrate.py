@@ -17,7 +17,6 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import postgres_database
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from proctor.store import RunStatus, Store, ops
@@ -33,9 +32,8 @@ def urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, 
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
         return
-    for first in postgres_database():
-        for second in postgres_database():
-            yield first, second
+    make = request.getfixturevalue("postgres_databases")
+    yield make(), make()
 
 
 def plain(value: Any) -> Any:
