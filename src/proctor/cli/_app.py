@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -104,8 +105,9 @@ def run(
     json_out: Json = False,
 ) -> None:
     """Run tasks with a model and print a results table."""
+    from proctor.interop import is_inspect_spec
     from proctor.models import get_model
-    from proctor.runner import get_chooser, preflight_async, run_tasks_async
+    from proctor.runner import get_chooser, run_tasks_async
     from proctor.store import Store
 
     if executor not in ("local", "ray"):
@@ -140,9 +142,14 @@ def run(
     for each in configs:
         model_ = get_model(each.model, **each.model_options)  # a mistyped name fails here, before any run
         get_chooser(each.chooser, model_)
-    batches = _batches(tasks, task, task_arg, configs, explicit=config is not None or bool(agent))
-    for n, each in enumerate(configs):  # no key, no server, no sandbox: one line, nothing stored
-        asyncio.run(preflight_async(each, sandbox=n == 0 or each.sandbox != configs[0].sandbox))
+    if is_inspect_spec(tasks):  # loading Inspect tasks runs the task file's code: on its own, then the checks
+        batches = _inspect_batches(tasks, task, task_arg, configs, explicit=config is not None or bool(agent))
+        asyncio.run(_checked(configs))
+    elif task_arg:
+        raise ConfigError("-T: task arguments are for Inspect tasks (FILE.py, FILE.py@task or pkg/task)")
+    else:
+        loaded = asyncio.run(_load_checked(tasks, task, configs))
+        batches = [(each, loaded) for each in configs]
     run_config = configs[0]
     store = Store(db)
     if run_config.model.startswith("scripted/"):
@@ -174,20 +181,48 @@ def run(
     exit_if_all_failed(records)
 
 
-def _batches(
+def _checks(configs: list[RunConfig]) -> list[Coroutine[Any, Any, None]]:
+    """The checks before runs of each config (no key, no server, no sandbox: one line, nothing stored); the sandbox
+    once per backend."""
+    from proctor.runner import preflight_async
+
+    return [
+        preflight_async(each, sandbox=n == 0 or each.sandbox != configs[0].sandbox) for n, each in enumerate(configs)
+    ]
+
+
+async def _checked(configs: list[RunConfig]) -> None:
+    """Make the checks before runs, one config after the other."""
+    for check in _checks(configs):
+        await check
+
+
+async def _load_checked(where: str, only: list[str] | None, configs: list[RunConfig]) -> list[Task]:
+    """The native or METR tasks at `where`, loaded while the checks before runs wait on the model's server and the
+    sandbox. A problem with the tasks is the one reported when both fail (the checks are then stopped)."""
+    from proctor.tasks import load_tasks_async
+
+    checking = [asyncio.ensure_future(check) for check in _checks(configs)]
+    try:
+        loaded = await load_tasks_async(where, only=only)
+    except BaseException:
+        for running in checking:
+            running.cancel()
+        await asyncio.gather(*checking, return_exceptions=True)
+        raise
+    for running in checking:  # in order: the first config's problem first
+        await running
+    return loaded
+
+
+def _inspect_batches(
     where: str, only: list[str] | None, task_args: list[str] | None, configs: list[RunConfig], *, explicit: bool
 ) -> list[tuple[RunConfig, list[Task]]]:
-    """The tasks at `where` and the config each is run with. Inspect tasks (FILE.py, FILE.py@task, pkg/task) are
-    run with the agent their solver maps to, unless an agent is given, and once per epoch."""
-    from proctor.interop import is_inspect_spec, load_inspect_tasks, parse_task_args
-    from proctor.tasks import load_tasks
+    """Inspect tasks (FILE.py, FILE.py@task, pkg/task) at `where` and the config each is run with: the agent their
+    solver maps to, unless an agent is given, and once per epoch."""
+    from proctor.interop import load_inspect_tasks, parse_task_args
     from proctor.tasks._loader import no_match
 
-    if not is_inspect_spec(where):
-        if task_args:
-            raise ConfigError("-T: task arguments are for Inspect tasks (FILE.py, FILE.py@task or pkg/task)")
-        loaded: list[Task] = load_tasks(where, only=only)
-        return [(each, loaded) for each in configs]
     samples = load_inspect_tasks(where, parse_task_args(task_args or []), map_solvers=not explicit)
     for wanted in only or []:
         if not any(wanted in (t.info.id, t.info.name, t.info.family) for t in samples):
