@@ -3,6 +3,7 @@ progress bar counts done, failed and running runs, and the table shows the runs 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -10,8 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from loopback_server import LoopbackServer, RecordedRequest, Reply
 
+from proctor.cli import main
 from proctor.cli._app import RESULTS_SHOWN
 from proctor.store import Store
 
@@ -73,3 +76,14 @@ def test_json_lists_every_run_of_a_large_batch(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     listed = json.loads(result.stdout)
     assert [r["task_id"] for r in listed] == [f"suite/t{i:02d}" for i in range(count)]
+
+
+def test_run_keeps_what_it_loaded_out_of_the_garbage_collectors_passes(tmp_path: Path) -> None:
+    gc.unfreeze()
+    with pytest.raises(SystemExit) as done:
+        main(["run", "examples", "--task", "find-secret", "--db", f"sqlite:///{tmp_path / 'runs.db'}"])
+    try:
+        assert done.value.code == 0
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

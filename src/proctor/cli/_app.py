@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -157,6 +158,9 @@ def run(
     if any(each.agent == "human" for each in configs):
         notes.print(HUMAN_NOTE, style="yellow")
     records: list[RunRecord] = []
+    # What is loaded by now (modules, tasks, configs) lives until the command ends: kept out of the cyclic garbage
+    # collector's passes, which would otherwise walk it all again each time the runs' garbage sets one off.
+    gc.freeze()
     with Progress(*PROGRESS_COLUMNS, console=console, transient=True, disable=json_out, refresh_per_second=4) as shown:
         for each, group in batches:
             what = f"{each.model} · {each.agent}"
