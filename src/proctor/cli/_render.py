@@ -50,7 +50,8 @@ def interval(estimate: Estimate | None) -> str:
 
 def print_runs(console: Console, records: Sequence[RunRecord], *, title: str, limit: int | None = None) -> None:
     """A table of runs: task, status, score, steps, tokens, cost, time. With more than `limit` runs, `limit` of
-    them: those not solved (score below 1, or none) first, in order; a caption counts the rest by status."""
+    them: those not solved (score below 1, or none) first, in order, and a line after it counts them all by
+    status."""
     table = Table(title=title, title_justify="left")
     models = {r.model for r in records}
     shown = (
