@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +45,21 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_databases() -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty PostgreSQL databases on the test server, one per call, each dropped afterwards."""
+    made: list[Iterator[str]] = []
+
+    def make() -> str:
+        database = postgres_database()
+        made.append(database)
+        return next(database)
+
+    yield make
+    for database in made:
+        database.close()  # runs its `finally`: the database is dropped
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

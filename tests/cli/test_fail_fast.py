@@ -233,3 +233,18 @@ def test_a_stopped_oversight_experiment_leaves_no_run_running(tmp_path: Path) ->
     assert process.returncode == 130 and "Traceback" not in err
     runs = Store(db).runs()
     assert len(runs) == 4 and {(r.status.value, r.error) for r in runs} == {("killed", "cancelled")}
+
+
+def test_a_problem_with_the_tasks_is_the_line_when_the_model_cannot_work_either(tmp_path: Path) -> None:
+    """Tasks load while the model and sandbox are checked; when both fail, the tasks' problem is said."""
+    db = tmp_path / "runs.db"
+    result = proctor("run", str(tmp_path / "nosuch"), "--model", "openai/gpt-4o-mini", db=f"sqlite:///{db}")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'nosuch'}: does not exist" in one_error_line(result)
+    assert runs_stored(db) == 0
+    native = tmp_path / "suite" / "t"
+    native.mkdir(parents=True)
+    native.joinpath("task.yaml").write_text("name: t\ninstructions: x\nscorer:\n  expected_submission: x\n")
+    checked = proctor("run", str(tmp_path / "suite"), "--model", "openai/gpt-4o-mini", db=f"sqlite:///{db}")
+    assert checked.returncode == 2 and "no API key: set OPENAI_API_KEY" in one_error_line(checked)
+    assert runs_stored(db) == 0

@@ -194,3 +194,13 @@ def test_an_unknown_filter_names_the_choices(scratch: Path) -> None:
 
 def test_the_bundled_examples_validate_cleanly() -> None:
     assert validate_tasks("examples") == []
+
+
+def test_an_unknown_filter_in_a_large_suite_names_the_first_choices(scratch: Path) -> None:
+    write(scratch, {f"s/t{i:02d}/task.yaml": GOOD_YAML.format(name=f"t{i:02d}") for i in range(25)})
+    with pytest.raises(TaskError) as raised:
+        load_tasks(scratch / "s", only=["nosuch"])
+    first = ", ".join(f"s/t{i:02d}" for i in range(10))
+    assert str(raised.value) == (
+        f"no task matches 'nosuch'; give a task id, name or family from: {first} and 15 more (proctor tasks list)"
+    )

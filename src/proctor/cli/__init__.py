@@ -22,7 +22,7 @@ from proctor.cli import (
 )
 from proctor.cli._app import ConfigError, app
 from proctor.cli._checks import describe
-from proctor.cli._processes import ListenError, sigterm_as_interrupt
+from proctor.cli._processes import ListenError, end_process, sigterm_as_interrupt
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -64,9 +64,19 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: a mistake in the command (a mistyped option, model, task path, database URL) gets one line
-    on standard error and exit code 2, never a traceback. SIGTERM stops a command as Ctrl-C does."""
-    with sigterm_as_interrupt():
-        _main(argv)
+    on standard error and exit code 2, never a traceback. SIGTERM stops a command as Ctrl-C does.
+
+    Run as the program (`proctor`, `python -m proctor`: no `argv`), the process ends as soon as the command is done,
+    skipping the interpreter's teardown (see `end_process`); given `argv`, it raises `SystemExit` as `sys.exit`
+    does."""
+    if argv is not None:
+        with sigterm_as_interrupt():
+            _main(argv)
+    try:
+        with sigterm_as_interrupt():
+            _main(None)
+    except SystemExit as done:
+        end_process(done.code)
 
 
 def _main(argv: list[str] | None) -> NoReturn:

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import functools
+import gc
 import json
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 if TYPE_CHECKING:
     from proctor.runner import RunConfig
@@ -98,8 +106,9 @@ def run(
     json_out: Json = False,
 ) -> None:
     """Run tasks with a model and print a results table."""
+    from proctor.interop import is_inspect_spec
     from proctor.models import get_model
-    from proctor.runner import get_chooser, preflight_async, run_tasks_async
+    from proctor.runner import get_chooser, run_tasks_async
     from proctor.store import Store
 
     if executor not in ("local", "ray"):
@@ -134,33 +143,39 @@ def run(
     for each in configs:
         model_ = get_model(each.model, **each.model_options)  # a mistyped name fails here, before any run
         get_chooser(each.chooser, model_)
-    batches = _batches(tasks, task, task_arg, configs, explicit=config is not None or bool(agent))
-    for n, each in enumerate(configs):  # no key, no server, no sandbox: one line, nothing stored
-        asyncio.run(preflight_async(each, sandbox=n == 0 or each.sandbox != configs[0].sandbox))
+    if is_inspect_spec(tasks):  # loading Inspect tasks runs the task file's code: on its own, then the checks
+        batches = _inspect_batches(tasks, task, task_arg, configs, explicit=config is not None or bool(agent))
+        asyncio.run(_checked(configs))
+    elif task_arg:
+        raise ConfigError("-T: task arguments are for Inspect tasks (FILE.py, FILE.py@task or pkg/task)")
+    else:
+        loaded = asyncio.run(_load_checked(tasks, task, configs))
+        batches = [(each, loaded) for each in configs]
     run_config = configs[0]
     store = Store(db)
     if run_config.model.startswith("scripted/"):
         notes.print(BASELINE_NOTE.format(model=run_config.model), style="yellow")
     if any(each.agent == "human" for each in configs):
         notes.print(HUMAN_NOTE, style="yellow")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     records: list[RunRecord] = []
-    with Progress(*columns, console=console, transient=True, disable=json_out) as progress:
+    # What is loaded by now (modules, tasks, configs) lives until the command ends: kept out of the cyclic garbage
+    # collector's passes, which would otherwise walk it all again each time the runs' garbage sets one off.
+    gc.freeze()
+    with Progress(*PROGRESS_COLUMNS, console=console, transient=True, disable=json_out, refresh_per_second=4) as shown:
         for each, group in batches:
-            what = f"running {len(group)} tasks with {each.model} ({each.agent})"
-            bar = progress.add_task(what, total=len(group))
+            what = f"{each.model} · {each.agent}"
+            bar = BatchBar(shown, what, len(group), concurrency)
             if executor == "ray":
-                records += _run_on_ray(group, each, store, ray_address, concurrency, progress, bar)
+                records += _run_on_ray(group, each, store, ray_address, concurrency, bar)
                 continue
-            advance = functools.partial(_advance, progress, bar)
-            records += asyncio.run(run_tasks_async(group, each, store, concurrency=concurrency, on_done=advance))
+            records += asyncio.run(run_tasks_async(group, each, store, concurrency=concurrency, on_done=bar.ended))
     if json_out:
         print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
     elif len(configs) > 1:
         models = " · ".join(dict.fromkeys(c.model for c in configs))
         print_side_by_side(console, records, [c.agent for c in configs], title=f"runs of {tasks} · {models}")
     else:
-        print_runs(console, records, title=f"runs of {tasks}")
+        print_runs(console, records, title=f"runs of {tasks}", limit=RESULTS_SHOWN)
         scored = [r.score for r in records if r.score is not None]
         solved = sum(1 for s in scored if s >= 1.0)
         mean = sum(scored) / len(scored) if scored else 0.0
@@ -170,26 +185,52 @@ def run(
     exit_if_all_failed(records)
 
 
-def _batches(
+def _checks(configs: list[RunConfig]) -> list[Coroutine[Any, Any, None]]:
+    """The checks before runs of each config (no key, no server, no sandbox: one line, nothing stored); the sandbox
+    once per backend."""
+    from proctor.runner import preflight_async
+
+    return [
+        preflight_async(each, sandbox=n == 0 or each.sandbox != configs[0].sandbox) for n, each in enumerate(configs)
+    ]
+
+
+async def _checked(configs: list[RunConfig]) -> None:
+    """Make the checks before runs, one config after the other."""
+    for check in _checks(configs):
+        await check
+
+
+async def _load_checked(where: str, only: list[str] | None, configs: list[RunConfig]) -> list[Task]:
+    """The native or METR tasks at `where`, loaded while the checks before runs wait on the model's server and the
+    sandbox. A problem with the tasks is the one reported when both fail (the checks are then stopped)."""
+    from proctor.tasks import load_tasks_async
+
+    checking = [asyncio.ensure_future(check) for check in _checks(configs)]
+    try:
+        loaded = await load_tasks_async(where, only=only)
+    except BaseException:
+        for running in checking:
+            running.cancel()
+        await asyncio.gather(*checking, return_exceptions=True)
+        raise
+    for running in checking:  # in order: the first config's problem first
+        await running
+    return loaded
+
+
+def _inspect_batches(
     where: str, only: list[str] | None, task_args: list[str] | None, configs: list[RunConfig], *, explicit: bool
 ) -> list[tuple[RunConfig, list[Task]]]:
-    """The tasks at `where` and the config each is run with. Inspect tasks (FILE.py, FILE.py@task, pkg/task) are
-    run with the agent their solver maps to, unless an agent is given, and once per epoch."""
-    from proctor.interop import is_inspect_spec, load_inspect_tasks, parse_task_args
-    from proctor.tasks import TaskError, load_tasks
+    """Inspect tasks (FILE.py, FILE.py@task, pkg/task) at `where` and the config each is run with: the agent their
+    solver maps to, unless an agent is given, and once per epoch."""
+    from proctor.interop import load_inspect_tasks, parse_task_args
+    from proctor.tasks._loader import no_match
 
-    if not is_inspect_spec(where):
-        if task_args:
-            raise ConfigError("-T: task arguments are for Inspect tasks (FILE.py, FILE.py@task or pkg/task)")
-        loaded: list[Task] = load_tasks(where, only=only)
-        return [(each, loaded) for each in configs]
     samples = load_inspect_tasks(where, parse_task_args(task_args or []), map_solvers=not explicit)
     for wanted in only or []:
         if not any(wanted in (t.info.id, t.info.name, t.info.family) for t in samples):
-            raise TaskError(
-                f"no task matches {wanted!r}; give a task id, name or family from: "
-                + ", ".join(t.info.id for t in samples)
-            )
+            raise no_match(wanted, [t.info.id for t in samples])
     samples = [t for t in samples if not only or any(w in (t.info.id, t.info.name, t.info.family) for w in only)]
     if explicit:
         return [(each, [t for t in samples for _ in range(t.epochs)]) for each in configs]
@@ -201,24 +242,59 @@ def _batches(
     return list(groups.values())
 
 
-def _advance(progress: Progress, bar: TaskID, record: RunRecord) -> None:
-    progress.advance(bar)
+PROGRESS_COLUMNS = (
+    TextColumn("{task.description}"),
+    BarColumn(bar_width=12),
+    TextColumn("{task.fields[state]}"),
+    TimeElapsedColumn(),
+    TextColumn("ETA"),
+    TimeRemainingColumn(),
+)
+"""A batch's progress: its model and agent, a bar, runs done, failed and running of all, time so far and left."""
+
+RESULTS_SHOWN = 50
+"""Most runs in `proctor run`'s results table (those not solved first); `--json` gives them all."""
+
+
+class BatchBar:
+    """The progress bar of one batch of runs: done and failed of all, running, the time so far and an ETA (Rich's,
+    from the pace of the last 30 seconds)."""
+
+    def __init__(self, progress: Progress, what: str, total: int, concurrency: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.concurrency = concurrency
+        self.done = self.failed = 0
+        self.bar: TaskID = progress.add_task(what, total=total, state=self.state())
+
+    def state(self, *, running: int | None = None) -> str:
+        """`done D/N · failed F · running R`; runs not ended count as running up to the concurrency."""
+        if running is None:
+            running = min(self.concurrency, self.total - self.done - self.failed)
+        return f"done {self.done}/{self.total} · failed {self.failed} · running {running}"
+
+    def ended(self, record: RunRecord) -> None:
+        """Count a run that ended (the runner's `on_done`): done (or waiting to be scored by a person), or not."""
+        if record.status.value in ("done", "needs_manual_score"):
+            self.done += 1
+        else:
+            self.failed += 1
+        self.progress.update(self.bar, advance=1, state=self.state())
+
+    def tally(self, *, done: int, failed: int, running: int) -> None:
+        """Show counts made elsewhere (the Ray executor's, over the whole cluster)."""
+        self.done, self.failed = done, failed
+        self.progress.update(self.bar, completed=done + failed, state=self.state(running=running))
 
 
 def _run_on_ray(
-    tasks: list[Task],
-    config: RunConfig,
-    store: Store,
-    address: str | None,
-    concurrency: int,
-    progress: Progress,
-    bar: TaskID,
+    tasks: list[Task], config: RunConfig, store: Store, address: str | None, concurrency: int, bar: BatchBar
 ) -> list[RunRecord]:
     """Run the batch on Ray, the bar showing the whole cluster's progress: done, failed, running, ETA."""
     from proctor.runner._ray import BatchProgress, RayConfig, run_on_ray
 
     def show(now: BatchProgress) -> None:
-        progress.update(bar, completed=now.done + now.failed, description=now.line())
+        bar.tally(done=now.done, failed=now.failed, running=now.running)
 
     ray_config = RayConfig(address=address, concurrency=concurrency)
     return asyncio.run(run_on_ray(tasks, config, store, ray_config, on_progress=show))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +48,10 @@ def interval(estimate: Estimate | None) -> str:
     return f"{percent(estimate.value)} [{percent(estimate.low)}, {percent(estimate.high)}]"
 
 
-def print_runs(console: Console, records: Sequence[RunRecord], *, title: str) -> None:
-    """A table of runs: task, status, score, steps, tokens, cost, time."""
+def print_runs(console: Console, records: Sequence[RunRecord], *, title: str, limit: int | None = None) -> None:
+    """A table of runs: task, status, score, steps, tokens, cost, time. With more than `limit` runs, `limit` of
+    them: those not solved (score below 1, or none) first, in order, and a line after it counts them all by
+    status."""
     table = Table(title=title, title_justify="left")
     models = {r.model for r in records}
     shown = (
@@ -63,7 +66,13 @@ def print_runs(console: Console, records: Sequence[RunRecord], *, title: str) ->
         table.add_column(
             column, justify="right" if column in {"score", "steps", "tokens", "cost", "seconds"} else "left"
         )
-    for r in records:
+    rows, more = list(records), ""
+    if limit is not None and len(rows) > limit:
+        rows = sorted(rows, key=lambda r: r.score is not None and r.score >= 1.0)[:limit]  # stable: in order
+        statuses = Counter(r.status.value for r in records)
+        counts = " · ".join(f"{status} {count:,}" for status, count in statuses.most_common())
+        more = f"{limit} of {len(records):,} runs shown, those not solved first ({counts}); --json lists them all"
+    for r in rows:
         score = "—" if r.score is None else f"{r.score:.2f}"
         status = Text(r.status.value, style=STATUS_STYLE.get(r.status.value, ""))
         if r.error and r.status.value != "done":
@@ -80,6 +89,8 @@ def print_runs(console: Console, records: Sequence[RunRecord], *, title: str) ->
             f"{r.active_seconds:.1f}",
         )
     console.print(table)
+    if more:
+        console.print(more, style="dim", highlight=False)
 
 
 def print_side_by_side(console: Console, records: Sequence[RunRecord], agents: list[str], *, title: str) -> None:

@@ -87,9 +87,12 @@ async def preflight_async(
         ModelError: a model cannot be used (no key, no answer, a refused key, a missing folder).
         SandboxError: the sandbox backend is unknown or cannot run a command.
     """
-    await check_models(models_of(config), timeout=timeout)
-    if sandbox:
-        await check_sandbox(config.sandbox, workspaces=workspaces, limits=config.command_limits)
+    checks = [check_models(models_of(config), timeout=timeout)]
+    if sandbox:  # at once: the sandbox's process starts while the model's SDK loads and its server answers
+        checks.append(check_sandbox(config.sandbox, workspaces=workspaces, limits=config.command_limits))
+    for outcome in await asyncio.gather(*checks, return_exceptions=True):
+        if isinstance(outcome, BaseException):  # the models' problem first, as the docstring lists them
+            raise outcome
 
 
 def preflight(config: RunConfig, *, workspaces: Path | None = None, timeout: float = CHECK_TIMEOUT) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,6 +91,9 @@ class Store:
     def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
         self.url = url or default_url()
         self.engine = _engine(self.url)
+        # Connections are closed when the store is, or at the latest when the process exits (which, for SQLite in
+        # WAL mode, folds the write-ahead log into the database file and removes it).
+        self._closer = weakref.finalize(self, self.engine.dispose)
         if not migrate:  # the opener knows the schema is current (a Ray actor of a batch its driver stored)
             return
         try:
@@ -100,7 +104,7 @@ class Store:
             raise StoreError(f"cannot open database {self.url!r}: {error.orig}") from error
 
     def close(self) -> None:
-        """Close all connections."""
+        """Close all connections (the store opens new ones if it is used again)."""
         self.engine.dispose()
 
     def write(self, op: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -11,9 +11,8 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -21,8 +20,19 @@ from sqlalchemy.exc import IntegrityError
 from proctor.store import _schema as s
 from proctor.store._ops import now
 
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
 SESSION_LIFETIME = timedelta(days=14)
-_hasher = PasswordHasher()
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """Argon2's hasher, made (and Argon2 imported) when a password is first hashed or checked: opening a store
+    for runs never needs it."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 class Role(StrEnum):
@@ -79,7 +89,7 @@ class AssignmentRecord(BaseModel):
 
 def hash_password(password: str) -> str:
     """An Argon2id hash of `password`."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def token_hash(token: str) -> str:
@@ -131,8 +141,10 @@ def check_password(conn: Connection, /, name: str, password: str) -> UserRecord 
     """The user if `password` is theirs, else None (the same answer, and work, for an unknown name)."""
     row = conn.execute(select(s.users).where(s.users.c.name == name)).first()
     stored = row.password_hash if row is not None else _dummy_hash()
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        _hasher.verify(stored, password)
+        _hasher().verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
     return None if row is None else _user(row)
@@ -141,7 +153,7 @@ def check_password(conn: Connection, /, name: str, password: str) -> UserRecord 
 @functools.cache
 def _dummy_hash() -> str:
     """A hash to check unknown names against, made on first use (hashing is slow on purpose)."""
-    return _hasher.hash(secrets.token_hex(16))
+    return _hasher().hash(secrets.token_hex(16))
 
 
 def start_session(conn: Connection, /, user_id: int) -> tuple[str, str]:

@@ -102,11 +102,21 @@ async def _collect(path: str | Path, *, backend: str, cache_dir: Path | None) ->
     return tasks, problems
 
 
+CHOICES_SHOWN = 10
+"""Most task ids an error for a filter that matches none lists."""
+
+
+def no_match(wanted: str, ids: Sequence[str]) -> TaskError:
+    """The error for a task filter that matches no task: it names the first task ids, and how many more there are."""
+    shown = ", ".join(ids[:CHOICES_SHOWN])
+    more = f" and {len(ids) - CHOICES_SHOWN:,} more (proctor tasks list)" if len(ids) > CHOICES_SHOWN else ""
+    return TaskError(f"no task matches {wanted!r}; give a task id, name or family from: {shown}{more}")
+
+
 def _select(tasks: list[Task], only: Sequence[str]) -> list[Task]:
     for wanted in only:
         if not any(wanted in (t.info.id, t.info.name, t.info.family) for t in tasks):
-            ids = ", ".join(t.info.id for t in tasks)
-            raise TaskError(f"no task matches {wanted!r}; give a task id, name or family from: {ids}")
+            raise no_match(wanted, [t.info.id for t in tasks])
     return [t for t in tasks if any(w in (t.info.id, t.info.name, t.info.family) for w in only)]
 
 
