@@ -17,7 +17,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
 from proctor.store import RunStatus, Store, ops
 from proctor.store._migrate import alembic_config, head_revision
@@ -63,6 +63,20 @@ def schema(engine: Engine) -> dict[str, Any]:
     return tables
 
 
+def schema_diff(conn: Connection) -> list[Any]:
+    """What autogenerate finds between the database and the tables' metadata, but for an index made on another
+    database only (`Index.ddl_if(dialect=...)`), a condition autogenerate does not read."""
+    dialect = conn.dialect.name
+    elsewhere = {
+        index.name
+        for table in metadata.tables.values()
+        for index in table.indexes
+        if index._ddl_if is not None and index._ddl_if.dialect not in (None, dialect)
+    }
+    diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    return [change for change in diff if not (change[0] == "add_index" and change[1].name in elsewhere)]
+
+
 def test_a_new_store_has_exactly_the_schema_the_migrations_build(urls: tuple[str, str]) -> None:
     migrated_url, created_url = urls
     migrated = create_engine(migrated_url)
@@ -73,7 +87,7 @@ def test_a_new_store_has_exactly_the_schema_the_migrations_build(urls: tuple[str
             stamped = MigrationContext.configure(conn).get_current_revision()
         with migrated.connect() as conn:
             assert MigrationContext.configure(conn).get_current_revision() == stamped
-            assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
+            assert schema_diff(conn) == []
         assert len(schema(created.engine)) == len(metadata.tables) + 1  # and alembic_version
         assert schema(created.engine) == schema(migrated)
     finally:
@@ -93,8 +107,7 @@ def test_a_created_store_downgrades_and_upgrades_with_the_migrations(store: Stor
     command.downgrade(config, "0001")
     command.upgrade(config, "head")
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
-    assert diff == []
+        assert schema_diff(conn) == []
     assert store.run(run_id).status is RunStatus.QUEUED
 
 
