@@ -32,15 +32,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 
 from proctor.analysis import RunFilter, build_report
 from proctor.runner import RunConfig
 from proctor.store import Store
 from proctor.store import _schema as s
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from postgres import POSTGRES, fresh_database
+
 TARGET_SECONDS = 3.0
-POSTGRES = os.environ.get("PROCTOR_TEST_POSTGRES", "postgresql+psycopg:///postgres?host=/var/run/postgresql")
 MODELS = ["openai/gpt-4o", "openai/gpt-4o-mini", "anthropic/claude-3-5-sonnet", "vllm/qwen2.5-7b", "hf/llama-3-8b"]
 AGENTS = ["tags", "react"]
 ABILITIES = ["shell", "python", "search", "data", "build", "debugging", "network", "delegation"]
@@ -216,17 +218,8 @@ def main() -> None:
         sqlite_url = f"sqlite:///{Path(folder) / 'report.db'}"
         timings += bench("SQLite", sqlite_url, options.runs, options.repeats, Path(folder))
         if not options.no_postgres:
-            admin = create_engine(options.postgres, isolation_level="AUTOCOMMIT")
-            database = f"proctor_bench_{uuid.uuid4().hex[:8]}"
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{database}"'))
-            try:
-                url = admin.url.set(database=database).render_as_string(hide_password=False)
+            with fresh_database(options.postgres, prefix="proctor_bench") as url:
                 timings += bench("PostgreSQL", url, options.runs, options.repeats, Path(folder))
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-                admin.dispose()
     print(f"\n{options.runs:,} runs · median of {options.repeats} · target: proctor report < {TARGET_SECONDS:.0f} s")
     print(f"load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     print(f"{'database':<11} {'what':<34} {'wall':>7} {'CPU':>7}   wall of each run")

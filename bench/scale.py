@@ -28,13 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import ray
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from proctor.models import close_clients
 from proctor.runner import RunConfig, run_tasks_async
@@ -45,8 +42,8 @@ from proctor.tasks import Task, load_tasks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from loopback_server import RecordedRequest, Reply, spawn_loopback_server
+from postgres import fresh_database
 
-POSTGRES = os.environ.get("PROCTOR_TEST_POSTGRES", "postgresql+psycopg:///postgres?host=/var/run/postgresql")
 TARGET_RAY_RATIO = 1.3
 TARGET_HELP = 0.3
 
@@ -67,21 +64,6 @@ def write_samples(folder: Path, count: int) -> list[Task]:
             f"scorer:\n  expected_submission: '{i}'\n"
         )
     return load_tasks(folder)
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new PostgreSQL database on the test server, dropped afterwards."""
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"proctor_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def check(store: Store, n: int) -> None:
@@ -127,7 +109,7 @@ class Timing:
 
 
 async def local(tasks: list[Task], base_url: str, concurrency: int, workspaces: Path) -> Timing:
-    with fresh_database() as url:
+    with fresh_database(prefix="proctor_bench") as url:
         store = Store(url)
         timing = Timing()
         ended = iter(range(1, len(tasks) + 1))
@@ -152,7 +134,7 @@ def keeper_syncs(base_url: str) -> int:
 
 
 def on_ray(tasks: list[Task], base_url: str, concurrency: int, actors: int) -> Timing:
-    with fresh_database() as url:
+    with fresh_database(prefix="proctor_bench") as url:
         store = Store(url)
         ray_config = RayConfig(actors=actors, concurrency=max(1, concurrency // actors), memory=0, lease=60.0)
         timing = Timing()

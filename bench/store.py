@@ -29,14 +29,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from proctor.agents import AgentRun, TagsAgent, rebuild
 from proctor.models import Completion, GenerateConfig, Generation, Message, Model, provider
@@ -46,11 +43,12 @@ from proctor.store import _schema as schema
 from proctor.tasks import load_tasks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from postgres import fresh_database
 from web import many_runs, serve, timed
 
 TARGET_NODES_PER_SECOND = 5000
 TARGET_LIST = 0.2
-POSTGRES = os.environ.get("PROCTOR_TEST_POSTGRES", "postgresql+psycopg:///postgres?host=/var/run/postgresql")
 OUTPUT = "line of output from a command\n" * 8  # a typical short observation, ~250 characters
 
 
@@ -146,22 +144,6 @@ async def resume_once(store: Store, run_id: str, workspaces: Path) -> float:
     return _ClockModel.asked_at - started
 
 
-@contextmanager
-def fresh_postgres() -> Iterator[str]:
-    """A new database on the local PostgreSQL server (`pg_ctlcluster 15 main start` if it is down), dropped
-    afterwards."""
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"proctor_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def list_figures(store: Store, runs: int, repeats: int) -> list[tuple[str, float]]:
     """Fill `store` with `runs` runs and time every runs list query: (label, median seconds)."""
     from proctor.web._queries import _encode
@@ -240,7 +222,7 @@ def list_main(args: argparse.Namespace) -> None:
             store.close()
         if args.db in ("both", "postgresql"):
             print("PostgreSQL:", flush=True)
-            with fresh_postgres() as url:
+            with fresh_database(prefix="proctor_bench") as url:
                 store = Store(url)
                 columns["PostgreSQL"] = list_figures(store, args.list_runs, args.repeats)
                 store.close()

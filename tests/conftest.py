@@ -9,12 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from postgres import fresh_database
 
 from proctor.store import Store
-
-# The PostgreSQL server `make test` starts (scripts/system-deps.sh test); a database per test is created in it.
-POSTGRES = os.environ.get("PROCTOR_TEST_POSTGRES", "postgresql+psycopg:///postgres?host=/var/run/postgresql")
 
 
 @pytest.fixture
@@ -34,17 +31,8 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database on the test server; dropped afterwards."""
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"proctor_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

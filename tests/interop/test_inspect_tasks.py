@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from fastapi.testclient import TestClient
 from inspect_ai.event import ModelEvent
 from inspect_ai.log import read_eval_log
 from loopback_server import LoopbackServer, RecordedRequest, Reply
-from sqlalchemy import create_engine, text
+from postgres import fresh_database
 
 from proctor.interop._rows import read_runs
 from proctor.store import RunRecord, Store, users
@@ -28,7 +27,6 @@ from proctor.web import WebSettings, create_app
 HERE = Path(__file__).parent
 TASKS = HERE / "inspect_task_file.py"
 REFUSED = HERE / "inspect_refused_tasks.py"
-POSTGRES = os.environ.get("PROCTOR_TEST_POSTGRES", "postgresql+psycopg:///postgres?host=/var/run/postgresql")
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "VLLM_"))}
 
 
@@ -89,16 +87,8 @@ def _database(kind: str, folder: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{folder / 'runs.db'}"
         return
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"proctor_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
