@@ -396,15 +396,14 @@ DRIVEN = (
     RunStatus.WAITING_HUMAN,
     RunStatus.WAITING_APPROVAL,
     RunStatus.WAITING_ANSWER,
-    RunStatus.SCORING,
 )
-"""The statuses of a run its driver has not yet ended."""
+"""Runs a runner has (or a worker takes up): queued, running, waiting for a person."""
 
 
 def abort(conn: Connection, /, run_id: str, status: RunStatus, error: str) -> bool:
     """End a run its driver gave up on (cancelled, or a fault) with `status` and the reason, unless it has already
     ended: a run stored done, paused or over a limit keeps what it was; False, and nothing changed, then."""
-    return end_if(conn, run_id, DRIVEN, status, error)
+    return end_if(conn, run_id, (*DRIVEN, RunStatus.SCORING), status, error)
 
 
 def finish_run(

@@ -19,15 +19,7 @@ from proctor.web._forms import Score, parse
 from proctor.web._runs import visible_run
 
 router = APIRouter()
-DRIVEN = (
-    RunStatus.QUEUED,
-    RunStatus.RUNNING,
-    RunStatus.WAITING_HUMAN,
-    RunStatus.WAITING_APPROVAL,
-    RunStatus.WAITING_ANSWER,
-)
-"""Runs a runner has (or a worker takes up): queued, running, waiting for a person."""
-RESUMABLE = tuple(status for status in runner_resumable if status not in DRIVEN)
+RESUMABLE = tuple(status for status in runner_resumable if status not in ops.DRIVEN)
 """What Resume takes up: what `proctor resume` takes over, but for runs a runner drives (paused, over a limit,
 killed, failed)."""
 
