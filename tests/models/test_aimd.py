@@ -50,4 +50,6 @@ async def test_one_process_backs_off_to_what_the_server_takes() -> None:
     settled = seen[len(seen) // 2 :]
     # Later: at most the additive probe's one more, and one answered but not yet counted out by the server.
     assert max(flight for flight, _ in settled) <= threshold + 2
-    assert min(g.concurrency_limit or 99 for g in generations) <= threshold
+    # The recorded limit came down from the ceiling of 12 to what the server takes, or the one probe above it (how
+    # low it last dipped depends on when the last cut falls among the 120 requests).
+    assert min(g.concurrency_limit or 99 for g in generations) <= threshold + 1
