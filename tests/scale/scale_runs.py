@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -59,3 +61,34 @@ def check_steps_once(store: Store, run_ids: list[str]) -> None:
             usage = conn.execute(select(schema.usage.c.step_id).where(schema.usage.c.run_id == run_id)).scalars()
             per_step = Counter(usage)
             assert per_step == {s.id: 1 for s in steps}, (run_id, per_step)
+
+
+class Refusing:
+    """A loopback server's answer: 429 above `threshold` requests in flight, else `stepping(2)`'s; it notes
+    (when, in flight on arrival, refused) for each request. Set `server` once the server is made."""
+
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self.server: LoopbackServer | None = None
+        self.seen: list[tuple[float, int, bool]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: RecordedRequest) -> Reply:
+        assert self.server is not None
+        with self._lock:
+            refused = self.server.in_flight > self.threshold
+            self.seen.append((time.monotonic(), self.server.in_flight, refused))
+        return Reply.error(429) if refused else stepping(2)(request)
+
+    def check_backed_off(self, settle: float) -> None:
+        """The fleet went over the threshold at first; `settle` seconds after the first refusal it stays within it
+        but for one over for AIMD's additive probe and one for a request the server answered but has not yet
+        counted out, and fewer than a quarter of its requests are refused."""
+        seen = self.seen
+        first_refusal = next(n for n, (_, _, refused) in enumerate(seen) if refused)
+        assert max(flight for _, flight, _ in seen[: first_refusal + 1]) > self.threshold  # the fleet did go over
+        settled = [each for each in seen if each[0] > seen[first_refusal][0] + settle]
+        assert len(settled) > 40
+        assert max(flight for _, flight, _ in settled) <= self.threshold + 2
+        refused = sum(1 for _, _, r in settled if r)
+        assert refused < len(settled) / 4, f"{refused} of {len(settled)} refused after the backoff"

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import ray
-from loopback_server import LoopbackServer, RecordedRequest, Reply
+from loopback_server import LoopbackServer
 from ray.cluster_utils import Cluster
-from scale_runs import check_steps_once, config_for, stepping, write_tasks
+from scale_runs import Refusing, check_steps_once, config_for, stepping, write_tasks
 from sqlalchemy import select
 
 from proctor.runner._ray import KEEPER, NAMESPACE, RayConfig, run_on_ray
@@ -185,31 +185,16 @@ def test_fleet_backs_off_on_429_and_stays_under_the_threshold(
     after which the fleet stays within it but for the one request over that each additive probe sends; the
     effective limit is stored with each call's usage."""
     threshold = 4
-    seen: list[tuple[float, int, bool]] = []  # (when, in flight on arrival, refused)
-    lock = threading.Lock()
-
-    def answer(request: RecordedRequest) -> Reply:
-        with lock:
-            refused = server.in_flight > threshold
-            seen.append((time.monotonic(), server.in_flight, refused))
-        return Reply.error(429) if refused else stepping(2)(request)
-
+    answer = Refusing(threshold)
     tasks = write_tasks(reachable_tmp / "tasks", 24)
     with LoopbackServer(default=answer, delay=0.2) as server:
+        answer.server = server
         retry = {"max_attempts": 30, "base_delay": 0.2, "max_delay": 1.0}
         config = config_for(server, max_concurrency=16, retry=retry)
         records = Batch(tasks, config, postgres_store, RayConfig(actors=2, concurrency=12, memory=0)).join()
     assert all(r.status == "done" for r in records)
-    first_refusal = next(n for n, (_, _, refused) in enumerate(seen) if refused)
-    assert max(flight for _, flight, _ in seen[: first_refusal + 1]) > threshold  # the fleet did go over
     # After two rounds of cuts (16 to 8 to 4), each taking a round trip of 0.2 s, the limit fits the server.
-    settled = [each for each in seen if each[0] > seen[first_refusal][0] + 1.0]
-    assert len(settled) > 40
-    # At most one over for AIMD's additive probe, and one more for a request the server answered but has not yet
-    # counted out when the next one arrives.
-    assert max(flight for _, flight, _ in settled) <= threshold + 2
-    refused = sum(1 for _, _, r in settled if r)
-    assert refused < len(settled) / 4, f"{refused} of {len(settled)} refused after the backoff"
+    answer.check_backed_off(settle=1.0)
     with postgres_store.engine.connect() as conn:
         limits = list(conn.execute(select(schema.usage.c.concurrency_limit).order_by(schema.usage.c.id)).scalars())
     assert limits and all(limit is not None for limit in limits)

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 from loopback_server import LoopbackServer, RecordedRequest, Reply
-from scale_runs import check_steps_once, config_for, stepping, write_tasks
+from scale_runs import Refusing, check_steps_once, config_for, stepping, write_tasks
 from sqlalchemy import select
 
 from proctor.runner import RunConfig, Runner
@@ -101,32 +100,17 @@ def test_workers_back_off_on_429_and_stay_under_the_threshold(postgres_store: St
     (AIMD), after which the three workers together stay within it but for the one request over that each additive
     probe sends; the effective limit is stored with each call's usage."""
     threshold = 4
-    seen: list[tuple[float, int, bool]] = []  # (when, in flight on arrival, refused)
-    lock = threading.Lock()
-
-    def answer(request: RecordedRequest) -> Reply:
-        with lock:
-            refused = server.in_flight > threshold
-            seen.append((time.monotonic(), server.in_flight, refused))
-        return Reply.error(429) if refused else stepping(2)(request)
-
+    answer = Refusing(threshold)
     tasks = write_tasks(reachable_tmp / "tasks", 24)
     with LoopbackServer(default=answer, delay=0.2) as server:
+        answer.server = server
         retry = {"max_attempts": 30, "base_delay": 0.2, "max_delay": 1.0}
         run_ids = create_runs(postgres_store, tasks, config_for(server, max_concurrency=16, retry=retry))
         with workers(postgres_store.url, 3, 8):
             wait_for(lambda: all_ended(postgres_store, run_ids), "the runs to end", 180)
     check_steps_once(postgres_store, run_ids)
-    first_refusal = next(n for n, (_, _, refused) in enumerate(seen) if refused)
-    assert max(flight for _, flight, _ in seen[: first_refusal + 1]) > threshold  # the fleet did go over
     # After two rounds of cuts (16 to 8 to 4), each a round trip of 0.2 s and a sync, the limit fits the server.
-    settled = [each for each in seen if each[0] > seen[first_refusal][0] + 1.5]
-    assert len(settled) > 40
-    # At most one over for AIMD's additive probe, and one more for a request the server answered but has not yet
-    # counted out when the next one arrives.
-    assert max(flight for _, flight, _ in settled) <= threshold + 2
-    refused = sum(1 for _, _, r in settled if r)
-    assert refused < len(settled) / 4, f"{refused} of {len(settled)} refused after the backoff"
+    answer.check_backed_off(settle=1.5)
     limits = usage_limits(postgres_store)
     assert limits and all(limit is not None for limit in limits)
     assert min(limits) <= threshold and max(limits) <= 16  # type: ignore[type-var]
